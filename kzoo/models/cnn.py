@@ -1,0 +1,51 @@
+"""`cnn`: a small convnet for 28x28x1 digits (two conv blocks, dropout, dense head)."""
+
+from __future__ import annotations
+
+import keras
+
+from kzoo.registry import register_model
+
+
+def build_cnn(
+    image_shape=(28, 28, 1),
+    filters=(32, 64),
+    kernel_size: int = 3,
+    convs_per_block: int = 2,
+    batch_norm: bool = True,
+    dense_units: int = 128,
+    dropout: float = 0.25,
+    head_dropout: float = 0.5,
+    num_classes: int = 10,
+    name: str = "cnn",
+) -> keras.Model:
+    """Return a convnet classifier taking raw uint8 images and returning float32 logits.
+
+    Each block is `convs_per_block` (Conv, optional BatchNorm, ReLU) then MaxPool and Dropout.
+    """
+    images = keras.Input(shape=tuple(image_shape), dtype="uint8", name="image")
+    x = keras.layers.Rescaling(1.0 / 255, name="rescale")(images)
+    for b, block_filters in enumerate(filters):
+        for c in range(convs_per_block):
+            x = keras.layers.Conv2D(
+                block_filters, kernel_size, padding="same", use_bias=not batch_norm,
+                name=f"block{b}_conv{c}",
+            )(x)
+            if batch_norm:
+                x = keras.layers.BatchNormalization(name=f"block{b}_bn{c}")(x)
+            x = keras.layers.Activation("relu", name=f"block{b}_relu{c}")(x)
+        x = keras.layers.MaxPooling2D(name=f"block{b}_pool")(x)
+        if dropout:
+            x = keras.layers.Dropout(dropout, name=f"block{b}_dropout")(x)
+    x = keras.layers.Flatten(name="flatten")(x)
+    x = keras.layers.Dense(dense_units, activation="relu", name="dense")(x)
+    if head_dropout:
+        x = keras.layers.Dropout(head_dropout, name="head_dropout")(x)
+    logits = keras.layers.Dense(num_classes, dtype="float32", name="logits")(x)
+    return keras.Model(images, logits, name=name)
+
+
+@register_model(task="image_classification")
+def cnn(**kwargs) -> keras.Model:
+    """MNIST convnet; hyperparameters in `zoo_configs/cnn.yaml`."""
+    return build_cnn(**kwargs)

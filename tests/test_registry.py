@@ -1,0 +1,96 @@
+import pytest
+
+import kzoo
+from kzoo.config import ConfigError, apply_overrides, parse_override
+
+
+def test_list_models_wildcards_and_sorting():
+    names = kzoo.list_models()
+    assert names == sorted(names)
+    assert kzoo.list_models("ml*") == ["mlp"]
+    assert kzoo.list_models("nothing*") == []
+    assert "lstm_sentiment" in kzoo.list_models("lstm*", include_aliases=True)
+
+
+def test_alias_resolves_to_entry():
+    assert kzoo.get_entry("lstm_sentiment").name == "lstm"
+
+
+def test_unknown_model_suggests_closest():
+    with pytest.raises(kzoo.UnknownModelError, match=r"unknown model 'lsmt'.*Did you mean 'lstm'"):
+        kzoo.build("lsmt")
+
+
+def test_unknown_override_names_key_entry_and_valid_keys():
+    with pytest.raises(ConfigError) as err:
+        kzoo.build("lstm", unitz=3)
+    message = str(err.value)
+    assert "'model.unitz'" in message and "'lstm'" in message and "model.units" in message
+
+
+@pytest.mark.parametrize(
+    "override, fragment",
+    [
+        ({"dropout": 1.5}, "model.dropout must be in [0, 1)"),
+        ({"units": -4}, "model.units must be > 0"),
+        ({"units": "many"}, "model.units must be an integer"),
+        ({"bidirectional": "yes"}, "model.bidirectional must be true or false"),
+        ({"train.learning_rate": 0}, "train.learning_rate must be > 0"),
+    ],
+)
+def test_bad_values_name_the_key(override, fragment):
+    with pytest.raises(ConfigError) as err:
+        kzoo.build("lstm", **override)
+    assert fragment in str(err.value)
+
+
+def test_overrides_are_typed_and_applied():
+    config = kzoo.get_config("lstm", ["model.units=16", "train.epochs=3", "train.learning_rate=1e-4"])
+    assert config["model"]["units"] == 16
+    assert config["train"]["epochs"] == 3
+    assert config["train"]["learning_rate"] == pytest.approx(1e-4)
+    assert parse_override("model.bidirectional=false") == ("model.bidirectional", False)
+
+
+def test_none_override_keeps_default():
+    default = kzoo.get_config("lstm")
+    config = apply_overrides(default, {"model.units": None}, "lstm")
+    assert config["model"]["units"] == default["model"]["units"]
+
+
+def test_build_compiles_unless_asked_not_to():
+    assert kzoo.build("mlp").compiled
+    assert not kzoo.build("mlp", compile=False).compiled
+
+
+def test_override_without_equals_is_explained():
+    with pytest.raises(ConfigError, match="KEY=VALUE"):
+        parse_override("model.units")
+
+
+def test_register_model_adds_an_entry(tmp_path, monkeypatch):
+    (tmp_path / "tiny_mlp_test.yaml").write_text(
+        "model: {hidden_units: [4], num_classes: 3}\ndata: {dataset: mnist}\ntrain: {epochs: 1}\n"
+    )
+    monkeypatch.setenv("KZOO_CONFIG_DIR", str(tmp_path))
+    from kzoo import registry
+    from kzoo.models.mlp import build_mlp
+
+    @kzoo.register_model("tiny_mlp_test", task="image_classification")
+    def tiny_mlp_test(**kw):
+        return build_mlp(**kw)
+
+    try:
+        assert "tiny_mlp_test" in kzoo.list_models("tiny*")
+        assert kzoo.build("tiny_mlp_test").output_shape == (None, 3)
+    finally:
+        registry._ENTRIES.pop("tiny_mlp_test")
+
+
+def test_bad_yaml_names_the_file_and_line(tmp_path):
+    from kzoo.config import load_yaml
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model:\n  units: [1, 2\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml: line \d+"):
+        load_yaml(bad)
