@@ -1,0 +1,73 @@
+"""Command-line plumbing shared by the tools: the train flags, and errors as one line + exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Callable
+
+from kzoo.training.strategy import STRATEGIES
+
+
+def add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add `--data` and `--data-dir`."""
+    parser.add_argument("--data", default="auto",
+                        help="auto (real data when available, else synthetic), tfds, synthetic, or a PATH to your own files")
+    parser.add_argument("--data-dir", default=None,
+                        help="tfds data_dir holding prepared datasets (default: $TFDS_DATA_DIR or ~/tensorflow_datasets)")
+
+
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the flags of `tools/train.py` (also used by other tools that train)."""
+    parser.add_argument("--model", required=True, help="zoo entry name (see kzoo.list_models())")
+    parser.add_argument("--config", dest="config_path", default=None, help="a YAML file instead of the entry's default")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="dotted config override, repeatable (e.g. --set model.units=64)")
+    add_data_arguments(parser)
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--batch-size", type=int, default=None, help="global batch size (split across replicas)")
+    parser.add_argument("--strategy", default="auto", help=f"one of: {', '.join(STRATEGIES)}")
+    parser.add_argument("--mixed-precision", action="store_true", help="mixed_float16 on GPU, mixed_bfloat16 on CPU/TPU")
+    parser.add_argument("--jit-compile", action="store_true", help="compile train/eval steps with XLA")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--deterministic", action="store_true", help="enable TensorFlow op determinism")
+    parser.add_argument("--output", default=None, help="run directory (default runs/<model>-<timestamp>)")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --output from its last finished epoch")
+    parser.add_argument("--tiny", action="store_true", help="use the entry's tiny config: a seconds-long smoke run")
+    parser.add_argument("--no-export", dest="export", action="store_false", help="skip the SavedModel export")
+
+
+def user_errors() -> tuple[type[BaseException], ...]:
+    """The exception types that mean bad input (reported as one line), not a bug."""
+    from kzoo.config import ConfigError
+    from kzoo.registry import UnknownModelError
+    from kzoo.training.run_dir import RunDirError
+    from kzoo.training.strategy import StrategyError
+
+    errors: list[type[BaseException]] = [ConfigError, UnknownModelError, RunDirError, StrategyError]
+    try:
+        from kzoo.data import DataError, DataUnavailableError
+
+        errors += [DataError, DataUnavailableError]
+    except ImportError:
+        pass
+    try:
+        from kzoo.export import ExportError
+
+        errors.append(ExportError)
+    except ImportError:
+        pass
+    return tuple(errors)
+
+
+def run_tool(main: Callable[[], int | None]) -> None:
+    """Run a tool's `main`; bad input exits 2 with `error: <message>` and no traceback."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    try:
+        code = main()
+    except user_errors() as err:
+        message = err.args[0] if err.args else str(err)
+        print(f"error: {message}", file=sys.stderr)
+        sys.exit(2)
+    sys.exit(code or 0)

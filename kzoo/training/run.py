@@ -1,0 +1,218 @@
+"""`train()`: one zoo entry end to end — config, data, strategy, fit, test, run directory."""
+
+from __future__ import annotations
+
+import csv
+import platform
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+import kzoo
+from kzoo import config as config_lib
+from kzoo.tasks import compile_model, get_task
+from kzoo.training import callbacks as kzoo_callbacks
+from kzoo.training.run_dir import plot_curves, prepare_run_dir, write_json
+from kzoo.training.strategy import get_strategy
+
+
+def set_seed(seed: int, deterministic: bool = False) -> None:
+    """Seed Python, NumPy, TensorFlow and Keras; with `deterministic`, enable op determinism."""
+    random.seed(seed)
+    np.random.seed(seed)
+    keras.utils.set_random_seed(seed)
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+
+
+def set_mixed_precision(enabled: bool) -> str:
+    """Set the global Keras dtype policy and return its name.
+
+    `mixed_float16` on GPU, `mixed_bfloat16` on CPU/TPU; models keep float32 logits.
+    """
+    if not enabled:
+        keras.mixed_precision.set_global_policy("float32")
+    else:
+        gpu = bool(tf.config.list_physical_devices("GPU"))
+        keras.mixed_precision.set_global_policy("mixed_float16" if gpu else "mixed_bfloat16")
+    return keras.mixed_precision.global_policy().name
+
+
+def resolve_config(
+    model: str,
+    config_path: str | None = None,
+    overrides: Iterable[str] | Mapping[str, Any] = (),
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    tiny: bool = False,
+) -> dict:
+    """Resolve an entry's config: defaults or `config_path`, the `tiny` overrides, `--set`s, flags."""
+    entry = kzoo.get_entry(model)
+    merged: dict[str, Any] = {}
+    if tiny:
+        raw = config_lib.load_yaml(config_path or config_lib.find_config_file(entry.config_file))
+        merged.update(raw.get("tiny", {}))
+    if not isinstance(overrides, Mapping):
+        overrides = dict(config_lib.parse_override(o) for o in overrides)
+    merged.update(overrides)
+    merged.update({"train.epochs": epochs, "train.batch_size": batch_size})
+    return kzoo.get_config(entry.name, merged, config_path)
+
+
+def _fit_model_to_data(config: dict, bundle) -> None:
+    """Copy sizes only the data knows (vocabulary, user/item counts) into the model config."""
+    overrides = getattr(bundle.preprocessor, "model_overrides", None)
+    if callable(overrides):
+        config["model"].update(overrides())
+
+
+def _make_callbacks(run_dir: Path, config: dict, bundle, timer, verbose: int) -> list:
+    task = get_task(config["task"])
+    has_val = bundle.val is not None or bool(bundle.callbacks)
+    monitor, mode = (task.monitor, task.mode) if has_val else ("loss", "min")
+    train = config["train"]
+    callbacks = list(bundle.callbacks)  # first: they add metrics (val_hr@10) the others read
+    callbacks += [
+        keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
+        kzoo_callbacks.TerminateOnNaNWithAdvice(float(train.get("learning_rate", 0)) or None),
+        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
+        keras.callbacks.ModelCheckpoint(
+            str(run_dir / "best.keras"), monitor=monitor, mode=mode, save_best_only=True
+        ),
+        keras.callbacks.TensorBoard(str(run_dir / "logs")),
+        timer,
+    ]
+    patience = int(train.get("early_stopping_patience", 0))
+    if patience:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=patience, restore_best_weights=True)
+        )
+    if verbose == 2:
+        callbacks.append(kzoo_callbacks.EpochLine(int(train["epochs"])))
+    return callbacks
+
+
+def _read_history(path: Path) -> dict:
+    """Per-epoch values from the CSV log, which survives resumes (Keras's History does not)."""
+    if not path.is_file():
+        return {}
+    with path.open() as f:
+        rows = list(csv.DictReader(f))
+    by_epoch = {int(r["epoch"]): r for r in rows}  # a resumed epoch's row replaces the killed one
+    history: dict[str, list] = {}
+    for epoch in sorted(by_epoch):
+        for key, value in by_epoch[epoch].items():
+            if key != "epoch":
+                history.setdefault(key, []).append(float(value))
+    return history
+
+
+def _versions() -> dict:
+    import keras_hub
+
+    return {
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "keras_hub": keras_hub.__version__,
+        "kzoo": kzoo.__version__,
+        "backend": keras.backend.backend(),
+    }
+
+
+def train(
+    model: str,
+    *,
+    config_path: str | None = None,
+    overrides: Iterable[str] | Mapping[str, Any] = (),
+    data: str = "auto",
+    data_dir: str | None = None,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    strategy: str = "auto",
+    mixed_precision: bool = False,
+    jit_compile: bool = False,
+    seed: int = 0,
+    deterministic: bool = False,
+    output: str | None = None,
+    resume: bool = False,
+    tiny: bool = False,
+    export: bool = True,
+    verbose: int | None = None,
+) -> dict:
+    """Train a zoo entry and return its `metrics.json` content (also written to the run dir).
+
+    The keyword arguments mirror `tools/train.py`'s flags. Raises ConfigError, UnknownModelError,
+    RunDirError, StrategyError or a data error with a one-line message on bad input.
+    """
+    run_dir = prepare_run_dir(output, model, resume)
+    if resume:
+        config = config_lib.load_yaml(run_dir / "config.yaml")
+    else:
+        config = resolve_config(model, config_path, overrides, epochs, batch_size, tiny)
+    set_seed(seed, deterministic)
+    policy = set_mixed_precision(mixed_precision)
+    dist = get_strategy(strategy)
+    verbose = verbose if verbose is not None else (1 if sys.stdout.isatty() else 2)
+
+    from kzoo.data import load_data
+
+    preprocessing_dir = run_dir / "preprocessing"
+    bundle = load_data(config, source=data, data_dir=data_dir, seed=seed,
+                       batch_size=int(config["train"]["batch_size"]))
+    print(f"kzoo: {config['entry']} on {bundle.source} data '{bundle.name}' {bundle.sizes}", flush=True)
+    _fit_model_to_data(config, bundle)
+    if bundle.preprocessor is not None:
+        bundle.preprocessor.save(preprocessing_dir)
+    config_lib.dump_yaml(config, run_dir / "config.yaml")
+
+    steps_per_epoch = int(bundle.train.cardinality().numpy())
+    with dist.scope():
+        net = kzoo.build_from_config(config, compile=False)
+        compile_model(net, config, steps_per_epoch=steps_per_epoch if steps_per_epoch > 0 else None,
+                      jit_compile=jit_compile)
+    timer = kzoo_callbacks.ThroughputTimer(int(bundle.sizes.get("train_examples_per_epoch", bundle.sizes["train"])))
+    callbacks = _make_callbacks(run_dir, config, bundle, timer, verbose)
+    started = time.perf_counter()
+    net.fit(bundle.train, validation_data=bundle.val, epochs=int(config["train"]["epochs"]),
+            callbacks=callbacks, verbose=1 if verbose == 1 else 0)
+    train_seconds = time.perf_counter() - started
+
+    test = bundle.evaluate(net, "test") if bundle.evaluate else net.evaluate(bundle.test, return_dict=True, verbose=0)
+    net.save(run_dir / "model.keras")
+    history = _read_history(run_dir / "history.csv")
+    nan_stop = next((c.message for c in callbacks if isinstance(c, kzoo_callbacks.TerminateOnNaNWithAdvice)), None)
+    metrics = {
+        "model": config["entry"],
+        "run_dir": str(run_dir),
+        "data": bundle.summary(),
+        "epochs_run": len(history.get("loss", [])),
+        "epochs_requested": int(config["train"]["epochs"]),
+        "history": history,
+        "test": {k: float(v) for k, v in test.items()},
+        "train_seconds": round(train_seconds, 3),
+        "train_examples_per_sec": timer.examples_per_sec,
+        "strategy": strategy,
+        "replicas": dist.num_replicas_in_sync,
+        "dtype_policy": policy,
+        "jit_compile": jit_compile,
+        "seed": seed,
+        "deterministic": deterministic,
+        "parameters": int(net.count_params()),
+        "stopped_on_nan": nan_stop,
+        "versions": _versions(),
+    }
+    write_json(metrics, run_dir / "metrics.json")
+    plot_curves(history, get_task(config["task"]).monitor.removeprefix("val_"), run_dir / "curves.png")
+    if export:
+        from kzoo.export import export_run
+
+        metrics["export"] = str(export_run(run_dir))
+        write_json(metrics, run_dir / "metrics.json")
+    return metrics

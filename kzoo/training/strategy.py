@@ -1,0 +1,81 @@
+"""One function from a strategy name to a `tf.distribute` strategy (after TF Model Garden's
+`official/common/distribute_utils.py`)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import tensorflow as tf
+
+STRATEGIES = ("auto", "default", "one_device", "mirrored", "multi_worker", "tpu")
+
+
+class StrategyError(RuntimeError):
+    """The requested strategy cannot be created here; the message says why and what to use."""
+
+
+def _tpu_hinted() -> bool:
+    """True when the environment points at a TPU (resolving one otherwise may wait on a network)."""
+    return bool(os.environ.get("TPU_NAME") or os.environ.get("COLAB_TPU_ADDR")) or os.path.exists("/dev/accel0")
+
+
+def _connect_tpu(tpu_address: str | None):
+    try:
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu_address or "")
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+    except (ValueError, RuntimeError, tf.errors.OpError) as err:
+        raise StrategyError(
+            f"--strategy tpu: no TPU could be resolved ({str(err).splitlines()[0] if str(err) else type(err).__name__}); "
+            "set TPU_NAME or pass --tpu ADDRESS, or use --strategy auto|default|mirrored"
+        ) from None
+    return tf.distribute.TPUStrategy(resolver)
+
+
+def _cpu_devices() -> list[str]:
+    return [d.name for d in tf.config.list_logical_devices("CPU")]
+
+
+def get_strategy(name: str = "auto", tpu_address: str | None = None) -> tf.distribute.Strategy:
+    """Return the `tf.distribute.Strategy` for `name`.
+
+    Names: `auto` (a TPU when the environment names one, else mirrored over all GPUs when there
+    are several, else one GPU, else the default strategy), `default`, `one_device` (first GPU,
+    else CPU), `mirrored` (all GPUs; on a CPU-only host all logical CPU devices, which lets tests
+    split one CPU into replicas), `multi_worker` (`TF_CONFIG` cluster), `tpu`.
+    Raises StrategyError naming the valid choices for an unknown name.
+    """
+    if name not in STRATEGIES:
+        raise StrategyError(f"unknown strategy {name!r}; valid: {', '.join(STRATEGIES)}")
+    gpus = tf.config.list_logical_devices("GPU")
+    if name == "auto":
+        if _tpu_hinted() or tpu_address:
+            return _connect_tpu(tpu_address)
+        if len(gpus) > 1:
+            return tf.distribute.MirroredStrategy()
+        if len(gpus) == 1:
+            return tf.distribute.OneDeviceStrategy(gpus[0].name)
+        return tf.distribute.get_strategy()
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "one_device":
+        return tf.distribute.OneDeviceStrategy(gpus[0].name if gpus else "/cpu:0")
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy(devices=None if gpus else _cpu_devices())
+    if name == "tpu":
+        return _connect_tpu(tpu_address)
+    # multi_worker
+    if "TF_CONFIG" not in os.environ:
+        raise StrategyError("--strategy multi_worker needs TF_CONFIG describing the cluster (see README)")
+    try:
+        json.loads(os.environ["TF_CONFIG"])
+    except json.JSONDecodeError as err:
+        raise StrategyError(f"TF_CONFIG is not valid JSON: {err}") from None
+    return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+def split_logical_cpus(count: int) -> None:
+    """Split the physical CPU into `count` logical devices (before TensorFlow initialises)."""
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * count)
