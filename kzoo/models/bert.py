@@ -1,0 +1,92 @@
+"""`bert_cls`: token ids -> keras-hub `BertBackbone` -> pooled features -> head.
+
+The backbone is built from the config's small architecture (trained from scratch), or loaded
+with `BertBackbone.from_preset(model.preset)` when `preset` names a local preset directory (one
+written by `backbone.save_to_preset(path)`); the architecture keys are then ignored. The model
+takes one input, `token_ids` `[B, L]` with 0 = [PAD]: the padding mask and the all-zero segment
+ids are computed inside it, so serving passes the ids only.
+"""
+
+from __future__ import annotations
+
+import keras
+import keras_hub
+
+from kzoo.models._transformer_blocks import MaskedMeanPooling, PaddingMask, ZerosLike
+from kzoo.registry import register_model
+
+
+def build_bert_backbone(
+    preset: str = "",
+    vocab_size: int = 20000,
+    num_layers: int = 2,
+    num_heads: int = 2,
+    hidden_dim: int = 128,
+    intermediate_dim: int = 512,
+    max_sequence_length: int = 512,
+    attention_dropout: float = 0.1,
+) -> keras_hub.models.BertBackbone:
+    """Return a `BertBackbone`: from the local preset directory `preset`, else from the arguments."""
+    if preset:
+        return keras_hub.models.BertBackbone.from_preset(preset, name="backbone")
+    return keras_hub.models.BertBackbone(
+        vocabulary_size=vocab_size,
+        num_layers=num_layers,
+        num_heads=num_heads,
+        hidden_dim=hidden_dim,
+        intermediate_dim=intermediate_dim,
+        dropout=attention_dropout,
+        max_sequence_length=max_sequence_length,
+        name="backbone",
+    )
+
+
+def build_bert_classifier(
+    preset: str = "",
+    vocab_size: int = 20000,
+    num_layers: int = 2,
+    num_heads: int = 2,
+    hidden_dim: int = 128,
+    intermediate_dim: int = 512,
+    max_sequence_length: int = 512,
+    attention_dropout: float = 0.1,
+    pooling: str = "mean",
+    dropout: float = 0.1,
+    num_classes: int = 2,
+    name: str = "bert_cls",
+) -> keras.Model:
+    """Return a BERT text classifier on int32 token ids `[B, L]` (0 = [PAD], L <= max length).
+
+    `pooling`: `mean` averages the final hidden states of the real tokens; `cls` uses BERT's
+    pooled output (tanh dense on position 0, meaningful when the data side puts [CLS] first).
+    Output: float32 logits `[B, num_classes]`.
+    """
+    if pooling not in ("mean", "cls"):
+        raise ValueError(f"model.pooling must be 'mean' or 'cls', got {pooling!r}")
+    backbone = build_bert_backbone(
+        preset, vocab_size, num_layers, num_heads, hidden_dim, intermediate_dim,
+        max_sequence_length, attention_dropout,
+    )
+    token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
+    mask = PaddingMask(name="padding_mask")(token_ids)
+    features = backbone(
+        {
+            "token_ids": token_ids,
+            "segment_ids": ZerosLike(name="segment_ids")(token_ids),
+            "padding_mask": mask,
+        }
+    )
+    if pooling == "cls":
+        x = features["pooled_output"]
+    else:
+        x = MaskedMeanPooling(name="mean_pool")(features["sequence_output"], mask)
+    if dropout:
+        x = keras.layers.Dropout(dropout, name="dropout")(x)
+    logits = keras.layers.Dense(num_classes, dtype="float32", name="logits")(x)
+    return keras.Model(token_ids, logits, name=name)
+
+
+@register_model(task="text_classification")
+def bert_cls(**kwargs) -> keras.Model:
+    """IMDB BERT classifier; hyperparameters in `zoo_configs/bert_cls.yaml`."""
+    return build_bert_classifier(**kwargs)

@@ -1,0 +1,124 @@
+"""`transformer_seq2seq`: encoder-decoder Transformer for translation (Vaswani et al., 2017).
+
+The model is two nested functional models, so decoding can run the encoder once:
+`encoder` (source ids `[B, S]` -> memory `[B, S, d_model]`) and `decoder` (target ids `[B, T]`,
+memory and source ids for the padding mask -> float32 logits `[B, T, target_vocab_size]`).
+Training uses teacher forcing on `{"encoder_inputs", "decoder_inputs"}`; `greedy_decode` is the
+inference loop (a fixed-length `keras.ops.fori_loop`, so it traces inside a `tf.function`).
+"""
+
+from __future__ import annotations
+
+import keras
+import keras_hub
+from keras import ops
+
+from kzoo.models._transformer_blocks import PaddingMask
+from kzoo.registry import register_model
+
+
+def _embed(ids, vocab_size, max_length, d_model, dropout, name):
+    x = keras_hub.layers.TokenAndPositionEmbedding(
+        vocab_size, max_length, d_model, name=f"{name}_embedding"
+    )(ids)
+    return keras.layers.Dropout(dropout, name=f"{name}_embedding_dropout")(x) if dropout else x
+
+
+def _build_encoder(source_vocab_size, max_length, d_model, encoder_layers, block, dropout, normalize_first):
+    source = keras.Input(shape=(None,), dtype="int32", name="encoder_inputs")
+    mask = PaddingMask(name="source_mask")(source)
+    x = _embed(source, source_vocab_size, max_length, d_model, dropout, "source")
+    for i in range(encoder_layers):
+        x = keras_hub.layers.TransformerEncoder(**block, name=f"encoder_{i}")(x, padding_mask=mask)
+    if normalize_first:
+        x = keras.layers.LayerNormalization(epsilon=1e-5, name="encoder_norm")(x)
+    return keras.Model(source, x, name="encoder")
+
+
+def _build_decoder(target_vocab_size, max_length, d_model, decoder_layers, block, dropout, normalize_first):
+    target = keras.Input(shape=(None,), dtype="int32", name="decoder_inputs")
+    memory = keras.Input(shape=(None, d_model), name="encoder_outputs")
+    source = keras.Input(shape=(None,), dtype="int32", name="encoder_inputs")
+    source_mask = PaddingMask(name="source_mask")(source)
+    x = _embed(target, target_vocab_size, max_length, d_model, dropout, "target")
+    for i in range(decoder_layers):
+        x = keras_hub.layers.TransformerDecoder(**block, name=f"decoder_{i}")(
+            x, memory, encoder_padding_mask=source_mask, use_causal_mask=True
+        )
+    if normalize_first:
+        x = keras.layers.LayerNormalization(epsilon=1e-5, name="decoder_norm")(x)
+    logits = keras.layers.Dense(target_vocab_size, dtype="float32", name="logits")(x)
+    inputs = {"decoder_inputs": target, "encoder_outputs": memory, "encoder_inputs": source}
+    return keras.Model(inputs, logits, name="decoder")
+
+
+def build_transformer_seq2seq(
+    source_vocab_size: int = 8000,
+    target_vocab_size: int = 8000,
+    max_length: int = 64,
+    d_model: int = 256,
+    num_heads: int = 4,
+    ff_dim: int = 512,
+    encoder_layers: int = 3,
+    decoder_layers: int = 3,
+    normalize_first: bool = False,
+    dropout: float = 0.1,
+    name: str = "transformer_seq2seq",
+) -> keras.Model:
+    """Return an encoder-decoder Transformer on `{"encoder_inputs": [B, S], "decoder_inputs": [B, T]}`.
+
+    Ids are int32 with 0 as padding; S and T must not exceed `max_length`. The decoder's
+    self-attention is causal and its cross-attention skips source padding. Output: float32 logits
+    `[B, T, target_vocab_size]` predicting the next target token at every position.
+    """
+    if d_model % num_heads:
+        raise ValueError(f"model.d_model ({d_model}) must be divisible by model.num_heads ({num_heads})")
+    block = dict(intermediate_dim=ff_dim, num_heads=num_heads, dropout=dropout, normalize_first=normalize_first)
+    encoder = _build_encoder(source_vocab_size, max_length, d_model, encoder_layers, block, dropout, normalize_first)
+    decoder = _build_decoder(target_vocab_size, max_length, d_model, decoder_layers, block, dropout, normalize_first)
+    source = keras.Input(shape=(None,), dtype="int32", name="encoder_inputs")
+    target = keras.Input(shape=(None,), dtype="int32", name="decoder_inputs")
+    memory = encoder(source)
+    logits = decoder({"decoder_inputs": target, "encoder_outputs": memory, "encoder_inputs": source})
+    return keras.Model({"encoder_inputs": source, "decoder_inputs": target}, logits, name=name)
+
+
+def greedy_decode(model: keras.Model, encoder_inputs, max_length: int, start_id: int, end_id: int):
+    """Greedy decoding: return int32 `[B, max_length]` target ids for source ids `[B, S]`.
+
+    Position t holds the token predicted after `[start_id, out[0], ..., out[t-1]]`, so the output
+    lines up with the training labels (`decoder_inputs` shifted by one): it includes `end_id`
+    where a sequence finishes, and 0 (padding) after it. Id 0 is never predicted. Written with
+    `keras.ops.fori_loop` over a fixed `max_length` (must be <= the model's `max_length`), so it
+    runs eagerly or inside a `tf.function` with an input signature `[None, S]`.
+    """
+    encoder, decoder = model.get_layer("encoder"), model.get_layer("decoder")
+    source = ops.cast(encoder_inputs, "int32")
+    memory = encoder(source, training=False)
+    batch = ops.shape(source)[0]
+    positions = ops.arange(max_length, dtype="int32")[None, :]
+    decoder_inputs = ops.where(positions == 0, start_id, 0) + ops.zeros((batch, 1), "int32")
+    outputs = ops.zeros((batch, max_length), "int32")
+    done = ops.zeros((batch,), "bool")
+
+    def step(i, state):
+        decoder_inputs, outputs, done = state
+        logits = decoder(
+            {"decoder_inputs": decoder_inputs, "encoder_outputs": memory, "encoder_inputs": source},
+            training=False,
+        )
+        next_logits = ops.take(logits, i, axis=1)[:, 1:]  # drop the padding id
+        token = ops.cast(ops.argmax(next_logits, axis=-1), "int32") + 1
+        token = ops.where(done, 0, token)
+        outputs = ops.where(positions == i, token[:, None], outputs)
+        decoder_inputs = ops.where(positions == i + 1, token[:, None], decoder_inputs)
+        return decoder_inputs, outputs, ops.logical_or(done, ops.equal(token, end_id))
+
+    _, outputs, _ = ops.fori_loop(0, max_length, step, (decoder_inputs, outputs, done))
+    return outputs
+
+
+@register_model(task="seq2seq")
+def transformer_seq2seq(**kwargs) -> keras.Model:
+    """Multi30k de->en Transformer; hyperparameters in `zoo_configs/transformer_seq2seq.yaml`."""
+    return build_transformer_seq2seq(**kwargs)
