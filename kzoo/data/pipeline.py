@@ -1,0 +1,123 @@
+"""Shared `tf.data` plumbing: validation carve-out, sharding, cache/shuffle/batch/prefetch, source choice."""
+
+from __future__ import annotations
+
+import os
+from typing import Callable
+
+import numpy as np
+import tensorflow as tf
+
+from kzoo.data import tfds_source
+from kzoo.data.tfds_source import DataError, resolve_data_dir
+
+AUTOTUNE = tf.data.AUTOTUNE
+
+
+def validation_mask(n: int, val_fraction: float, seed: int) -> np.ndarray:
+    """Return a boolean array of length `n`, True for the `round(n * val_fraction)` validation rows.
+
+    The rows are chosen by a permutation seeded with `seed`, so the same seed gives the same split.
+    """
+    n_val = int(round(n * float(val_fraction)))
+    if val_fraction > 0 and n_val == 0 and n > 1:
+        n_val = 1
+    mask = np.zeros(n, dtype=bool)
+    mask[np.random.default_rng(seed).permutation(n)[:n_val]] = True
+    return mask
+
+
+def carve_validation(
+    ds: tf.data.Dataset, n: int, val_fraction: float, seed: int
+) -> tuple[tf.data.Dataset, tf.data.Dataset | None, int, int]:
+    """Split an unbatched dataset of `n` elements into (train, val, n_train, n_val).
+
+    Uses `validation_mask` on the element index (a graph-side lookup, no Python per element).
+    `val` is None when `val_fraction` is 0.
+    """
+    mask = validation_mask(n, val_fraction, seed)
+    n_val = int(mask.sum())
+    if n_val == 0:
+        return ds, None, n, 0
+    table = tf.constant(mask)
+    indexed = ds.enumerate()
+
+    def keep(is_val: bool):
+        return lambda i, x: tf.equal(tf.gather(table, i), is_val)
+
+    train = indexed.filter(keep(False)).map(lambda i, x: x)
+    val = indexed.filter(keep(True)).map(lambda i, x: x)
+    return train, val, n - n_val, n_val
+
+
+def shard_size(n: int, shard: tuple[int, int] | None) -> int:
+    """Return how many of `n` elements `Dataset.shard(*shard)` keeps."""
+    if shard is None:
+        return n
+    num_workers, index = shard
+    return len(range(index, n, num_workers))
+
+
+def finish(
+    ds: tf.data.Dataset,
+    batch_size: int,
+    size: int,
+    *,
+    training: bool = False,
+    seed: int = 0,
+    shard: tuple[int, int] | None = None,
+    shuffle_buffer: int | None = None,
+) -> tf.data.Dataset:
+    """Return `ds` (decoded, unbatched, `size` elements) sharded (train), cached, shuffled (train), batched, prefetched.
+
+    The cardinality is asserted to be the (sharded) size, so `len(ds)` / `cardinality()` gives the
+    number of batches (filters and unbatching would otherwise leave it unknown).
+    """
+    if training and shard is not None:
+        ds = ds.shard(*shard)
+        size = shard_size(size, shard)
+    ds = ds.apply(tf.data.experimental.assert_cardinality(size)).cache()
+    if training:
+        ds = ds.shuffle(shuffle_buffer or 10_000, seed=seed, reshuffle_each_iteration=True)
+    return ds.batch(batch_size).prefetch(AUTOTUNE)
+
+
+def map_in_chunks(ds: tf.data.Dataset, fn: Callable, chunk: int = 1024) -> tf.data.Dataset:
+    """Apply a vectorised `fn` to chunks of `chunk` elements in parallel, then unbatch."""
+    return ds.batch(chunk).map(fn, num_parallel_calls=AUTOTUNE).unbatch()
+
+
+def choose_source(source: str, tfds_name: str | None, data_dir: str | None, task: str) -> tuple[str, list]:
+    """Resolve `source` to "tfds", "synthetic" or "files" and return it with notes for the bundle.
+
+    "auto" picks tfds when `tfds_name` is prepared in `data_dir` or the network answers, else
+    synthetic (printing one line saying so). A path that does not exist raises FileNotFoundError.
+    """
+    if source in ("tfds", "synthetic"):
+        return source, []
+    if source != "auto":
+        if not os.path.exists(os.path.expanduser(source)):
+            raise FileNotFoundError(f"data path {source!r} does not exist (expected a file or folder of {task} data)")
+        return "files", []
+    resolved = resolve_data_dir(data_dir)
+    if tfds_name is not None:
+        try:
+            prepared = tfds_source.is_prepared(tfds_name, resolved)
+        except DataError:
+            prepared = False
+        if prepared or tfds_source.network_reachable():
+            return "tfds", []
+    note = (
+        f"{tfds_name or task} is not prepared in {resolved} and cannot be downloaded; "
+        f"using generated synthetic data instead (pass --data-dir DIR or --data PATH for real data)"
+    )
+    print(f"kzoo.data: {note}", flush=True)
+    return "synthetic", [note]
+
+
+def synthetic_size(data: dict, default: int = 4000) -> int:
+    """Return `data.synthetic_size` (the number of generated training examples), default `default`."""
+    size = int(data.get("synthetic_size", default))
+    if size < 10:
+        raise DataError(f"data.synthetic_size must be at least 10, got {size}")
+    return size

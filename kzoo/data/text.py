@@ -1,0 +1,115 @@
+"""Text-classification data: int32 token ids `[B, data.sequence_length]` (0 = padding), int32 labels.
+
+Sources: tfds `imdb_reviews` (`data.dataset`), the user's aclImdb-style folder or CSV/TSV tables,
+or synthetic reviews. The tokenizer (`TextPreprocessor`, word-level or WordPiece when
+`data.tokenizer: wordpiece`) learns its vocabulary from the training split only (after the
+validation carve-out), and is the bundle's `preprocessor`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import tensorflow as tf
+
+from kzoo.data import files, pipeline, synthetic
+from kzoo.data.bundle import DataBundle
+from kzoo.data.text_preprocessing import TextPreprocessor
+from kzoo.data.tfds_source import DataError, label_names, dataset_size, load_tfds
+
+
+def load_text_data(config: dict, source: str, data_dir: str | None, seed: int,
+                   batch_size: int, shard: tuple[int, int] | None) -> DataBundle:
+    """Return a DataBundle of `(int32 ids [B, L], int32 labels)` for a text_classification config.
+
+    `source`: "auto", "tfds", "synthetic", or a path (aclImdb-style folder, CSV/TSV file, or a
+    folder with `train.csv`/`test.csv`). Validation is `data.val_fraction` of the training data.
+    """
+    data, model = config["data"], config["model"]
+    num_classes = int(model["num_classes"])
+    name = data.get("dataset", "imdb_reviews")
+    kind, notes = pipeline.choose_source(source, name, data_dir, config["task"])
+    if kind == "tfds":
+        train, test = load_tfds(name, ["train", "test"], data_dir, as_supervised=True)
+        train = train.cache()  # read once: the vocabulary pass fills it, the pipelines reuse it
+        n_train, n_test = dataset_size(train, name, "train", data_dir), dataset_size(test, name, "test", data_dir)
+        class_names = label_names(name, data_dir)
+    else:
+        if kind == "files":
+            arrays, class_names, file_notes = read_user_text(source, num_classes, seed, data)
+            name, notes = str(Path(source).expanduser()), notes + file_notes
+        else:
+            n = pipeline.synthetic_size(data)
+            x, y, xt, yt = synthetic.synthetic_reviews(n, max(n // 4, 10), num_classes, seed)
+            arrays, name = (x, y, xt, yt), "synthetic/text_classification"
+            class_names = ["neg", "pos"] if num_classes == 2 else [str(i) for i in range(num_classes)]
+        train = tf.data.Dataset.from_tensor_slices(arrays[:2])
+        test = tf.data.Dataset.from_tensor_slices(arrays[2:])
+        n_train, n_test = len(arrays[1]), len(arrays[3])
+    if len(class_names) > num_classes:
+        raise DataError(f"{name} has {len(class_names)} classes {class_names} but model.num_classes={num_classes}")
+
+    train, val, n_fit, n_val = pipeline.carve_validation(train, n_train, float(data.get("val_fraction", 0.1)), seed)
+    preprocessor = TextPreprocessor.adapt(
+        train.map(lambda text, label: text), int(data["sequence_length"]), int(model["vocab_size"]),
+        data.get("tokenizer", "word"), class_names,
+    )
+    notes.append(f"{preprocessor.tokenizer} vocabulary of {preprocessor.vocabulary_size} tokens "
+                 f"learned from the {n_fit} training examples only")
+
+    def vectorize(texts, labels):
+        return preprocessor(texts), tf.cast(labels, tf.int32)
+
+    train, test = (pipeline.map_in_chunks(ds, vectorize) for ds in (train, test))
+    buffer = min(int(data.get("shuffle_buffer", n_fit)), n_fit)
+    return DataBundle(
+        train=pipeline.finish(train, batch_size, n_fit, training=True, seed=seed, shard=shard, shuffle_buffer=buffer),
+        val=pipeline.finish(pipeline.map_in_chunks(val, vectorize), batch_size, n_val) if val is not None else None,
+        test=pipeline.finish(test, batch_size, n_test),
+        source=kind,
+        name=name,
+        sizes={"train": pipeline.shard_size(n_fit, shard), "val": n_val, "test": n_test,
+               **({"train_all_workers": n_fit} if shard else {})},
+        preprocessor=preprocessor,
+        notes=notes,
+    )
+
+
+def read_user_text(source: str, num_classes: int, seed: int, data: dict):
+    """Read the user's text data -> ((x_train, y_train, x_test, y_test), class_names, notes).
+
+    Accepts an aclImdb-style folder (`train/<class>/*.txt`, `test/<class>/*.txt`), a folder with
+    `train.csv|tsv` and `test.csv|tsv`, or one CSV/TSV file (the test split is then
+    `data.test_fraction`, default 0.2, of its rows, chosen with `seed`).
+    """
+    path = files.require_path(source)
+    notes = []
+    if path.is_dir() and (path / "train").is_dir():
+        x, y, class_names = files.read_text_folder(path, "train")
+        xt, yt, _ = files.read_text_folder(path, "test", class_names)
+        return (x, y, xt, yt), class_names, notes
+    if path.is_dir():
+        train_file, test_file = _table(path, "train"), _table(path, "test")
+        x, y, class_names, blank = files.read_text_table(train_file, None, num_classes)
+        xt, yt, _, blank_test = files.read_text_table(test_file, class_names, num_classes)
+        blank += blank_test
+    elif path.suffix.lower() in (".csv", ".tsv"):
+        texts, labels, class_names, blank = files.read_text_table(path, None, num_classes)
+        fraction = float(data.get("test_fraction", 0.2))
+        is_test = pipeline.validation_mask(len(labels), fraction, seed + 1)
+        x, y, xt, yt = texts[~is_test], labels[~is_test], texts[is_test], labels[is_test]
+        notes.append(f"{path.name} has no separate test file: {int(is_test.sum())} rows ({fraction:.0%}) held out as test")
+    else:
+        raise DataError(f"{path}: expected an aclImdb-style folder (train/<class>/*.txt), "
+                        f"a .csv/.tsv file with text,label columns, or a folder with train.csv and test.csv")
+    if blank:
+        notes.append(f"skipped {blank} blank line(s) in {path}")
+    return (x, y, xt, yt), class_names, notes
+
+
+def _table(folder: Path, split: str) -> Path:
+    for suffix in (".csv", ".tsv"):
+        if (folder / f"{split}{suffix}").is_file():
+            return folder / f"{split}{suffix}"
+    raise DataError(f"{folder}: no {split}.csv or {split}.tsv (expected train/ and test/ folders "
+                    f"of .txt files, or train.csv/test.csv with text,label columns)")

@@ -1,0 +1,160 @@
+"""`TextPreprocessor`: raw review strings -> int32 token ids `[B, sequence_length]` (0 = padding).
+
+Two tokenizers: "word" (default; `keras.layers.TextVectorization` with `standardize_review`) and
+"wordpiece" (keras-hub WordPiece with [PAD]=0, [UNK], [CLS], [SEP]; output `[CLS] pieces [SEP]`).
+The vocabulary is learned from the texts given to `adapt` (the training split only). `save`
+writes `vocabulary.txt` and `preprocessor.json`; `load` rebuilds an identical tokenizer.
+The standardize functions are registered Keras serializables and pure TF graph ops, so a
+SavedModel export can tokenize `tf.string` inputs inside the graph.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Sequence
+
+import keras
+import tensorflow as tf
+
+PUNCTUATION = r'[!"#$%&()\*\+,\-\./:;<=>?@\[\\\]^_`{|}~\']'
+WORDPIECE_SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]"]
+CONFIG_FILE, VOCAB_FILE = "preprocessor.json", "vocabulary.txt"
+
+
+@keras.saving.register_keras_serializable(package="kzoo")
+def standardize_review(text):
+    """Lowercase, replace HTML line breaks (`<br />`) by spaces and strip punctuation (tf.string op)."""
+    text = tf.strings.lower(text)
+    text = tf.strings.regex_replace(text, r"<br\s*/?>", " ")
+    return tf.strings.regex_replace(text, PUNCTUATION, " ")
+
+
+@keras.saving.register_keras_serializable(package="kzoo")
+def strip_html_breaks(text):
+    """Replace HTML line breaks (`<br />`) by spaces; WordPiece does the rest (tf.string op)."""
+    return tf.strings.regex_replace(text, r"<br\s*/?>", " ")
+
+
+def write_vocabulary(directory: Path, vocabulary: Sequence[str], filename: str = VOCAB_FILE) -> None:
+    """Write one token a line (UTF-8); line i holds id i."""
+    (directory / filename).write_text("\n".join(vocabulary), encoding="utf-8")
+
+
+def read_vocabulary(directory: Path, filename: str = VOCAB_FILE) -> list[str]:
+    """Read a vocabulary written by `write_vocabulary`."""
+    return (Path(directory) / filename).read_text(encoding="utf-8").split("\n")
+
+
+def _word_vectorizer(max_tokens: int, sequence_length: int, vocabulary=None):
+    layer = keras.layers.TextVectorization(
+        max_tokens=max_tokens,
+        standardize=standardize_review,
+        output_sequence_length=sequence_length,
+        name="text_vectorizer",
+    )
+    if vocabulary is not None:
+        layer.set_vocabulary([t for t in vocabulary if t not in ("", "[UNK]")])
+    return layer
+
+
+class TextPreprocessor:
+    """Tokenizer of a text-classification entry plus its class names.
+
+    Build with `TextPreprocessor.adapt(train_texts, ...)` or `TextPreprocessor.load(directory)`;
+    call on a batch of strings to get int32 ids `[B, sequence_length]`.
+    """
+
+    def __init__(self, vocabulary: Sequence[str], sequence_length: int, max_tokens: int,
+                 tokenizer: str = "word", class_names: Sequence[str] | None = None):
+        if tokenizer not in ("word", "wordpiece"):
+            raise ValueError(f"data.tokenizer must be 'word' or 'wordpiece', got {tokenizer!r}")
+        self.tokenizer, self.sequence_length, self.max_tokens = tokenizer, int(sequence_length), int(max_tokens)
+        self.class_names = list(class_names or [])
+        if tokenizer == "word":
+            self.layer = _word_vectorizer(max_tokens, sequence_length, vocabulary)
+        else:
+            self.layer = _wordpiece_layer(list(vocabulary), sequence_length)
+        self.vocabulary = [str(t) for t in self._layer_vocabulary()]
+
+    @classmethod
+    def adapt(cls, texts: tf.data.Dataset, sequence_length: int, max_tokens: int,
+              tokenizer: str = "word", class_names: Sequence[str] | None = None) -> "TextPreprocessor":
+        """Learn the vocabulary from a dataset of scalar strings (the training split only)."""
+        batches = texts.batch(1024)
+        if tokenizer == "wordpiece":
+            import keras_hub
+
+            vocabulary = keras_hub.tokenizers.compute_word_piece_vocabulary(
+                batches.map(strip_html_breaks), vocabulary_size=max_tokens,
+                reserved_tokens=WORDPIECE_SPECIALS, lowercase=True, strip_accents=True,
+            )
+        else:
+            layer = _word_vectorizer(max_tokens, sequence_length)
+            layer.adapt(batches)
+            vocabulary = layer.get_vocabulary()
+        return cls(vocabulary, sequence_length, max_tokens, tokenizer, class_names)
+
+    def _layer_vocabulary(self) -> list:
+        if self.tokenizer == "word":
+            return self.layer.get_vocabulary()
+        return self.layer.tokenizer.get_vocabulary()
+
+    @property
+    def vocabulary_size(self) -> int:
+        """Number of ids the tokenizer can produce (ids lie in [0, vocabulary_size))."""
+        return len(self.vocabulary)
+
+    def model_overrides(self) -> dict:
+        """Model config values only the data knows: the real vocabulary size."""
+        return {"vocab_size": self.vocabulary_size}
+
+    def __call__(self, strings) -> tf.Tensor:
+        """Return int32 ids `[B, sequence_length]` for a batch (or list) of strings."""
+        return tf.cast(self.layer(tf.convert_to_tensor(strings)), tf.int32)
+
+    def save(self, directory) -> None:
+        """Write `vocabulary.txt` and `preprocessor.json` into `directory` (created if needed)."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        write_vocabulary(directory, self.vocabulary)
+        settings = {
+            "kind": "text_classification", "tokenizer": self.tokenizer,
+            "sequence_length": self.sequence_length, "max_tokens": self.max_tokens,
+            "class_names": self.class_names,
+            "standardize": "kzoo>standardize_review" if self.tokenizer == "word" else "kzoo>strip_html_breaks",
+        }
+        (directory / CONFIG_FILE).write_text(json.dumps(settings, indent=2), encoding="utf-8")
+
+    @classmethod
+    def load(cls, directory) -> "TextPreprocessor":
+        """Rebuild the preprocessor saved in `directory`."""
+        directory = Path(directory)
+        settings = json.loads((directory / CONFIG_FILE).read_text(encoding="utf-8"))
+        return cls(read_vocabulary(directory), settings["sequence_length"], settings["max_tokens"],
+                   settings["tokenizer"], settings.get("class_names"))
+
+
+class WordPieceClassifierTokens(keras.layers.Layer):
+    """Strings -> `[CLS] wordpieces [SEP]` ids padded with [PAD]=0 to `sequence_length`."""
+
+    def __init__(self, vocabulary, sequence_length, **kwargs):
+        super().__init__(**kwargs)
+        import keras_hub
+
+        self.tokenizer = keras_hub.tokenizers.WordPieceTokenizer(
+            vocabulary=vocabulary, lowercase=True, strip_accents=True, oov_token="[UNK]",
+        )
+        self.packer = keras_hub.layers.StartEndPacker(
+            sequence_length=sequence_length, start_value=vocabulary.index("[CLS]"),
+            end_value=vocabulary.index("[SEP]"), pad_value=0, return_padding_mask=False,
+        )
+
+    def call(self, strings):
+        return self.packer(self.tokenizer(strip_html_breaks(strings)))
+
+
+def _wordpiece_layer(vocabulary: list, sequence_length: int) -> WordPieceClassifierTokens:
+    if vocabulary[: len(WORDPIECE_SPECIALS)] != WORDPIECE_SPECIALS:
+        raise ValueError(f"a WordPiece vocabulary must start with {WORDPIECE_SPECIALS}")
+    return WordPieceClassifierTokens(vocabulary, sequence_length, name="wordpiece_tokens")
