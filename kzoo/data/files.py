@@ -68,10 +68,11 @@ def read_npz_images(path, image_shape: Sequence[int], num_classes: int) -> dict[
 
 
 def _check_images(path: Path, key: str, x: np.ndarray, shape: tuple) -> np.ndarray:
+    found = list(x.shape)
     if x.ndim == len(shape) and shape[-1] == 1:
         x = x[..., None]
     if x.shape[1:] != shape or len(x) == 0:
-        raise DataError(f"{path}: {key} has shape {list(x.shape)}; expected [N, {', '.join(map(str, shape))}]"
+        raise DataError(f"{path}: {key} has shape {found}; expected [N, {', '.join(map(str, shape))}]"
                         f"{' or [N, ' + ', '.join(map(str, shape[:-1])) + ']' if shape[-1] == 1 else ''} with N > 0")
     if x.dtype == np.uint8:
         return x
@@ -159,7 +160,7 @@ def _read_table_rows(path: Path) -> tuple[list, int]:
     """Return ([(line_number, fields), ...] without blank lines, number of blank lines skipped)."""
     tsv = path.suffix.lower() == ".tsv"  # TSV: no quoting, a tab always separates
     delimiter, quoting = ("\t", csv.QUOTE_NONE) if tsv else (",", csv.QUOTE_MINIMAL)
-    reader = csv.reader(io.StringIO(read_text_file(path), newline=""), delimiter=delimiter, quoting=quoting)
+    reader = csv.reader(io.StringIO(read_text_file(path), newline=""), delimiter=delimiter, quoting=quoting, strict=True)
     rows, blank = [], 0
     try:
         line = reader.line_num + 1
