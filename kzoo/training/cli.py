@@ -45,7 +45,8 @@ def user_errors() -> tuple[type[BaseException], ...]:
     from kzoo.training.run_dir import RunDirError
     from kzoo.training.strategy import StrategyError
 
-    errors: list[type[BaseException]] = [ConfigError, UnknownModelError, RunDirError, StrategyError]
+    # FileNotFoundError: a path the user named does not exist (data file, config, run dir).
+    errors: list[type[BaseException]] = [ConfigError, UnknownModelError, RunDirError, StrategyError, FileNotFoundError]
     try:
         from kzoo.data import DataError, DataUnavailableError
 

@@ -181,7 +181,7 @@ def train(
     callbacks = _make_callbacks(run_dir, config, bundle, timer, verbose)
     started = time.perf_counter()
     net.fit(bundle.train, validation_data=bundle.val, epochs=int(config["train"]["epochs"]),
-            callbacks=callbacks, verbose=1 if verbose == 1 else 0)
+            callbacks=callbacks, verbose=1 if verbose == 1 else 0, shuffle=False)
     train_seconds = time.perf_counter() - started
 
     test = bundle.evaluate(net, "test") if bundle.evaluate else net.evaluate(bundle.test, return_dict=True, verbose=0)
