@@ -1,0 +1,248 @@
+"""`export_run` / `export_model`: a zoo model plus its preprocessing -> a versioned SavedModel.
+
+Signatures (their names and the input/output names are the serving contract):
+
+| task                   | signature         | inputs                                  | outputs                                   |
+|------------------------|-------------------|-----------------------------------------|-------------------------------------------|
+| image_classification   | `serving_default` | `image` uint8 `[None, H, W]`            | `probabilities` f32 `[None, C]`, `label` i64 `[None]` |
+|                        | `serve_nhwc`      | `image` uint8 `[None, H, W, 1]`         | same                                      |
+| text_classification    | `serving_default` | `text` string `[None]`                  | `probabilities`, `label`                  |
+| recommendation         | `serving_default` | `user_id`, `item_id` int64 `[None]`     | `score` f32 `[None]`                      |
+|                        | `recommend`       | `user_id` int64 `[None]`, `k` int32 `[]`| `item_ids` i64 `[None, k]`, `scores` f32 `[None, k]` |
+| seq2seq                | `serving_default` | `text` string `[None]`                  | `translation` string `[None]`             |
+
+The graphs are built with Keras 3's `keras.export.ExportArchive` (no hand-written `tf.Module`
+was needed: it tracks the model and the lookup tables of the preprocessing layers, and takes
+one endpoint per signature); each task's endpoints live in `kzoo/export/<task>.py`
+(`add_endpoints(archive, model, config, preprocessor) -> {name: fn}`).
+Inputs of the wrong dtype or shape fail with a TensorFlow error (`add_endpoint` adds the shape
+check that signature calls lack). Every export also writes `assets.extra/kzoo.json` (entry,
+task, quantization, class names, signatures), which TF Serving ignores.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import inspect
+import json
+import os
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+QUANTIZE_MODES = ("int8",)
+
+# task -> module with `load_preprocessor(directory)` and `add_endpoints(archive, model, config, preprocessor)`.
+_TASK_MODULES = {
+    "image_classification": "kzoo.export.image",
+    "text_classification": "kzoo.export.text",
+    "recommendation": "kzoo.export.recommender",
+    "seq2seq": "kzoo.export.seq2seq",
+}
+_TMP_PREFIX = ".tmp-export-"
+
+
+class ExportError(ValueError):
+    """The run, model or export request cannot be exported; the message says what is wrong."""
+
+
+def next_version(output: str | os.PathLike) -> int:
+    """Return the next free version number under `output`: 1 + the largest integer folder, else 1."""
+    output = Path(output)
+    versions = [int(p.name) for p in output.iterdir() if p.is_dir() and p.name.isdigit()] if output.is_dir() else []
+    return max(versions, default=0) + 1
+
+
+def _task_module(task: Any):
+    if task not in _TASK_MODULES:
+        raise ExportError(f"cannot export task {task!r}; exportable tasks: {', '.join(sorted(_TASK_MODULES))}")
+    return importlib.import_module(_TASK_MODULES[task])
+
+
+def _check_quantize(quantize: str | None) -> None:
+    if quantize is not None and quantize not in QUANTIZE_MODES:
+        raise ExportError(f"unknown quantize mode {quantize!r}; valid: {', '.join(QUANTIZE_MODES)}")
+
+
+def quantize_model(model, mode: str):
+    """Return `(clone, report)`: a quantized copy of `model` (the original is left untouched).
+
+    `model.quantize(mode)` converts every layer that supports it (Dense, EinsumDense, Embedding)
+    and leaves the others in float (LSTM cells, convolutions, normalisation): the export keeps
+    what could be quantized and lists both kinds in `report`. A model with no quantizable layer
+    raises ExportError.
+    """
+    import keras
+
+    _check_quantize(mode)
+    clone = keras.models.clone_model(model)
+    clone.set_weights(model.get_weights())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # one "does not support quantization" warning per float layer
+        try:
+            clone.quantize(mode)
+        except ValueError as err:  # e.g. a dtype policy that cannot be quantized
+            raise ExportError(f"--quantize {mode}: {str(err).splitlines()[0]}") from None
+    quantized, kept_float = [], []
+    for layer in clone._flatten_layers(include_self=False):  # the walk `Model.quantize` itself does
+        if list(layer._flatten_layers(include_self=False)) or not layer.weights:
+            continue  # containers and weightless layers say nothing useful
+        (quantized if layer.dtype_policy.quantization_mode == mode else kept_float).append(layer.path)
+    if not quantized:
+        raise ExportError(f"--quantize {mode}: model {model.name!r} has no layer that supports {mode} quantization")
+    return clone, {"mode": mode, "quantized_layers": quantized, "float_layers": kept_float}
+
+
+def _write_atomically(output: Path, write: Callable[[Path], None]) -> Path:
+    """Run `write(tmp)` on a temporary folder inside `output`, then rename it to the next version.
+
+    On any failure the temporary folder is removed (and `output`, when this call created it and
+    it is empty), so a half-written SavedModel never appears under a version number.
+    """
+    if output.exists() and not output.is_dir():
+        raise ExportError(f"export output {str(output)!r} is a file, not a directory")
+    created = not output.exists()
+    output.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=_TMP_PREFIX, dir=output))
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp's 0700 would hide the model from a serving user
+        write(tmp)
+        for _ in range(100):  # another exporter may take a version number between the two calls
+            target = output / str(next_version(output))
+            try:
+                os.rename(tmp, target)  # fails on a non-empty target: no overwrite
+                return target
+            except OSError:
+                if not target.exists():
+                    raise
+        raise ExportError(f"could not find a free version number under {output}")
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if created:
+            try:
+                output.rmdir()  # only if empty
+            except OSError:
+                pass
+        raise
+
+
+def add_endpoint(archive, name: str, fn: Callable, specs: list):
+    """`archive.add_endpoint(name, fn, specs)`, with every input's shape checked when served.
+
+    Signature calls check dtypes but not shapes: a `[B, 28, 28, 1]` batch would flow into a
+    `[B, 28, 28]` graph and could give a wrong answer. `tf.ensure_shape` makes it an error.
+    """
+    import tensorflow as tf
+
+    names = list(inspect.signature(fn).parameters)
+
+    @functools.wraps(fn)  # keeps the argument names, which become the signature's input names
+    def checked(*args, **kwargs):
+        inputs = {**dict(zip(names, args)), **kwargs}
+        return fn(**{name: tf.ensure_shape(inputs[name], spec.shape) for name, spec in zip(names, specs)})
+
+    return archive.add_endpoint(name, checked, specs)
+
+
+def _signature_summary(endpoints: Mapping[str, Any]) -> dict:
+    """{signature: {"inputs": {name: [dtype, shape]}, "outputs": {...}}} for `kzoo.json`."""
+
+    def spec(t) -> list:
+        return [t.dtype.name, None if t.shape.rank is None else [None if d is None else int(d) for d in t.shape]]
+
+    summary = {}
+    for name, fn in endpoints.items():
+        concrete = fn.get_concrete_function()
+        args, kwargs = concrete.structured_input_signature
+        inputs = {t.name: spec(t) for t in list(args) + list(kwargs.values())}
+        summary[name] = {"inputs": inputs, "outputs": {k: spec(v) for k, v in concrete.structured_outputs.items()}}
+    return summary
+
+
+def export_model(model, config: Mapping, preprocessor, output: str | os.PathLike, quantize: str | None = None) -> Path:
+    """Export `model` with its `preprocessor` as `output/<next version>/` and return that path.
+
+    Args:
+      model: the trained `keras.Model` (float; quantization works on a clone).
+      config: the run's resolved config (needs `entry`, `task`, `model`, `data`).
+      preprocessor: what `DataBundle.preprocessor` holds for the task (None for images).
+      output: the versioned parent folder (TF Serving's model base path).
+      quantize: None or "int8" (`model.quantize`, see `quantize_model`).
+    Raises ExportError for an unknown task or quantize mode, or a preprocessor that does not fit.
+    """
+    import keras
+
+    _check_quantize(quantize)
+    task_module = _task_module(config.get("task"))
+    report = None
+    if quantize:
+        model, report = quantize_model(model, quantize)
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    endpoints = task_module.add_endpoints(archive, model, config, preprocessor)
+    metadata = {
+        "entry": config.get("entry"),
+        "task": config.get("task"),
+        "quantization": report,
+        "class_names": list(getattr(preprocessor, "class_names", None) or []),
+        "signatures": _signature_summary(endpoints),
+    }
+
+    def write(tmp: Path) -> None:
+        archive.write_out(str(tmp), verbose=False)
+        extra = tmp / "assets.extra"
+        extra.mkdir(exist_ok=True)
+        (extra / "kzoo.json").write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
+
+    return _write_atomically(Path(output), write)
+
+
+def _read_run(run: Path) -> tuple[Path, Path, dict]:
+    """Return `(run_dir, model_file, config)` for a run directory or a `.keras` file inside one."""
+    from kzoo.config import ConfigError, load_yaml
+
+    if run.suffix == ".keras":
+        run_dir, model_file = run.parent, run
+    else:
+        run_dir, model_file = run, run / "model.keras"
+    if not run_dir.is_dir():
+        raise ExportError(f"run directory {str(run_dir)!r} does not exist")
+    if not model_file.is_file():
+        raise ExportError(f"{str(model_file)!r} not found: pass a finished run directory or a .keras file inside one")
+    if not (run_dir / "config.yaml").is_file():
+        raise ExportError(f"{str(run_dir)!r} has no config.yaml: it is not a kzoo run directory")
+    try:
+        config = load_yaml(run_dir / "config.yaml")
+    except ConfigError as err:
+        raise ExportError(str(err)) from None
+    missing = [k for k in ("entry", "task", "model") if k not in config]
+    if missing:
+        raise ExportError(f"{run_dir / 'config.yaml'} lacks {missing}: it is not a resolved kzoo config")
+    return run_dir, model_file, config
+
+
+def export_run(run: str | os.PathLike, output: str | os.PathLike | None = None, quantize: str | None = None) -> Path:
+    """Export a finished run (its `model.keras`, `config.yaml`, `preprocessing/`); return the version dir.
+
+    `run` is a run directory or a `.keras` file inside one (e.g. `best.keras`). `output` defaults
+    to `<run_dir>/export`; each call writes the next version there.
+    """
+    import keras
+
+    import kzoo
+
+    run_dir, model_file, config = _read_run(Path(run))
+    _check_quantize(quantize)
+    task_module = _task_module(config["task"])
+    kzoo.get_entry(config["entry"])  # imports the model families: registers their custom layers
+    try:
+        model = keras.saving.load_model(model_file, compile=False)
+    except (ValueError, OSError, TypeError) as err:
+        raise ExportError(f"cannot load {model_file}: {str(err).splitlines()[0]}") from None
+    preprocessor = task_module.load_preprocessor(run_dir / "preprocessing")
+    return export_model(model, config, preprocessor, output or run_dir / "export", quantize)

@@ -1,0 +1,102 @@
+"""Recommender signatures: raw user/item ids in, scores and top-k items out.
+
+The run's id maps (`preprocessing/user_ids.txt`, `item_ids.txt`: raw ids in index order, line i
+holding index i + 1) become `keras.layers.IntegerLookup` layers in the graph, so clients send
+raw int64 ids. An id never seen in training maps to index 0, the models' out-of-vocabulary row:
+it gets a valid score rather than an error.
+
+- `serving_default`: `user_id`, `item_id` int64 `[None]` -> `score` float32 `[None]` (sigmoid).
+- `recommend`: `user_id` int64 `[None]`, `k` int32 `[]` -> `item_ids` int64 `[None, k]` and
+  `scores` float32 `[None, k]`, best first, over every known item (never the OOV slot).
+  `k` is clipped to [0, number of items].
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import tensorflow as tf
+
+from kzoo.export.core import ExportError, add_endpoint
+
+USER_FILE, ITEM_FILE = "user_ids.txt", "item_ids.txt"
+
+
+@dataclasses.dataclass(frozen=True)
+class IdVocabularies:
+    """Raw user and item ids in index order (index = position + 1; 0 is out-of-vocabulary)."""
+
+    user_ids: list
+    item_ids: list
+
+
+def _read_ids(path: Path) -> list[int]:
+    if not path.is_file():
+        raise ExportError(f"{path} not found: a recommender run must hold its id maps")
+    lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    try:
+        ids = [int(line) for line in lines]
+    except ValueError:
+        raise ExportError(f"{path}: raw ids must be integers for the int64 serving signatures") from None
+    if not ids:
+        raise ExportError(f"{path} holds no ids")
+    return ids
+
+
+def load_preprocessor(directory: Path) -> IdVocabularies:
+    """Read the id maps written by the recommender preprocessor's `save(directory)`."""
+    directory = Path(directory)
+    return IdVocabularies(_read_ids(directory / USER_FILE), _read_ids(directory / ITEM_FILE))
+
+
+def _vocabularies(preprocessor) -> IdVocabularies:
+    """Accept `IdVocabularies` or the data's `IdMaps` (anything with `user_ids` and `item_ids`)."""
+    try:
+        users, items = preprocessor.user_ids, preprocessor.item_ids
+    except AttributeError:
+        raise ExportError(f"cannot export a recommender without id maps (got {type(preprocessor).__name__})") from None
+    try:
+        return IdVocabularies([int(i) for i in users], [int(i) for i in items])
+    except (TypeError, ValueError):
+        raise ExportError("raw user/item ids must be integers for the int64 serving signatures") from None
+
+
+def _lookup(ids: list, name: str):
+    import keras
+
+    layer = keras.layers.IntegerLookup(vocabulary=ids, num_oov_indices=1, name=name)
+    layer(tf.constant([0], tf.int64))  # build it, so ExportArchive can track its table
+    return layer
+
+
+def add_endpoints(archive, model, config, preprocessor) -> dict:
+    """Add `serving_default` (score one pair) and `recommend` (top-k items per user)."""
+    vocab = _vocabularies(preprocessor)
+    users, items = _lookup(vocab.user_ids, "user_lookup"), _lookup(vocab.item_ids, "item_lookup")
+    archive.track(users)
+    archive.track(items)
+    num_items = len(vocab.item_ids)
+    raw_items = tf.constant(vocab.item_ids, tf.int64)
+
+    def scores(user_index, item_index):
+        # The zoo's recommenders take {"user_id", "item_id"} int32 indices and return logits [B].
+        inputs = {"user_id": tf.cast(user_index, tf.int32), "item_id": tf.cast(item_index, tf.int32)}
+        return tf.sigmoid(tf.reshape(tf.cast(model(inputs, training=False), tf.float32), [-1]))
+
+    def serve(user_id, item_id):
+        return {"score": scores(users(user_id), items(item_id))}
+
+    def recommend(user_id, k):
+        user_index = users(user_id)
+        batch = tf.shape(user_index)[0]
+        all_items = tf.range(1, num_items + 1, dtype=tf.int64)  # index 0 (OOV) is never a candidate
+        grid = tf.reshape(scores(tf.repeat(user_index, num_items), tf.tile(all_items, [batch])), [batch, num_items])
+        top, index = tf.math.top_k(grid, k=tf.clip_by_value(k, 0, num_items))
+        return {"item_ids": tf.gather(raw_items, index), "scores": top}
+
+    ids = lambda name: tf.TensorSpec([None], tf.int64, name=name)  # noqa: E731
+    return {
+        "serving_default": add_endpoint(archive, "serving_default", serve, [ids("user_id"), ids("item_id")]),
+        "recommend": add_endpoint(archive, "recommend", recommend, [ids("user_id"), tf.TensorSpec([], tf.int32, name="k")]),
+    }

@@ -1,0 +1,360 @@
+"""SavedModel export: signatures, a TensorFlow-only client, edge inputs, atomic versions, int8, tools."""
+
+import json
+import runpy
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import kzoo
+from kzoo.config import dump_yaml, find_config_file, load_yaml
+from kzoo.export import ExportError, export_model, export_run
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _serving_client import serve_in_clean_process  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+TEXTS = ["a great film, I loved it", "the worst movie ever <br /> boring", "great acting", "dull and long plot",
+         "loved the music", "worst plot", "film film film"]
+EDGE_TEXTS = ["a great film", "", "great " * 3000, "Ça m'a plu — 日本語のレビュー 😀", "WORST!!! movie..."]
+SOURCES = ["ein Hund läuft.", "eine Frau singt!", "zwei Männer spielen Fußball", "ein Kind lacht"]
+TARGETS = ["a dog runs.", "a woman sings!", "two men play soccer", "a child laughs"]
+SIGNATURE_ERRORS = (TypeError, ValueError, tf.errors.InvalidArgumentError)
+
+
+def tiny_config(name, **overrides):
+    tiny = load_yaml(find_config_file(kzoo.get_entry(name).config_file)).get("tiny", {})
+    return kzoo.get_config(name, {**tiny, **overrides})
+
+
+def softmax(logits):
+    return tf.nn.softmax(logits).numpy()
+
+
+def make_run(run_dir: Path, model, config, preprocessor=None) -> Path:
+    """A finished run directory as `kzoo.training.train` leaves it (the parts export reads)."""
+    run_dir.mkdir(parents=True)
+    dump_yaml(config, run_dir / "config.yaml")
+    model.save(run_dir / "model.keras")
+    if preprocessor is not None:
+        preprocessor.save(run_dir / "preprocessing")
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def image(tmp_path_factory):
+    keras.utils.set_random_seed(0)
+    config = tiny_config("mlp")
+    model = kzoo.build_from_config(config, compile=False)
+    path = export_model(model, config, None, tmp_path_factory.mktemp("mlp") / "export")
+    return model, config, path
+
+
+@pytest.fixture(scope="module")
+def text(tmp_path_factory):
+    from kzoo.data.text import TextPreprocessor
+
+    keras.utils.set_random_seed(0)
+    base = tiny_config("lstm")
+    fitted = TextPreprocessor.adapt(tf.data.Dataset.from_tensor_slices(TEXTS), base["data"]["sequence_length"],
+                                    base["model"]["vocab_size"], class_names=["neg", "pos"])
+    config = tiny_config("lstm", **{"model.vocab_size": fitted.vocabulary_size})
+    model = kzoo.build_from_config(config, compile=False)
+    run = make_run(tmp_path_factory.mktemp("lstm") / "run", model, config, fitted)
+    preprocessor = TextPreprocessor.load(run / "preprocessing")  # what serving must reproduce
+    return model, config, preprocessor, export_run(run), run
+
+
+@pytest.fixture(scope="module")
+def wordpiece(tmp_path_factory):
+    """bert_cls with its WordPiece tokenizer (TensorFlow Text ops in the graph)."""
+    from kzoo.data.text import TextPreprocessor
+
+    keras.utils.set_random_seed(0)
+    base = tiny_config("bert_cls")
+    fitted = TextPreprocessor.adapt(tf.data.Dataset.from_tensor_slices(TEXTS), base["data"]["sequence_length"],
+                                    base["model"]["vocab_size"], tokenizer="wordpiece")
+    config = tiny_config("bert_cls", **{"model.vocab_size": fitted.vocabulary_size})
+    model = kzoo.build_from_config(config, compile=False)
+    return model, fitted, export_model(model, config, fitted, tmp_path_factory.mktemp("bert") / "export")
+
+
+@pytest.fixture(scope="module")
+def translator(tmp_path_factory):
+    from kzoo.data.seq2seq import Seq2SeqPreprocessor
+
+    base = tiny_config("transformer_seq2seq")
+    fitted = Seq2SeqPreprocessor.adapt(
+        tf.data.Dataset.from_tensor_slices(SOURCES), tf.data.Dataset.from_tensor_slices(TARGETS),
+        base["data"]["source_length"], base["data"]["target_length"],
+        base["model"]["source_vocab_size"], base["model"]["target_vocab_size"])
+    config = tiny_config("transformer_seq2seq", **{f"model.{k}": v for k, v in fitted.model_overrides().items()})
+    keras.utils.set_random_seed(0)
+    model = kzoo.build_from_config(config, compile=False)
+    rng = np.random.default_rng(0)  # large random embeddings: varied translations to compare
+    for layer in model.get_layer("encoder").layers + model.get_layer("decoder").layers:
+        if "embedding" in layer.name:
+            layer.set_weights([rng.normal(size=w.shape).astype("float32") for w in layer.get_weights()])
+    run = make_run(tmp_path_factory.mktemp("s2s") / "run", model, config, fitted)
+    return model, config, Seq2SeqPreprocessor.load(run / "preprocessing"), export_run(run)
+
+
+def translate_with_keras(model, config, preprocessor, texts):
+    from kzoo.models.transformer_seq2seq import greedy_decode
+
+    ids = greedy_decode(model, preprocessor.encode_source(texts), config["data"]["target_length"],
+                        preprocessor.start_id, preprocessor.end_id)
+    return np.array([t.decode("utf-8") for t in preprocessor.detokenize(ids).numpy()])
+
+
+@pytest.fixture(scope="module")
+def recommender(tmp_path_factory):
+    if "gmf" not in kzoo.list_models():
+        pytest.skip("the gmf entry is not registered")
+    IdMaps = pytest.importorskip("kzoo.data.recommender").IdMaps
+    config = tiny_config("gmf")
+    maps = IdMaps(np.arange(config["model"]["num_users"]) * 3 + 1000, np.arange(config["model"]["num_items"]) * 7 + 5)
+    model = kzoo.build_from_config(config, compile=False)
+    rng = np.random.default_rng(0)  # spread the scores: no ties in the top-k comparison
+    model.set_weights([rng.normal(size=w.shape).astype("float32") for w in model.get_weights()])
+    return model, config, maps, export_model(model, config, maps, tmp_path_factory.mktemp("gmf") / "export")
+
+
+# Each *_cases function returns [(job for the clean process, check of its outputs)].
+
+
+def image_cases(image):
+    mlp, _, export = image
+    pixels = np.random.default_rng(1).integers(0, 256, size=(5, 28, 28), dtype=np.uint8)
+    expected = softmax(mlp(pixels[..., None], training=False))
+
+    def check(rows):
+        def run(out):
+            np.testing.assert_allclose(out["probabilities"], expected[rows], atol=1e-5)
+            np.testing.assert_array_equal(out["label"], expected[rows].argmax(-1))
+            assert out["probabilities"].dtype == np.float32 and out["label"].dtype == np.int64
+        return run
+
+    return [((export, "serving_default", {"image": pixels}), check(slice(None))),
+            ((export, "serving_default", {"image": pixels[:1]}), check(slice(0, 1))),  # a batch of one
+            ((export, "serve_nhwc", {"image": pixels[..., None]}), check(slice(None)))]
+
+
+def text_cases(text, wordpiece):
+    lstm, _, preprocessor, export, _ = text
+    expected = softmax(lstm(preprocessor(EDGE_TEXTS), training=False))
+    bert, bert_preprocessor, bert_export = wordpiece
+    bert_expected = softmax(bert(bert_preprocessor(EDGE_TEXTS), training=False))
+
+    def check(out):
+        np.testing.assert_allclose(out["probabilities"], expected, atol=1e-5)
+        np.testing.assert_array_equal(out["label"], expected.argmax(-1))
+        assert np.isfinite(out["probabilities"]).all()
+
+    return [((export.parent, "serving_default", {"text": np.array(EDGE_TEXTS)}), check),  # the versioned parent
+            ((export, "serving_default", {"text": np.array(EDGE_TEXTS[3:4])}),
+             lambda out: np.testing.assert_allclose(out["probabilities"], expected[3:4], atol=1e-5)),
+            ((bert_export, "serving_default", {"text": np.array(EDGE_TEXTS)}),  # TensorFlow Text ops inside
+             lambda out: np.testing.assert_allclose(out["probabilities"], bert_expected, atol=1e-5))]
+
+
+def translation_cases(translator):
+    model, config, preprocessor, export = translator
+    texts = SOURCES + EDGE_TEXTS
+    expected = translate_with_keras(model, config, preprocessor, texts)
+    assert len(set(expected)) > 2  # varied translations: the comparison means something
+    return [((export, "serving_default", {"text": np.array(texts)}),
+             lambda out: np.testing.assert_array_equal(out["translation"], expected)),
+            ((export, "serving_default", {"text": np.array(texts[:1])}),
+             lambda out: np.testing.assert_array_equal(out["translation"], expected[:1]))]
+
+
+def recommender_reference(model, maps, users, items):
+    inputs = {"user_id": maps.map_users(users).astype("int32"), "item_id": maps.map_items(items).astype("int32")}
+    return tf.sigmoid(tf.reshape(model(inputs, training=False), [-1])).numpy()
+
+
+def recommender_cases(recommender):
+    model, _, maps, export = recommender
+    users = np.array([1000, 1003, 424242, 1057], np.int64)  # 424242: never seen in training (the OOV slot)
+    items = np.array([5, 424242, 12, 33], np.int64)
+
+    def check_top_k(out):
+        for row, user in enumerate(users):
+            grid = recommender_reference(model, maps, np.full(maps.num_items, user), maps.item_ids)
+            best = np.argsort(-grid, kind="stable")[:4]
+            np.testing.assert_array_equal(out["item_ids"][row], maps.item_ids[best])
+            np.testing.assert_allclose(out["scores"][row], grid[best], atol=1e-5)
+
+    return [((export, "serving_default", {"user_id": users, "item_id": items}),
+             lambda out: np.testing.assert_allclose(out["score"], recommender_reference(model, maps, users, items),
+                                                    atol=1e-5)),
+            ((export, "recommend", {"user_id": users, "k": np.int32(4)}), check_top_k)]
+
+
+def test_clean_tensorflow_process_serves_what_keras_computes(request, image, text, wordpiece, translator, tmp_path):
+    cases = image_cases(image) + text_cases(text, wordpiece) + translation_cases(translator)
+    try:
+        cases += recommender_cases(request.getfixturevalue("recommender"))
+    except pytest.skip.Exception:
+        pass  # reported by the recommender tests below
+    outputs, report = serve_in_clean_process([job for job, _ in cases], tmp_path)
+    assert report == {"kzoo_modules": [], "new_keras_modules": []}
+    for (_, check), out in zip(cases, outputs):
+        check(out)
+
+
+def test_saved_model_cli_lists_the_signatures(text):
+    shown = subprocess.run(["saved_model_cli", "show", "--dir", str(text[3]), "--all"],
+                           capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    default = shown.stdout.split("signature_def['serving_default']")[1].split("signature_def[")[0]
+    assert "inputs['text'] tensor_info:\n        dtype: DT_STRING\n        shape: (-1)" in default
+    assert "outputs['probabilities'] tensor_info:\n        dtype: DT_FLOAT\n        shape: (-1, 2)" in default
+    assert "outputs['label'] tensor_info:\n        dtype: DT_INT64\n        shape: (-1)" in default
+
+
+def test_image_export_has_both_layouts(image):
+    served = tf.saved_model.load(str(image[2]))
+    assert set(served.signatures) == {"serving_default", "serve_nhwc"}
+    assert served.signatures["serving_default"].structured_input_signature[1]["image"].shape.as_list() == [None, 28, 28]
+    assert served.signatures["serve_nhwc"].structured_input_signature[1]["image"].shape.as_list() == [None, 28, 28, 1]
+
+
+def test_recommender_signatures_score_and_recommend(recommender):
+    served = tf.saved_model.load(str(recommender[3]))
+    assert set(served.signatures) == {"serving_default", "recommend"}
+    recommend = served.signatures["recommend"]
+    assert {k: v.dtype for k, v in recommend.structured_input_signature[1].items()} == {"user_id": tf.int64, "k": tf.int32}
+    assert set(recommend.structured_outputs) == {"item_ids", "scores"}
+    out = recommend(user_id=tf.constant([1000], tf.int64), k=tf.constant(1000))  # k is clipped to the item count
+    assert out["item_ids"].shape == (1, recommender[1]["model"]["num_items"])
+    assert set(out["item_ids"].numpy().ravel()) == set(recommender[2].item_ids.tolist())  # never the OOV slot
+    for bad in ({"user_id": tf.constant([1], tf.int32), "item_id": tf.constant([1], tf.int32)},
+                {"user_id": tf.constant([[1]], tf.int64), "item_id": tf.constant([[1]], tf.int64)}):
+        with pytest.raises(SIGNATURE_ERRORS):
+            served.signatures["serving_default"](**bad)
+
+
+def test_wrong_dtype_or_shape_is_rejected_by_the_signature(image, text):
+    pixels = tf.zeros([2, 28, 28], tf.uint8)
+    classify = tf.saved_model.load(str(image[2])).signatures["serving_default"]
+    for bad in (tf.cast(pixels, tf.float32), tf.zeros([2, 28, 27], tf.uint8), tf.zeros([2, 28, 28, 1], tf.uint8)):
+        with pytest.raises(SIGNATURE_ERRORS):
+            classify(image=bad)
+    texts = tf.saved_model.load(str(text[3])).signatures["serving_default"]
+    for bad in (tf.constant([1.0, 2.0]), tf.constant([["a", "b"]]), tf.constant("one string, no batch")):
+        with pytest.raises(SIGNATURE_ERRORS):
+            texts(text=bad)
+
+
+def test_versions_count_up_and_a_failed_export_leaves_no_trace(image, tmp_path, monkeypatch):
+    model, config, _ = image
+    output = tmp_path / "serving"
+    first = export_model(model, config, None, output)
+    assert first == output / "1" and (first / "saved_model.pb").is_file()
+    files_before = sorted(p.relative_to(output) for p in output.rglob("*"))
+
+    def crash(*args, **kwargs):  # dies halfway: part of the SavedModel is already on disk
+        (Path(args[1]) / "saved_model.pb").write_bytes(b"half")
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(tf.saved_model, "save", crash)
+    with pytest.raises(RuntimeError, match="disk full"):
+        export_model(model, config, None, output)
+    assert sorted(p.relative_to(output) for p in output.rglob("*")) == files_before
+    with pytest.raises(RuntimeError):
+        export_model(model, config, None, tmp_path / "fresh")
+    assert not (tmp_path / "fresh").exists()
+    monkeypatch.undo()
+    assert export_model(model, config, None, output) == output / "2"
+    assert tf.saved_model.load(str(first)).signatures["serving_default"](image=tf.zeros([1, 28, 28], tf.uint8))
+
+
+def test_bad_input_raises_export_error(image, text, tmp_path):
+    empty = tmp_path / "empty_run"
+    empty.mkdir()
+    with pytest.raises(ExportError, match="model.keras"):
+        export_run(empty)
+    with pytest.raises(ExportError, match="does not exist"):
+        export_run(tmp_path / "nowhere")
+    with pytest.raises(ExportError, match="unknown quantize mode 'int3'"):
+        export_run(text[4], quantize="int3")
+    model, config, _ = image
+    with pytest.raises(ExportError, match="cannot export task 'dreaming'"):
+        export_model(model, {**config, "task": "dreaming"}, None, tmp_path / "out")
+    with pytest.raises(ExportError, match="tokenizer"):
+        export_model(text[0], text[1], object(), tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_int8_export_stays_close_to_the_float_model(image, text, tmp_path):
+    model, config, _ = image
+    pixels = np.random.default_rng(2).integers(0, 256, size=(64, 28, 28), dtype=np.uint8)
+    path = export_model(model, config, None, tmp_path / "mlp", quantize="int8")
+    served = tf.saved_model.load(str(path)).signatures["serving_default"](image=tf.constant(pixels))
+    expected = softmax(model(pixels[..., None], training=False))
+    assert np.mean(served["label"].numpy() == expected.argmax(-1)) >= 0.9
+    np.testing.assert_allclose(served["probabilities"], expected, atol=0.05)
+    report = json.loads((path / "assets.extra" / "kzoo.json").read_text())["quantization"]
+    assert report["mode"] == "int8" and "logits" in report["quantized_layers"] and not report["float_layers"]
+    assert all(layer.dtype_policy.quantization_mode is None for layer in model.layers)  # original untouched
+
+    lstm, _, preprocessor, _, run = text  # LSTM cells have no int8 kernel: they stay float, the rest is int8
+    path = export_run(run, output=tmp_path / "lstm", quantize="int8")
+    report = json.loads((path / "assets.extra" / "kzoo.json").read_text())["quantization"]
+    assert any("embedding" in name for name in report["quantized_layers"])
+    assert any("lstm" in name for name in report["float_layers"])
+    served = tf.saved_model.load(str(path)).signatures["serving_default"](text=tf.constant(TEXTS))
+    np.testing.assert_allclose(served["probabilities"], softmax(lstm(preprocessor(TEXTS), training=False)), atol=0.05)
+
+
+def run_script(path, argv, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", [str(path), *argv])
+    with pytest.raises(SystemExit) as exit_info:
+        runpy.run_path(str(path), run_name="__main__")
+    out = capsys.readouterr()
+    return exit_info.value.code, out.out, out.err
+
+
+def test_export_tool_prints_the_version_dir_and_rejects_bad_input(text, tmp_path, monkeypatch, capsys):
+    tool = ROOT / "tools" / "export.py"
+    code, out, _ = run_script(tool, [str(text[4] / "model.keras"), "--output", str(tmp_path / "srv")], monkeypatch, capsys)
+    assert code == 0 and out.strip() == str(tmp_path / "srv" / "1")
+    code, _, err = run_script(tool, [str(tmp_path)], monkeypatch, capsys)
+    assert code == 2 and err.startswith("error: ") and "model.keras" in err and "Traceback" not in err
+    code, _, err = run_script(tool, [str(text[4]), "--quantize", "fp3"], monkeypatch, capsys)
+    assert code == 2 and "unknown quantize mode 'fp3'" in err
+
+
+def test_predict_tool_prints_json_predictions(image, text, translator, tmp_path, monkeypatch, capsys):
+    tool = ROOT / "tools" / "predict.py"
+    code, out, _ = run_script(tool, [str(text[3].parent), "--text", "a great film", "--text", "日本語"], monkeypatch, capsys)
+    result = json.loads(out)
+    assert code == 0 and result["signature"] == "serving_default" and len(result["predictions"]) == 2
+    assert result["predictions"][1]["text"] == "日本語" and result["predictions"][0]["label_name"] in ("neg", "pos")
+    np.save(tmp_path / "one.npy", np.zeros((28, 28), np.uint8))
+    code, out, _ = run_script(tool, [str(image[2]), "--image-npy", str(tmp_path / "one.npy")], monkeypatch, capsys)
+    assert code == 0 and len(json.loads(out)["predictions"][0]["probabilities"]) == 10
+    code, out, _ = run_script(tool, [str(translator[3]), "--text", SOURCES[0]], monkeypatch, capsys)
+    assert code == 0 and isinstance(json.loads(out)["predictions"][0]["translation"], str)
+    code, _, err = run_script(tool, [str(tmp_path), "--text", "x"], monkeypatch, capsys)
+    assert code == 2 and "holds no SavedModel" in err
+    code, _, err = run_script(tool, [str(image[2]), "--user-id", "1", "--k", "2"], monkeypatch, capsys)
+    assert code == 2 and "no 'recommend' signature" in err
+
+
+def test_predict_tool_scores_and_recommends(recommender, monkeypatch, capsys):
+    tool, export = ROOT / "tools" / "predict.py", str(recommender[3])
+    code, out, _ = run_script(tool, [export, "--user-id", "1000", "999999", "--k", "3"], monkeypatch, capsys)
+    rows = json.loads(out)["predictions"]
+    assert code == 0 and [len(r["item_ids"]) for r in rows] == [3, 3] and rows[1]["user_id"] == 999999
+    code, out, _ = run_script(tool, [export, "--user-id", "1000", "--item-id", "5"], monkeypatch, capsys)
+    assert code == 0 and 0 < json.loads(out)["predictions"][0]["score"] < 1
+    code, _, err = run_script(tool, [export, "--user-id", "1000"], monkeypatch, capsys)
+    assert code == 2 and err.startswith("error: ")
