@@ -4,7 +4,7 @@ The model is two nested functional models, so decoding can run the encoder once:
 `encoder` (source ids `[B, S]` -> memory `[B, S, d_model]`) and `decoder` (target ids `[B, T]`,
 memory and source ids for the padding mask -> float32 logits `[B, T, target_vocab_size]`).
 Training uses teacher forcing on `{"encoder_inputs", "decoder_inputs"}`; `greedy_decode` is the
-inference loop (a fixed-length `keras.ops.fori_loop`, so it traces inside a `tf.function`).
+inference loop (cached, fixed-length `keras.ops.fori_loop`, so it traces inside a `tf.function`).
 """
 
 from __future__ import annotations
@@ -88,34 +88,60 @@ def greedy_decode(model: keras.Model, encoder_inputs, max_length: int, start_id:
 
     Position t holds the token predicted after `[start_id, out[0], ..., out[t-1]]`, so the output
     lines up with the training labels (`decoder_inputs` shifted by one): it includes `end_id`
-    where a sequence finishes, and 0 (padding) after it. Id 0 is never predicted. Written with
-    `keras.ops.fori_loop` over a fixed `max_length` (must be <= the model's `max_length`), so it
-    runs eagerly or inside a `tf.function` with an input signature `[None, S]`.
+    where a sequence finishes, and 0 (padding) after it. Id 0 is never predicted. The encoder runs
+    once; each step feeds one token through the decoder blocks with key/value caches. The loop is
+    a `keras.ops.fori_loop` over a fixed `max_length` (at most the model's `max_length`), so it
+    runs eagerly, under `jax.jit`, or inside a `tf.function` with an input signature `[None, S]`.
+    `model` must come from `build_transformer_seq2seq` (it reads its `encoder`/`decoder` parts).
     """
-    encoder, decoder = model.get_layer("encoder"), model.get_layer("decoder")
+    decoder = model.get_layer("decoder")
+    embedding = decoder.get_layer("target_embedding")
+    blocks = [layer for layer in decoder.layers if isinstance(layer, keras_hub.layers.TransformerDecoder)]
+    norm = [layer for layer in decoder.layers if layer.name == "decoder_norm"]
+    head = decoder.get_layer("logits")
+    if max_length > embedding.sequence_length:
+        raise ValueError(f"max_length {max_length} exceeds the model's max_length {embedding.sequence_length}")
     source = ops.cast(encoder_inputs, "int32")
-    memory = encoder(source, training=False)
-    batch = ops.shape(source)[0]
+    source_mask = ops.not_equal(source, 0)
+    memory = model.get_layer("encoder")(source, training=False)
+    batch, source_length = ops.shape(source)[0], ops.shape(source)[1]
     positions = ops.arange(max_length, dtype="int32")[None, :]
-    decoder_inputs = ops.where(positions == 0, start_id, 0) + ops.zeros((batch, 1), "int32")
-    outputs = ops.zeros((batch, max_length), "int32")
-    done = ops.zeros((batch,), "bool")
 
-    def step(i, state):
-        decoder_inputs, outputs, done = state
-        logits = decoder(
-            {"decoder_inputs": decoder_inputs, "encoder_outputs": memory, "encoder_inputs": source},
-            training=False,
-        )
-        next_logits = ops.take(logits, i, axis=1)[:, 1:]  # drop the padding id
-        token = ops.cast(ops.argmax(next_logits, axis=-1), "int32") + 1
-        token = ops.where(done, 0, token)
+    def cache(block, length):
+        heads = block.num_heads
+        return ops.zeros((batch, 2, length, heads, embedding.embedding_dim // heads), block.compute_dtype)
+
+    def step(i, state, cross_index):
+        previous, outputs, done, self_caches, cross_caches = state
+        x = embedding(previous[:, None], start_index=i)
+        new_self, new_cross = [], []
+        for block, self_cache, cross_cache in zip(blocks, self_caches, cross_caches):
+            x, self_cache, cross_cache = block(
+                x, memory, encoder_padding_mask=source_mask,
+                self_attention_cache=self_cache, self_attention_cache_update_index=i,
+                cross_attention_cache=cross_cache, cross_attention_cache_update_index=cross_index,
+                training=False,
+            )
+            new_self.append(self_cache)
+            new_cross.append(cross_cache)
+        for layer in norm:
+            x = layer(x)
+        logits = head(x)[:, 0, 1:]  # drop the padding id
+        token = ops.where(done, 0, ops.cast(ops.argmax(logits, axis=-1), "int32") + 1)
         outputs = ops.where(positions == i, token[:, None], outputs)
-        decoder_inputs = ops.where(positions == i + 1, token[:, None], decoder_inputs)
-        return decoder_inputs, outputs, ops.logical_or(done, ops.equal(token, end_id))
+        done = ops.logical_or(done, ops.equal(token, end_id))
+        return token, outputs, done, tuple(new_self), tuple(new_cross)
 
-    _, outputs, _ = ops.fori_loop(0, max_length, step, (decoder_inputs, outputs, done))
-    return outputs
+    state = (
+        ops.full((batch,), start_id, "int32"),
+        ops.zeros((batch, max_length), "int32"),
+        ops.zeros((batch,), "bool"),
+        tuple(cache(block, max_length) for block in blocks),
+        tuple(cache(block, source_length) for block in blocks),
+    )
+    state = step(0, state, cross_index=0)  # also fills the cross-attention caches
+    state = ops.fori_loop(1, max_length, lambda i, s: step(i, s, cross_index=None), state)
+    return state[1]
 
 
 @register_model(task="seq2seq")
