@@ -72,7 +72,9 @@ def _main(jobs_file: str) -> None:
         arrays = {}
         for name, value in outputs.items():
             value = value.numpy()
-            arrays[name] = np.vectorize(lambda b: b.decode("utf-8"), otypes=[str])(value) if value.dtype == object else value
+            if value.dtype == object:  # strings: bytes -> str, so np.load needs no pickle
+                value = np.vectorize(lambda b: b.decode("utf-8"), otypes=[str])(value)
+            arrays[name] = value
         np.savez(job["outputs"], **arrays)
     report = {
         "kzoo_modules": sorted(m for m in sys.modules if m.split(".")[0] in BLOCKED),

@@ -230,7 +230,8 @@ def test_recommender_signatures_score_and_recommend(recommender):
     served = tf.saved_model.load(str(recommender[3]))
     assert set(served.signatures) == {"serving_default", "recommend"}
     recommend = served.signatures["recommend"]
-    assert {k: v.dtype for k, v in recommend.structured_input_signature[1].items()} == {"user_id": tf.int64, "k": tf.int32}
+    inputs = recommend.structured_input_signature[1]
+    assert {k: v.dtype for k, v in inputs.items()} == {"user_id": tf.int64, "k": tf.int32}
     assert set(recommend.structured_outputs) == {"item_ids", "scores"}
     out = recommend(user_id=tf.constant([1000], tf.int64), k=tf.constant(1000))  # k is clipped to the item count
     assert out["item_ids"].shape == (1, recommender[1]["model"]["num_items"])
@@ -324,7 +325,8 @@ def run_script(path, argv, monkeypatch, capsys):
 
 def test_export_tool_prints_the_version_dir_and_rejects_bad_input(text, tmp_path, monkeypatch, capsys):
     tool = ROOT / "tools" / "export.py"
-    code, out, _ = run_script(tool, [str(text[4] / "model.keras"), "--output", str(tmp_path / "srv")], monkeypatch, capsys)
+    argv = [str(text[4] / "model.keras"), "--output", str(tmp_path / "srv")]
+    code, out, _ = run_script(tool, argv, monkeypatch, capsys)
     assert code == 0 and out.strip() == str(tmp_path / "srv" / "1")
     code, _, err = run_script(tool, [str(tmp_path)], monkeypatch, capsys)
     assert code == 2 and err.startswith("error: ") and "model.keras" in err and "Traceback" not in err
@@ -334,7 +336,8 @@ def test_export_tool_prints_the_version_dir_and_rejects_bad_input(text, tmp_path
 
 def test_predict_tool_prints_json_predictions(image, text, translator, tmp_path, monkeypatch, capsys):
     tool = ROOT / "tools" / "predict.py"
-    code, out, _ = run_script(tool, [str(text[3].parent), "--text", "a great film", "--text", "日本語"], monkeypatch, capsys)
+    argv = [str(text[3].parent), "--text", "a great film", "--text", "日本語"]
+    code, out, _ = run_script(tool, argv, monkeypatch, capsys)
     result = json.loads(out)
     assert code == 0 and result["signature"] == "serving_default" and len(result["predictions"]) == 2
     assert result["predictions"][1]["text"] == "日本語" and result["predictions"][0]["label_name"] in ("neg", "pos")

@@ -98,5 +98,6 @@ def add_endpoints(archive, model, config, preprocessor) -> dict:
     ids = lambda name: tf.TensorSpec([None], tf.int64, name=name)  # noqa: E731
     return {
         "serving_default": add_endpoint(archive, "serving_default", serve, [ids("user_id"), ids("item_id")]),
-        "recommend": add_endpoint(archive, "recommend", recommend, [ids("user_id"), tf.TensorSpec([], tf.int32, name="k")]),
+        "recommend": add_endpoint(archive, "recommend", recommend,
+                                  [ids("user_id"), tf.TensorSpec([], tf.int32, name="k")]),
     }

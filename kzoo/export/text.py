@@ -35,7 +35,7 @@ def tokenizer_layer(preprocessor, attribute: str = "layer"):
         kind = type(preprocessor).__name__
         raise ExportError(f"cannot export text: preprocessor {kind} has no Keras tokenizer layer in .{attribute}")
     if not layer.built:
-        layer(tf.constant([""]))  # builds it (a loaded vocabulary leaves it unbuilt); ExportArchive tracks built layers only
+        layer(tf.constant([""]))  # a loaded vocabulary leaves it unbuilt; ExportArchive tracks built layers only
     return layer
 
 
