@@ -137,3 +137,17 @@ def test_bleu_evaluator_with_a_perfect_decoder(config):
 def test_bundle_evaluate_uses_greedy_decode(config):
     bundle = load_data(config, "synthetic", batch_size=16)
     assert bundle.evaluate is not None  # kzoo.models.transformer_seq2seq provides greedy_decode
+
+
+def test_auto_without_raw_folder_uses_synthetic(config, tmp_path, capsys):
+    bundle = load_data(config, "auto", data_dir=str(tmp_path), batch_size=16)
+    assert bundle.source == "synthetic" and "synthetic" in capsys.readouterr().out
+    assert any("multi30k" in note for note in bundle.notes)
+
+
+def test_tfds_source_offline_fails_fast(config, tmp_path, monkeypatch):
+    from kzoo.data import DataUnavailableError, tfds_source
+
+    monkeypatch.setattr(tfds_source, "network_reachable", lambda *a, **k: False)
+    with pytest.raises(DataUnavailableError, match="ted_hrlr_translate/pt_to_en"):
+        load_data(config, "tfds", data_dir=str(tmp_path))

@@ -156,13 +156,6 @@ def test_wordpiece_packs_cls_and_sep(tmp_path):
     assert ids[0] == 2 and 3 in ids and ids[-1] == 0
 
 
-def test_standardize_runs_in_a_graph():
-    texts = tf.data.Dataset.from_tensor_slices(sum(TRAIN.values(), []))
-    pre = TextPreprocessor.adapt(texts, 8, 60)
-    serve = tf.function(lambda s: pre(s), input_signature=[tf.TensorSpec([None], tf.string)])
-    np.testing.assert_array_equal(serve(tf.constant(["Great film!"])).numpy(), pre(["Great film!"]).numpy())
-
-
 def test_synthetic_reviews_deterministic_and_learnable():
     a = synthetic_reviews(400, 100, seed=1)
     b = synthetic_reviews(400, 100, seed=1)
@@ -176,3 +169,16 @@ def test_synthetic_reviews_deterministic_and_learnable():
     score = lambda t: sum(np.log(counts.get(w, [1, 1])[1] / counts.get(w, [1, 1])[0]) for w in t.split())
     accuracy = np.mean([(score(t) > 0) == bool(label) for t, label in zip(xt, yt)])
     assert accuracy > 0.9
+
+
+@pytest.mark.parametrize("tokenizer", ["word", "wordpiece"])
+def test_preprocessor_goes_into_a_saved_model(tmp_path, tokenizer):
+    texts = tf.data.Dataset.from_tensor_slices(sum(TRAIN.values(), []))
+    pre = TextPreprocessor.adapt(texts, 8, 60, tokenizer)
+    module = tf.Module()
+    module.layer = pre.layer
+    module.serve = tf.function(lambda s: pre(s), input_signature=[tf.TensorSpec([None], tf.string)])
+    tf.saved_model.save(module, str(tmp_path / "saved"))
+    restored = tf.saved_model.load(str(tmp_path / "saved"))
+    probe = tf.constant(["Great film!<br />Awful zebraword."])
+    np.testing.assert_array_equal(restored.serve(probe).numpy(), pre(probe).numpy())

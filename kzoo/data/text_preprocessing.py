@@ -1,7 +1,8 @@
 """`TextPreprocessor`: raw review strings -> int32 token ids `[B, sequence_length]` (0 = padding).
 
 Two tokenizers: "word" (default; `keras.layers.TextVectorization` with `standardize_review`) and
-"wordpiece" (keras-hub WordPiece with [PAD]=0, [UNK], [CLS], [SEP]; output `[CLS] pieces [SEP]`).
+"wordpiece" (keras-hub WordPiece with [PAD]=0, [UNK], [CLS], [SEP]; output `[CLS] pieces [SEP]`;
+vocabulary from `kzoo.data.wordpiece`, keras-hub's algorithm with vectorised word counting).
 The vocabulary is learned from the texts given to `adapt` (the training split only). `save`
 writes `vocabulary.txt` and `preprocessor.json`; `load` rebuilds an identical tokenizer.
 The standardize functions are registered Keras serializables and pure TF graph ops, so a
@@ -83,12 +84,10 @@ class TextPreprocessor:
         """Learn the vocabulary from a dataset of scalar strings (the training split only)."""
         batches = texts.batch(1024)
         if tokenizer == "wordpiece":
-            import keras_hub
+            from kzoo.data.wordpiece import learn_wordpiece_vocabulary
 
-            vocabulary = keras_hub.tokenizers.compute_word_piece_vocabulary(
-                batches.map(strip_html_breaks), vocabulary_size=max_tokens,
-                reserved_tokens=WORDPIECE_SPECIALS, lowercase=True, strip_accents=True,
-            )
+            vocabulary = learn_wordpiece_vocabulary(batches.map(strip_html_breaks), max_tokens,
+                                                    reserved_tokens=WORDPIECE_SPECIALS)
         else:
             layer = _word_vectorizer(max_tokens, sequence_length)
             layer.adapt(batches)
@@ -135,12 +134,15 @@ class TextPreprocessor:
                    settings["tokenizer"], settings.get("class_names"))
 
 
+@keras.saving.register_keras_serializable(package="kzoo")
 class WordPieceClassifierTokens(keras.layers.Layer):
     """Strings -> `[CLS] wordpieces [SEP]` ids padded with [PAD]=0 to `sequence_length`."""
 
     def __init__(self, vocabulary, sequence_length, **kwargs):
         super().__init__(**kwargs)
         import keras_hub
+
+        self.vocabulary, self.sequence_length = list(vocabulary), int(sequence_length)
 
         self.tokenizer = keras_hub.tokenizers.WordPieceTokenizer(
             vocabulary=vocabulary, lowercase=True, strip_accents=True, oov_token="[UNK]",
@@ -150,8 +152,14 @@ class WordPieceClassifierTokens(keras.layers.Layer):
             end_value=vocabulary.index("[SEP]"), pad_value=0, return_padding_mask=False,
         )
 
+    def build(self, input_shape=None):
+        self.built = True  # the tokenizer and packer hold no weights
+
     def call(self, strings):
         return self.packer(self.tokenizer(strip_html_breaks(strings)))
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "vocabulary": self.vocabulary, "sequence_length": self.sequence_length}
 
 
 def _wordpiece_layer(vocabulary: list, sequence_length: int) -> WordPieceClassifierTokens:
