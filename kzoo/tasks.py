@@ -23,6 +23,7 @@ class TaskSpec:
     mode: str
 
 
+@keras.saving.register_keras_serializable(package="kzoo")
 def masked_token_accuracy(y_true, y_pred):
     """Token accuracy of seq2seq logits, ignoring padding (id 0) in `y_true`."""
     y_true = keras.ops.cast(y_true, "int32")

@@ -18,6 +18,7 @@ import kzoo
 from kzoo import config as config_lib
 from kzoo.tasks import compile_model, get_task
 from kzoo.training import callbacks as kzoo_callbacks
+from kzoo.training import compat
 from kzoo.training.run_dir import plot_curves, prepare_run_dir, write_json
 from kzoo.training.strategy import get_strategy
 
@@ -67,9 +68,13 @@ def resolve_config(
 
 def _fit_model_to_data(config: dict, bundle) -> None:
     """Copy sizes only the data knows (vocabulary, user/item counts) into the model config."""
-    overrides = getattr(bundle.preprocessor, "model_overrides", None)
+    preprocessor = bundle.preprocessor
+    overrides = getattr(preprocessor, "model_overrides", None)
     if callable(overrides):
         config["model"].update(overrides())
+    for key in ("num_users", "num_items"):
+        if key in config["model"] and hasattr(preprocessor, key):
+            config["model"][key] = int(getattr(preprocessor, key))
 
 
 def _make_callbacks(run_dir: Path, config: dict, bundle, timer, verbose: int) -> list:
@@ -159,6 +164,7 @@ def train(
     set_seed(seed, deterministic)
     policy = set_mixed_precision(mixed_precision)
     dist = get_strategy(strategy)
+    compat.install()
     verbose = verbose if verbose is not None else (1 if sys.stdout.isatty() else 2)
 
     from kzoo.data import load_data

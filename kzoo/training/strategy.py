@@ -37,7 +37,23 @@ def _cpu_devices() -> list[str]:
     return [d.name for d in tf.config.list_logical_devices("CPU")]
 
 
+_CACHE: dict[tuple, tf.distribute.Strategy] = {}
+
+
 def get_strategy(name: str = "auto", tpu_address: str | None = None) -> tf.distribute.Strategy:
+    """Return the strategy for `name`, reusing the one made earlier in this process.
+
+    Reuse matters: two MirroredStrategy objects in one process start their collective-op keys at
+    the same numbers, and the second one's all-reduces then collide with the first's
+    ("Shape mismatch in the collective instance ..."), e.g. when a benchmark trains several seeds.
+    """
+    key = (name, tpu_address)
+    if key not in _CACHE:
+        _CACHE[key] = _make_strategy(name, tpu_address)
+    return _CACHE[key]
+
+
+def _make_strategy(name: str, tpu_address: str | None) -> tf.distribute.Strategy:
     """Return the `tf.distribute.Strategy` for `name`.
 
     Names: `auto` (a TPU when the environment names one, else mirrored over all GPUs when there
