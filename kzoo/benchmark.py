@@ -1,0 +1,124 @@
+"""Benchmarks behind `tools/benchmark.py`: real-data accuracy runs, step throughput, serving latency.
+
+Accuracy runs train each seed in a child process (`tools/train.py`), so peak RSS is measured per
+run and one run's memory never inflates the next.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+import kzoo
+
+ROOT = Path(__file__).resolve().parent.parent
+MAIN_METRIC = {
+    "image_classification": ["accuracy"],
+    "text_classification": ["accuracy"],
+    "recommendation": ["hr@10", "ndcg@10"],
+    "seq2seq": ["bleu", "accuracy"],
+}
+
+
+def accuracy_run(model: str, seed: int, data: str, data_dir: str | None, overrides: Iterable[str] = (),
+                 epochs: int | None = None, output: str | None = None, export: bool = False) -> dict:
+    """Train `model` once on real data in a child process; return one benchmark record."""
+    output = output or tempfile.mkdtemp(prefix=f"kzoo-bench-{model}-s{seed}-")
+    run_dir = Path(output) / "run"
+    cmd = [sys.executable, str(ROOT / "tools" / "train.py"), "--model", model, "--data", data,
+           "--seed", str(seed), "--output", str(run_dir)]
+    cmd += ["--data-dir", data_dir] if data_dir else []
+    cmd += ["--epochs", str(epochs)] if epochs else []
+    cmd += [] if export else ["--no-export"]
+    for item in overrides:
+        cmd += ["--set", item]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    log = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - started
+    record = {"model": model, "seed": seed, "command": " ".join(cmd[1:]), "wall_seconds": round(wall, 1),
+              "peak_rss_mb": round(usage.ru_maxrss / 1024, 1), "exit_code": os.waitstatus_to_exitcode(status)}
+    if record["exit_code"] != 0:
+        record["error"] = log[-3000:]
+        return record
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    record.update({
+        "dataset": metrics["data"]["name"], "source": metrics["data"]["source"],
+        "sizes": metrics["data"]["sizes"], "test": metrics["test"], "epochs": metrics["epochs_run"],
+        "train_seconds": metrics["train_seconds"], "train_examples_per_sec": metrics["train_examples_per_sec"],
+        "parameters": metrics["parameters"], "run_dir": str(run_dir),
+    })
+    return record
+
+
+def summarize(records: list[dict], task: str) -> dict:
+    """Mean and per-seed values of the task's main metrics over successful records."""
+    ok = [r for r in records if r.get("exit_code") == 0]
+    summary = {"runs": len(records), "ok": len(ok)}
+    for metric in MAIN_METRIC[task]:
+        values = [r["test"][metric] for r in ok if metric in r["test"]]
+        if values:
+            summary[metric] = {"mean": float(np.mean(values)), "std": float(np.std(values)), "values": values}
+    return summary
+
+
+def speed_run(model: str, batch_size: int | None = None, warmup: int = 5, steps: int = 30,
+              overrides: Iterable[str] = (), jit_compile: bool = False) -> dict:
+    """Training-step throughput on a fixed in-memory batch (timm's benchmark.py style)."""
+    import keras
+    import tensorflow as tf
+
+    from kzoo.tasks import compile_model, example_batch
+
+    config = kzoo.get_config(model, list(overrides))
+    batch_size = batch_size or int(config["train"]["batch_size"])
+    net = kzoo.build_from_config(config, compile=False)
+    compile_model(net, config, jit_compile=jit_compile)
+    x, y = example_batch(config, batch_size=batch_size)
+    dataset = tf.data.Dataset.from_tensors((x, y)).repeat()
+    net.fit(dataset, steps_per_epoch=warmup, epochs=1, verbose=0)
+    started = time.perf_counter()
+    net.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0)
+    seconds = time.perf_counter() - started
+    return {"model": model, "mode": "speed", "batch_size": batch_size, "steps": steps,
+            "jit_compile": jit_compile, "ms_per_step": round(1000 * seconds / steps, 2),
+            "samples_per_sec": round(batch_size * steps / seconds, 1),
+            "parameters": int(net.count_params()), "keras": keras.__version__}
+
+
+def _percentile_ms(samples: list[float], q: float) -> float:
+    return round(1000 * float(np.percentile(samples, q)), 3)
+
+
+def serving_run(export_dir: str, inputs_batch1: dict, inputs_batch256: dict, calls: int = 1000,
+                signature: str = "serving_default") -> dict:
+    """Batch-1 latency (p50/p99 over `calls`) and batch-256 throughput of a SavedModel signature."""
+    import tensorflow as tf
+
+    fn = tf.saved_model.load(export_dir).signatures[signature]
+    for _ in range(10):
+        fn(**inputs_batch1)
+    latencies = []
+    for _ in range(calls):
+        started = time.perf_counter()
+        fn(**inputs_batch1)
+        latencies.append(time.perf_counter() - started)
+    fn(**inputs_batch256)
+    started = time.perf_counter()
+    repeats = 20
+    for _ in range(repeats):
+        fn(**inputs_batch256)
+    seconds = time.perf_counter() - started
+    return {"export": export_dir, "signature": signature, "batch1_p50_ms": _percentile_ms(latencies, 50),
+            "batch1_p99_ms": _percentile_ms(latencies, 99),
+            "batch256_examples_per_sec": round(256 * repeats / seconds, 1)}
