@@ -35,6 +35,7 @@ def load_data(
     seed: int = 0,
     batch_size: int | None = None,
     shard: tuple[int, int] | None = None,
+    preprocessor=None,
 ) -> DataBundle:
     """Return the train/val/test pipelines for a resolved zoo config (`kzoo.get_config(name)`).
 
@@ -45,6 +46,8 @@ def load_data(
       seed: seeds the validation carve-out, the shuffles and the synthetic generators.
       batch_size: global batch size; defaults to `config["train"]["batch_size"]`.
       shard: `(num_workers, worker_index)` to give each worker its part of the training data.
+      preprocessor: a fitted preprocessor to reuse (a run's vocabulary or id maps, see
+        `load_preprocessor`) instead of fitting a new one on the training split.
     Returns a `DataBundle`. Raises DataUnavailableError, DataError or ValueError (unknown task).
     """
     task = config.get("task")
@@ -58,7 +61,31 @@ def load_data(
             raise DataError(f"shard must be (num_workers, worker_index) with 0 <= index < num_workers, got {shard}")
     module_name, function = _LOADERS[task]
     loader = getattr(importlib.import_module(module_name), function)
-    return loader(config, source, data_dir, seed, batch_size, shard)
+    extra = {"preprocessor": preprocessor} if preprocessor is not None else {}
+    return loader(config, source, data_dir, seed, batch_size, shard, **extra)
+
+
+def load_preprocessor(directory):
+    """Load the preprocessor a run saved in `directory` (text vocabulary, seq2seq vocabularies or id maps)."""
+    import json
+    from pathlib import Path
+
+    directory = Path(directory)
+    if (directory / "user_ids.txt").is_file():
+        from kzoo.data.recommender import IdMaps
+
+        return IdMaps.load(directory)
+    settings_file = directory / "preprocessor.json"
+    if not settings_file.is_file():
+        raise DataError(f"no saved preprocessor in {str(directory)!r} (preprocessor.json or user_ids.txt)")
+    kind = json.loads(settings_file.read_text(encoding="utf-8")).get("kind")
+    if kind == "seq2seq":
+        from kzoo.data.seq2seq_preprocessing import Seq2SeqPreprocessor
+
+        return Seq2SeqPreprocessor.load(directory)
+    from kzoo.data.text_preprocessing import TextPreprocessor
+
+    return TextPreprocessor.load(directory)
 
 
 __all__ = [
@@ -67,6 +94,7 @@ __all__ = [
     "DataUnavailableError",
     "is_prepared",
     "load_data",
+    "load_preprocessor",
     "load_tfds",
     "network_reachable",
     "resolve_data_dir",

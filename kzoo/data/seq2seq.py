@@ -26,7 +26,7 @@ VAL_PREFIXES = ("val", "valid", "dev")
 
 
 def load_seq2seq_data(config: dict, source: str, data_dir: str | None, seed: int,
-                      batch_size: int, shard: tuple[int, int] | None) -> DataBundle:
+                      batch_size: int, shard: tuple[int, int] | None, preprocessor=None) -> DataBundle:
     """Return a DataBundle of teacher-forcing batches for a seq2seq config, with a BLEU `evaluate`.
 
     `source`: "auto", "tfds", "synthetic", or a path (folder of parallel files, TSV file, or
@@ -54,7 +54,7 @@ def load_seq2seq_data(config: dict, source: str, data_dir: str | None, seed: int
         n = pipeline.synthetic_size(data)
         pairs, name = synthetic.synthetic_pairs({"train": n, "val": max(n // 10, 10), "test": max(n // 10, 10)}, seed), "synthetic/seq2seq"
 
-    preprocessor = Seq2SeqPreprocessor.adapt(
+    preprocessor = preprocessor or Seq2SeqPreprocessor.adapt(
         tf.data.Dataset.from_tensor_slices(pairs["train"][0]), tf.data.Dataset.from_tensor_slices(pairs["train"][1]),
         int(data["source_length"]), int(data["target_length"]), int(model["source_vocab_size"]),
         int(model["target_vocab_size"]), bool(data.get("lowercase", False)),

@@ -19,8 +19,10 @@ from kzoo.data.tfds_source import DataError, label_names, dataset_size, load_tfd
 
 
 def load_text_data(config: dict, source: str, data_dir: str | None, seed: int,
-                   batch_size: int, shard: tuple[int, int] | None) -> DataBundle:
+                   batch_size: int, shard: tuple[int, int] | None, preprocessor=None) -> DataBundle:
     """Return a DataBundle of `(int32 ids [B, L], int32 labels)` for a text_classification config.
+
+    A fitted `preprocessor` (e.g. a run's saved one) is reused instead of learning a new vocabulary.
 
     `source`: "auto", "tfds", "synthetic", or a path (aclImdb-style folder, CSV/TSV file, or a
     folder with `train.csv`/`test.csv`). Validation is `data.val_fraction` of the training data.
@@ -50,12 +52,15 @@ def load_text_data(config: dict, source: str, data_dir: str | None, seed: int,
         raise DataError(f"{name} has {len(class_names)} classes {class_names} but model.num_classes={num_classes}")
 
     train, val, n_fit, n_val = pipeline.carve_validation(train, n_train, float(data.get("val_fraction", 0.1)), seed)
-    preprocessor = TextPreprocessor.adapt(
-        train.map(lambda text, label: text), int(data["sequence_length"]), int(model["vocab_size"]),
-        data.get("tokenizer", "word"), class_names,
-    )
-    notes.append(f"{preprocessor.tokenizer} vocabulary of {preprocessor.vocabulary_size} tokens "
-                 f"learned from the {n_fit} training examples only")
+    if preprocessor is None:
+        preprocessor = TextPreprocessor.adapt(
+            train.map(lambda text, label: text), int(data["sequence_length"]), int(model["vocab_size"]),
+            data.get("tokenizer", "word"), class_names,
+        )
+        notes.append(f"{preprocessor.tokenizer} vocabulary of {preprocessor.vocabulary_size} tokens "
+                     f"learned from the {n_fit} training examples only")
+    else:
+        notes.append(f"reused the given {preprocessor.tokenizer} vocabulary of {preprocessor.vocabulary_size} tokens")
 
     def vectorize(texts, labels):
         return preprocessor(texts), tf.cast(labels, tf.int32)

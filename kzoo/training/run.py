@@ -167,11 +167,13 @@ def train(
     compat.install()
     verbose = verbose if verbose is not None else (1 if sys.stdout.isatty() else 2)
 
-    from kzoo.data import load_data
+    from kzoo.data import load_data, load_preprocessor
 
     preprocessing_dir = run_dir / "preprocessing"
+    # A resumed run keeps the vocabulary / id maps its checkpoints were trained with.
+    saved = load_preprocessor(preprocessing_dir) if resume and preprocessing_dir.is_dir() else None
     bundle = load_data(config, source=data, data_dir=data_dir, seed=seed,
-                       batch_size=int(config["train"]["batch_size"]))
+                       batch_size=int(config["train"]["batch_size"]), preprocessor=saved)
     print(f"kzoo: {config['entry']} on {bundle.source} data '{bundle.name}' {bundle.sizes}", flush=True)
     _fit_model_to_data(config, bundle)
     if bundle.preprocessor is not None:

@@ -47,10 +47,10 @@ def get_strategy(name: str = "auto", tpu_address: str | None = None) -> tf.distr
     the same numbers, and the second one's all-reduces then collide with the first's
     ("Shape mismatch in the collective instance ..."), e.g. when a benchmark trains several seeds.
     """
-    key = (name, tpu_address)
-    if key not in _CACHE:
-        _CACHE[key] = _make_strategy(name, tpu_address)
-    return _CACHE[key]
+    strategy = _CACHE.get((name, tpu_address)) or _make_strategy(name, tpu_address)
+    if isinstance(strategy, (tf.distribute.MirroredStrategy, tf.distribute.MultiWorkerMirroredStrategy)):
+        _CACHE[(name, tpu_address)] = strategy
+    return strategy
 
 
 def _make_strategy(name: str, tpu_address: str | None) -> tf.distribute.Strategy:
