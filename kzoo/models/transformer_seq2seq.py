@@ -83,6 +83,34 @@ def build_transformer_seq2seq(
     return keras.Model({"encoder_inputs": source, "decoder_inputs": target}, logits, name=name)
 
 
+def _decoder_parts(model: keras.Model) -> dict:
+    """The layers of `model`'s decoder that cached decoding calls one by one."""
+    decoder = model.get_layer("decoder")
+    return {
+        "embedding": decoder.get_layer("target_embedding"),
+        "blocks": [layer for layer in decoder.layers if isinstance(layer, keras_hub.layers.TransformerDecoder)],
+        "norm": [layer for layer in decoder.layers if layer.name == "decoder_norm"],
+        "head": decoder.get_layer("logits"),
+    }
+
+
+def _cached_step(parts, token, index, memory, source_mask, caches, cross_index):
+    """Run one target token `[B]` at position `index`; return next-token logits `[B, V]` and caches."""
+    x = parts["embedding"](token[:, None], start_index=index)
+    new_caches = []
+    for block, (self_cache, cross_cache) in zip(parts["blocks"], caches):
+        x, self_cache, cross_cache = block(
+            x, memory, encoder_padding_mask=source_mask,
+            self_attention_cache=self_cache, self_attention_cache_update_index=index,
+            cross_attention_cache=cross_cache, cross_attention_cache_update_index=cross_index,
+            training=False,
+        )
+        new_caches.append((self_cache, cross_cache))
+    for layer in parts["norm"]:
+        x = layer(x)
+    return parts["head"](x)[:, 0], tuple(new_caches)
+
+
 def greedy_decode(model: keras.Model, encoder_inputs, max_length: int, start_id: int, end_id: int):
     """Greedy decoding: return int32 `[B, max_length]` target ids for source ids `[B, S]`.
 
@@ -94,11 +122,8 @@ def greedy_decode(model: keras.Model, encoder_inputs, max_length: int, start_id:
     runs eagerly, under `jax.jit`, or inside a `tf.function` with an input signature `[None, S]`.
     `model` must come from `build_transformer_seq2seq` (it reads its `encoder`/`decoder` parts).
     """
-    decoder = model.get_layer("decoder")
-    embedding = decoder.get_layer("target_embedding")
-    blocks = [layer for layer in decoder.layers if isinstance(layer, keras_hub.layers.TransformerDecoder)]
-    norm = [layer for layer in decoder.layers if layer.name == "decoder_norm"]
-    head = decoder.get_layer("logits")
+    parts = _decoder_parts(model)
+    embedding = parts["embedding"]
     if max_length > embedding.sequence_length:
         raise ValueError(f"max_length {max_length} exceeds the model's max_length {embedding.sequence_length}")
     source = ops.cast(encoder_inputs, "int32")
@@ -107,39 +132,22 @@ def greedy_decode(model: keras.Model, encoder_inputs, max_length: int, start_id:
     batch, source_length = ops.shape(source)[0], ops.shape(source)[1]
     positions = ops.arange(max_length, dtype="int32")[None, :]
 
-    def cache(block, length):
+    def zeros(block, length):  # a key/value cache [B, 2, length, heads, head_dim]
         heads = block.num_heads
         return ops.zeros((batch, 2, length, heads, embedding.embedding_dim // heads), block.compute_dtype)
 
     def step(i, state, cross_index):
-        previous, outputs, done, self_caches, cross_caches = state
-        x = embedding(previous[:, None], start_index=i)
-        new_self, new_cross = [], []
-        for block, self_cache, cross_cache in zip(blocks, self_caches, cross_caches):
-            x, self_cache, cross_cache = block(
-                x, memory, encoder_padding_mask=source_mask,
-                self_attention_cache=self_cache, self_attention_cache_update_index=i,
-                cross_attention_cache=cross_cache, cross_attention_cache_update_index=cross_index,
-                training=False,
-            )
-            new_self.append(self_cache)
-            new_cross.append(cross_cache)
-        for layer in norm:
-            x = layer(x)
-        logits = head(x)[:, 0, 1:]  # drop the padding id
-        token = ops.where(done, 0, ops.cast(ops.argmax(logits, axis=-1), "int32") + 1)
+        token, outputs, done, caches = state
+        logits, caches = _cached_step(parts, token, i, memory, source_mask, caches, cross_index)
+        token = ops.cast(ops.argmax(logits[:, 1:], axis=-1), "int32") + 1  # never the padding id
+        token = ops.where(done, 0, token)
         outputs = ops.where(positions == i, token[:, None], outputs)
-        done = ops.logical_or(done, ops.equal(token, end_id))
-        return token, outputs, done, tuple(new_self), tuple(new_cross)
+        return token, outputs, ops.logical_or(done, ops.equal(token, end_id)), caches
 
-    state = (
-        ops.full((batch,), start_id, "int32"),
-        ops.zeros((batch, max_length), "int32"),
-        ops.zeros((batch,), "bool"),
-        tuple(cache(block, max_length) for block in blocks),
-        tuple(cache(block, source_length) for block in blocks),
-    )
-    state = step(0, state, cross_index=0)  # also fills the cross-attention caches
+    caches = tuple((zeros(b, max_length), zeros(b, source_length)) for b in parts["blocks"])
+    state = (ops.full((batch,), start_id, "int32"), ops.zeros((batch, max_length), "int32"),
+             ops.zeros((batch,), "bool"), caches)
+    state = step(0, state, cross_index=0)  # position 0 also fills the cross-attention caches
     state = ops.fori_loop(1, max_length, lambda i, s: step(i, s, cross_index=None), state)
     return state[1]
 
