@@ -82,3 +82,13 @@ def test_config_round_trip(name):
     np.testing.assert_allclose(
         np.asarray(clone(x, training=False)), np.asarray(model(x, training=False)), atol=1e-6
     )
+
+
+def test_lstm_max_pooling_gives_finite_logits_for_an_all_padding_row():
+    config = tiny_config("lstm")
+    config["model"]["pooling"] = "max"
+    model = kzoo.build_from_config(config, compile=False)
+    x = np.zeros((2, config["data"]["sequence_length"]), "int32")
+    x[1, :3] = [4, 5, 6]
+    logits = np.asarray(model(x, training=False))
+    assert np.all(np.abs(logits[0]) < 10), logits  # not pushed to +-1e9 by masked-out positions

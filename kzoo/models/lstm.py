@@ -16,10 +16,12 @@ class MaskedGlobalMaxPooling1D(keras.layers.Layer):
         self.supports_masking = True
 
     def call(self, inputs, mask=None):
-        if mask is not None:
-            mask = keras.ops.expand_dims(keras.ops.cast(mask, "bool"), -1)
-            inputs = keras.ops.where(mask, inputs, keras.ops.full_like(inputs, -1e9))
-        return keras.ops.max(inputs, axis=1)
+        if mask is None:
+            return keras.ops.max(inputs, axis=1)
+        mask = keras.ops.expand_dims(keras.ops.cast(mask, "bool"), -1)
+        pooled = keras.ops.max(keras.ops.where(mask, inputs, keras.ops.full_like(inputs, -1e9)), axis=1)
+        # An all-padding row (an empty text) pools to zeros, not to -1e9.
+        return keras.ops.where(keras.ops.any(mask, axis=1), pooled, keras.ops.zeros_like(pooled))
 
     def compute_mask(self, inputs, mask=None):
         return None
