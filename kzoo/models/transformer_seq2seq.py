@@ -53,7 +53,7 @@ def _build_decoder(target_vocab_size, max_length, d_model, decoder_layers, block
 
 
 def build_transformer_seq2seq(
-    source_vocab_size: int = 8000,
+    source_vocab_size: int = 10000,
     target_vocab_size: int = 8000,
     max_length: int = 64,
     d_model: int = 256,
