@@ -122,3 +122,23 @@ def serving_run(export_dir: str, inputs_batch1: dict, inputs_batch256: dict, cal
     return {"export": export_dir, "signature": signature, "batch1_p50_ms": _percentile_ms(latencies, 50),
             "batch1_p99_ms": _percentile_ms(latencies, 99),
             "batch256_examples_per_sec": round(256 * repeats / seconds, 1)}
+
+
+def serving_inputs(export_dir: str, batch: int) -> dict:
+    """Representative raw inputs for an export's `serving_default`, from its `assets.extra/kzoo.json`."""
+    import tensorflow as tf
+
+    info = json.loads((Path(export_dir) / "assets.extra" / "kzoo.json").read_text())
+    task = info["task"]
+    if task in ("text_classification", "seq2seq"):
+        review = ("This film was a wonderful surprise: the acting is superb, the story moves quickly "
+                  "and the ending stayed with me for days. ") * 8
+        text = review if task == "text_classification" else "Ein Mann fährt mit dem Fahrrad über eine Brücke."
+        return {"text": tf.constant([text] * batch)}
+    if task == "image_classification":
+        rng = np.random.default_rng(0)
+        return {"image": tf.constant(rng.integers(0, 256, (batch, 28, 28), dtype=np.uint8))}
+    if task == "recommendation":
+        ids = tf.constant(np.arange(1, batch + 1), dtype=tf.int64)
+        return {"user_id": ids, "item_id": ids}
+    raise ValueError(f"no serving inputs for task {task!r}")

@@ -55,11 +55,18 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=None, help="--speed batch size")
     parser.add_argument("--steps", type=int, default=30, help="--speed timed steps")
     parser.add_argument("--jit-compile", action="store_true", help="--speed with XLA")
+    parser.add_argument("--serving", action="append", default=[], metavar="EXPORT_DIR",
+                        help="batch-1 latency (p50/p99 over 1000 calls) and batch-256 throughput of a SavedModel")
     args = parser.parse_args()
 
     import kzoo
     from kzoo import benchmark
 
+    for export_dir in args.serving:
+        _emit(benchmark.serving_run(export_dir, benchmark.serving_inputs(export_dir, 1),
+                                    benchmark.serving_inputs(export_dir, 256)), args.json)
+    if args.serving and not (args.model or args.all):
+        return 0
     models = args.model or []
     if args.all:
         models = _entries_with_real_data(args.data_dir)
