@@ -106,3 +106,20 @@ def test_kill_9_then_resume_finishes_the_requested_epochs(tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["epochs_run"] == 6
     assert len(metrics["history"]["loss"]) == 6
+
+
+def test_mixed_precision_trains_with_float32_outputs(tmp_path):
+    import keras
+    import numpy as np
+
+    try:
+        metrics = train("mlp", tiny=True, data="synthetic", epochs=1, mixed_precision=True,
+                        output=str(tmp_path / "run"), export=False, verbose=0)
+        model = keras.saving.load_model(tmp_path / "run" / "model.keras")
+        assert model.get_layer("dense_0").compute_dtype == "bfloat16"
+        out = model(np.zeros((2, 28, 28, 1), "uint8"))
+        assert str(out.dtype) == "<dtype: 'float32'>" or "float32" in str(out.dtype)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert metrics["dtype_policy"] == "mixed_bfloat16"
+    assert np.isfinite(metrics["history"]["loss"][0])
