@@ -22,7 +22,7 @@ def build_bert_backbone(
     num_layers: int = 2,
     num_heads: int = 2,
     hidden_dim: int = 128,
-    intermediate_dim: int = 512,
+    intermediate_dim: int = 256,
     max_sequence_length: int = 512,
     attention_dropout: float = 0.1,
 ) -> keras_hub.models.BertBackbone:
@@ -47,7 +47,7 @@ def build_bert_classifier(
     num_layers: int = 2,
     num_heads: int = 2,
     hidden_dim: int = 128,
-    intermediate_dim: int = 512,
+    intermediate_dim: int = 256,
     max_sequence_length: int = 512,
     attention_dropout: float = 0.1,
     pooling: str = "mean",
