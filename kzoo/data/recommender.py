@@ -91,6 +91,10 @@ class IdMaps:
         indices = np.asarray(indices, np.int64)
         return np.where(indices > 0, self.item_ids[np.clip(indices - 1, 0, None)], -1)
 
+    def model_overrides(self) -> dict:
+        """Model config values only the data knows: the user and item counts."""
+        return {"num_users": self.num_users, "num_items": self.num_items}
+
     def save(self, directory) -> None:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)

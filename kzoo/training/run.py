@@ -68,13 +68,9 @@ def resolve_config(
 
 def _fit_model_to_data(config: dict, bundle) -> None:
     """Copy sizes only the data knows (vocabulary, user/item counts) into the model config."""
-    preprocessor = bundle.preprocessor
-    overrides = getattr(preprocessor, "model_overrides", None)
+    overrides = getattr(bundle.preprocessor, "model_overrides", None)
     if callable(overrides):
         config["model"].update(overrides())
-    for key in ("num_users", "num_items"):
-        if key in config["model"] and hasattr(preprocessor, key):
-            config["model"][key] = int(getattr(preprocessor, key))
 
 
 def _make_callbacks(run_dir: Path, config: dict, bundle, timer, verbose: int) -> list:
