@@ -1,8 +1,9 @@
 """Zoo configs: load `zoo_configs/<entry>.yaml`, apply strict dotted overrides, validate values.
 
 A config is a plain nested dict with the sections `model` (builder hyperparameters), `data`
-(dataset and preprocessing), `train` (optimizer, schedule, batch size, epochs, early stopping)
-and `reference` (the published metric the entry is measured against).
+(dataset and preprocessing), `train` (optimizer, schedule, batch size, epochs, early stopping),
+`reference` (the published metric the entry is measured against), and the compression sections
+`distill` and `prune` that every entry has with the defaults below (see `kzoo.compression`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,16 @@ from typing import Any, Iterable, Mapping
 
 import yaml
 
-SECTIONS = ("model", "data", "train", "reference")
+SECTIONS = ("model", "data", "train", "reference", "distill", "prune")
+
+# Sections an entry's YAML may leave out; these defaults fill them (and any key they omit).
+OPTIONAL_SECTIONS = {
+    # distill.teacher: the teacher's run directory, set by `tools/distill.py` ("" = not distilled).
+    "distill": {"teacher": "", "temperature": 2.0, "alpha": 0.1},
+    # Off while target_sparsity is 0; end_step 0 = three quarters of the run (kzoo.compression.prune).
+    "prune": {"target_sparsity": 0.0, "initial_sparsity": 0.0, "begin_step": 0, "end_step": 0, "frequency": 100},
+}
+_VALIDATED = ("model", "data", "train", "distill", "prune")
 
 
 class ConfigError(ValueError):
@@ -155,10 +165,11 @@ def validate(config: Mapping, entry: str) -> None:
     """Raise ConfigError naming the key when a value is out of range.
 
     Rules: fractions (`*dropout*`, `*sparsity*`, `val_fraction`) lie in [0, 1); `alpha` in [0, 1];
-    sizes, units, dims, heads, lengths, epochs and learning rates are > 0; every other number is
+    sizes, units, dims, heads, lengths, epochs, learning rates, `temperature` and `frequency` are > 0;
+    every other number is
     >= 0; lists of numbers follow the rule of their key element by element.
     """
-    for key, value in flatten({k: config.get(k, {}) for k in ("model", "data", "train")}).items():
+    for key, value in flatten({k: config.get(k, {}) for k in _VALIDATED}).items():
         leaf = key.rsplit(".", 1)[-1]
         values = value if isinstance(value, (list, tuple)) else [value]
         for item in values:
@@ -188,6 +199,8 @@ def load_entry_config(filename: str, entry: str, path: str | os.PathLike | None 
     if unknown:
         raise ConfigError(f"{file}: unknown top-level key(s) {sorted(unknown)}; valid: {list(SECTIONS)}")
     config.setdefault("reference", {})
+    for section, defaults in OPTIONAL_SECTIONS.items():
+        config[section] = {**defaults, **(config.get(section) or {})}
     config["entry"] = entry
     validate(config, entry)
     return config

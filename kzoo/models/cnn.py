@@ -49,3 +49,9 @@ def build_cnn(
 def cnn(**kwargs) -> keras.Model:
     """MNIST convnet; hyperparameters in `zoo_configs/cnn.yaml`."""
     return build_cnn(**kwargs)
+
+
+@register_model(task="image_classification")
+def cnn_small(**kwargs) -> keras.Model:
+    """A ~7x smaller MNIST convnet, e.g. a distillation student; `zoo_configs/cnn_small.yaml`."""
+    return build_cnn(**{"name": "cnn_small", **kwargs})

@@ -72,3 +72,9 @@ def build_lstm_classifier(
 def lstm(**kwargs) -> keras.Model:
     """IMDB sentiment LSTM; hyperparameters in `zoo_configs/lstm.yaml`."""
     return build_lstm_classifier(**kwargs)
+
+
+@register_model(task="text_classification")
+def lstm_small(**kwargs) -> keras.Model:
+    """A ~5x smaller sentiment LSTM, e.g. a distillation student; `zoo_configs/lstm_small.yaml`."""
+    return build_lstm_classifier(**{"name": "lstm_small", **kwargs})

@@ -18,9 +18,10 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
                         help="tfds data_dir holding prepared datasets (default: $TFDS_DATA_DIR or ~/tensorflow_datasets)")
 
 
-def add_train_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the flags of `tools/train.py` (also used by other tools that train)."""
-    parser.add_argument("--model", required=True, help="zoo entry name (see kzoo.list_models())")
+def add_train_arguments(parser: argparse.ArgumentParser, model_flag: str = "--model") -> None:
+    """Add the flags of `tools/train.py` (also used by other tools that train; `tools/distill.py`
+    names the entry `--student`)."""
+    parser.add_argument(model_flag, dest="model", required=True, help="zoo entry name (see kzoo.list_models())")
     parser.add_argument("--config", dest="config_path", default=None, help="a YAML file instead of the entry's default")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="dotted config override, repeatable (e.g. --set model.units=64)")

@@ -62,7 +62,8 @@ def resolve_config(
     if not isinstance(overrides, Mapping):
         overrides = dict(config_lib.parse_override(o) for o in overrides)
     merged.update(overrides)
-    merged.update({"train.epochs": epochs, "train.batch_size": batch_size})
+    # Flags left at None keep the file's (or the tiny section's) values.
+    merged.update({k: v for k, v in {"train.epochs": epochs, "train.batch_size": batch_size}.items() if v is not None})
     return kzoo.get_config(entry.name, merged, config_path)
 
 
@@ -146,11 +147,16 @@ def train(
     tiny: bool = False,
     export: bool = True,
     verbose: int | None = None,
+    preprocessor=None,
+    wrap_model=None,
 ) -> dict:
     """Train a zoo entry and return its `metrics.json` content (also written to the run dir).
 
     The keyword arguments mirror `tools/train.py`'s flags. Raises ConfigError, UnknownModelError,
     RunDirError, StrategyError or a data error with a one-line message on bad input.
+    Two hooks serve `kzoo.compression.distill_run`: `preprocessor` (a fitted one to reuse, e.g. a
+    teacher's vocabulary) and `wrap_model(net, config) -> keras.Model`, called in the strategy
+    scope; the wrapper (a Distiller) is what `fit` trains, `net` is what is evaluated, saved, exported.
     """
     run_dir = prepare_run_dir(output, model, resume)
     if resume:
@@ -160,6 +166,9 @@ def train(
     set_seed(seed, deterministic)
     policy = set_mixed_precision(mixed_precision)
     dist = get_strategy(strategy)
+    from kzoo.compression import hooks as compression
+
+    compression.check_wrap(config, wrap_model)
     compat.install()
     verbose = verbose if verbose is not None else (1 if sys.stdout.isatty() else 2)
 
@@ -167,7 +176,7 @@ def train(
 
     preprocessing_dir = run_dir / "preprocessing"
     # A resumed run keeps the vocabulary / id maps its checkpoints were trained with.
-    saved = load_preprocessor(preprocessing_dir) if resume and preprocessing_dir.is_dir() else None
+    saved = load_preprocessor(preprocessing_dir) if resume and preprocessing_dir.is_dir() else preprocessor
     bundle = load_data(config, source=data, data_dir=data_dir, seed=seed,
                        batch_size=int(config["train"]["batch_size"]), preprocessor=saved)
     print(f"kzoo: {config['entry']} on {bundle.source} data '{bundle.name}' {bundle.sizes}", flush=True)
@@ -181,10 +190,16 @@ def train(
         net = kzoo.build_from_config(config, compile=False)
         compile_model(net, config, steps_per_epoch=steps_per_epoch if steps_per_epoch > 0 else None,
                       jit_compile=jit_compile)
+        fit_model = wrap_model(net, config) if wrap_model else net
+        if fit_model is not net:
+            compile_model(fit_model, config, steps_per_epoch=steps_per_epoch if steps_per_epoch > 0 else None,
+                          jit_compile=jit_compile)
+    total_steps = steps_per_epoch * int(config["train"]["epochs"]) if steps_per_epoch > 0 else None
     timer = kzoo_callbacks.ThroughputTimer(int(bundle.sizes.get("train_examples_per_epoch", bundle.sizes["train"])))
     callbacks = _make_callbacks(run_dir, config, bundle, timer, verbose)
+    callbacks += compression.callbacks(net, config, total_steps)
     started = time.perf_counter()
-    net.fit(bundle.train, validation_data=bundle.val, epochs=int(config["train"]["epochs"]),
+    fit_model.fit(bundle.train, validation_data=bundle.val, epochs=int(config["train"]["epochs"]),
             callbacks=callbacks, verbose=1 if verbose == 1 else 0, shuffle=False)
     train_seconds = time.perf_counter() - started
 
@@ -211,6 +226,7 @@ def train(
         "parameters": int(net.count_params()),
         "stopped_on_nan": nan_stop,
         "versions": _versions(),
+        **compression.run_metrics(net, config, total_steps),
     }
     write_json(metrics, run_dir / "metrics.json")
     plot_curves(history, get_task(config["task"]).monitor.removeprefix("val_"), run_dir / "curves.png")
@@ -218,5 +234,6 @@ def train(
         from kzoo.export import export_run
 
         metrics["export"] = str(export_run(run_dir))
+        compression.export_metrics(metrics, metrics["export"])
         write_json(metrics, run_dir / "metrics.json")
     return metrics
