@@ -187,3 +187,55 @@ def test_bad_input_exits_2_with_one_error_line(request, tmp_path, teacher, args,
     assert lines[-1].startswith("error: ") and fragment in lines[-1], lines
     assert "Traceback" not in result.stderr
     assert not out.exists(), "bad input must be rejected before a run directory is created"
+
+
+BACKEND_SCRIPT = """
+import keras, numpy as np
+import kzoo
+from kzoo.compression import Distiller
+from kzoo.compression.prune import MagnitudePruning, PolynomialSchedule, sparsity_report
+from kzoo.tasks import compile_model, example_batch
+keras.utils.set_random_seed(0)
+tiny = {"model.filters": [4, 8], "model.convs_per_block": 1, "model.dense_units": 16, "model.batch_norm": False}
+config = kzoo.get_config("cnn_small", tiny)
+student, teacher = (kzoo.build_from_config(kzoo.get_config(n, tiny), compile=False) for n in ("cnn_small", "cnn"))
+model = Distiller(student, teacher, temperature=2.0, alpha=0.5)
+config["train"]["learning_rate"] = 0.01
+compile_model(model, config)
+x, y = example_batch(config, batch_size=16)
+pruning = MagnitudePruning(student, PolynomialSchedule(0.0, 0.5, begin=0, end=10, frequency=5))
+losses = model.fit(x, y, epochs=20, batch_size=16, verbose=0, callbacks=[pruning]).history["loss"]
+print("RESULT", keras.backend.backend(), losses[0], min(losses[-3:]), sparsity_report(student)["overall"])
+"""
+
+
+def test_distiller_and_pruning_fit_on_the_jax_backend():
+    pytest.importorskip("jax")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", KERAS_BACKEND="jax", PYTHONPATH=str(ROOT))
+    result = subprocess.run([sys.executable, "-c", BACKEND_SCRIPT], capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    backend, first, last, sparsity = next(l for l in result.stdout.splitlines() if l.startswith("RESULT")).split()[1:]
+    assert backend == "jax" and float(last) < 0.95 * float(first) and abs(float(sparsity) - 0.5) < 0.01
+
+
+MIRRORED_SCRIPT = """
+import json, sys
+from kzoo.training.strategy import split_logical_cpus
+split_logical_cpus(2)
+from kzoo.compression import distill_run
+from kzoo.training import train
+small = {"data.synthetic_size": 256}
+train("cnn", tiny=True, data="synthetic", output=sys.argv[1] + "/teacher", export=False, verbose=0, overrides=small)
+m = distill_run(sys.argv[1] + "/teacher", "cnn_small", tiny=True, data="synthetic", strategy="mirrored", verbose=0,
+                output=sys.argv[1] + "/student", export=False, overrides={**small, "prune.target_sparsity": 0.5})
+print("RESULT " + json.dumps({"replicas": m["replicas"], "loss": m["history"]["loss"], "sparsity": m["prune"]["sparsity"]["overall"]}))
+"""
+
+
+def test_distill_and_prune_under_mirrored_strategy(tmp_path):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(ROOT))
+    result = subprocess.run([sys.executable, "-c", MIRRORED_SCRIPT, str(tmp_path)], capture_output=True, text=True,
+                            env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    r = json.loads(next(l for l in result.stdout.splitlines() if l.startswith("RESULT ")).removeprefix("RESULT "))
+    assert r["replicas"] == 2 and all(v == v for v in r["loss"]) and r["sparsity"] == pytest.approx(0.5, abs=0.01)
