@@ -163,7 +163,7 @@ def test_no_validation_and_sharding(udata):
         bundle.evaluate(None, "val")
     full = load_recommender_data(config(), "synthetic").sizes["train"]
     parts = [load_recommender_data(config(), "synthetic", shard=(3, i)).sizes["train"] for i in range(3)]
-    assert sum(parts) == full
+    assert len(set(parts)) == 1 and full - 3 * parts[0] < 3 * 5  # equal shards (< 3 positives, 4 negatives each, left out)
 
 
 def test_id_maps_save_load_and_lookup(tmp_path):

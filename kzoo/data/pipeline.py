@@ -51,11 +51,15 @@ def carve_validation(
 
 
 def shard_size(n: int, shard: tuple[int, int] | None) -> int:
-    """Return how many of `n` elements `Dataset.shard(*shard)` keeps."""
+    """Return how many of `n` elements a worker keeps: `n // num_workers`, the same on every worker.
+
+    Equal shards give every worker the same number of steps; collective all-reduces need that
+    (a worker with one batch more would wait for its peers forever). At most `num_workers - 1`
+    examples per epoch are left out.
+    """
     if shard is None:
         return n
-    num_workers, index = shard
-    return len(range(index, n, num_workers))
+    return n // shard[0]
 
 
 def finish(
@@ -74,7 +78,7 @@ def finish(
     number of batches (filters and unbatching would otherwise leave it unknown).
     """
     if training and shard is not None:
-        ds = ds.shard(*shard)
+        ds = ds.shard(*shard).take(shard_size(size, shard))
         size = shard_size(size, shard)
     ds = ds.apply(tf.data.experimental.assert_cardinality(size)).cache()
     if training:

@@ -563,7 +563,8 @@ def load_recommender_data(
     train_users, train_items = split.train_users, split.train_items
     if shard is not None:
         workers, index = shard
-        train_users, train_items = train_users[index::workers], train_items[index::workers]
+        keep = len(train_users) // workers  # equal shards: every worker runs the same number of steps
+        train_users, train_items = train_users[index::workers][:keep], train_items[index::workers][:keep]
     positive_keys = np.unique(pair_keys(split.train_users, split.train_items, maps.num_items))
     sampler = _EpochSampler(
         train_users, train_items, maps.num_items, settings["num_negatives"], positive_keys, batch_size, seed

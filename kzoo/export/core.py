@@ -238,6 +238,8 @@ def export_run(run: str | os.PathLike, output: str | os.PathLike | None = None, 
 
     run_dir, model_file, config = _read_run(Path(run))
     _check_quantize(quantize)
+    if keras.backend.backend() != "tensorflow":
+        return _export_in_tensorflow_process(run, output, quantize)
     task_module = _task_module(config["task"])
     kzoo.get_entry(config["entry"])  # imports the model families: registers their custom layers
     try:
@@ -246,3 +248,20 @@ def export_run(run: str | os.PathLike, output: str | os.PathLike | None = None, 
         raise ExportError(f"cannot load {model_file}: {str(err).splitlines()[0]}") from None
     preprocessor = task_module.load_preprocessor(run_dir / "preprocessing")
     return export_model(model, config, preprocessor, output or run_dir / "export", quantize)
+
+
+def _export_in_tensorflow_process(run, output, quantize) -> Path:
+    """Run `python -m kzoo.export` with `KERAS_BACKEND=tensorflow` and return the version folder it wrote."""
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "kzoo.export", str(run)]
+    command += ["--output", str(output)] if output else []
+    command += ["--quantize", quantize] if quantize else []
+    env = dict(os.environ, KERAS_BACKEND="tensorflow")
+    env.pop("XLA_FLAGS", None)
+    proc = subprocess.run(command, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        lines = [line for line in proc.stderr.splitlines() if line.strip()]
+        raise ExportError(f"export in a TensorFlow-backend process failed: {lines[-1] if lines else proc.returncode}")
+    return Path(proc.stdout.strip().splitlines()[-1])

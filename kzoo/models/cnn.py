@@ -32,7 +32,9 @@ def build_cnn(
                 name=f"block{b}_conv{c}",
             )(x)
             if batch_norm:
-                x = keras.layers.BatchNormalization(name=f"block{b}_bn{c}")(x)
+                # synchronized: batch statistics over the global batch under tf.distribute, so the
+                # moving averages stay identical on every replica and worker (a no-op on one device).
+                x = keras.layers.BatchNormalization(synchronized=True, name=f"block{b}_bn{c}")(x)
             x = keras.layers.Activation("relu", name=f"block{b}_relu{c}")(x)
         x = keras.layers.MaxPooling2D(name=f"block{b}_pool")(x)
         if dropout:

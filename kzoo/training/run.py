@@ -19,8 +19,10 @@ from kzoo import config as config_lib
 from kzoo.tasks import compile_model, get_task
 from kzoo.training import callbacks as kzoo_callbacks
 from kzoo.training import compat
-from kzoo.training.run_dir import plot_curves, prepare_run_dir, write_json
-from kzoo.training.strategy import get_strategy
+from kzoo.training.cluster import ReadOnlyBackupAndRestore, WorkerRole, remove_scratch, scratch_dir, weights_digest
+from kzoo.training.cluster import worker_role
+from kzoo.training.run_dir import RunDirError, plot_curves, prepare_run_dir, write_json
+from kzoo.training.strategy import get_jax_distribution, get_strategy
 
 
 def set_seed(seed: int, deterministic: bool = False) -> None:
@@ -40,7 +42,12 @@ def set_mixed_precision(enabled: bool) -> str:
     if not enabled:
         keras.mixed_precision.set_global_policy("float32")
     else:
-        gpu = bool(tf.config.list_physical_devices("GPU"))
+        if keras.backend.backend() == "jax":
+            import jax
+
+            gpu = jax.default_backend() == "gpu"
+        else:
+            gpu = bool(tf.config.list_physical_devices("GPU"))
         keras.mixed_precision.set_global_policy("mixed_float16" if gpu else "mixed_bfloat16")
     return keras.mixed_precision.global_policy().name
 
@@ -74,20 +81,24 @@ def _fit_model_to_data(config: dict, bundle) -> None:
         config["model"].update(overrides())
 
 
-def _make_callbacks(run_dir: Path, config: dict, bundle, timer, verbose: int) -> list:
+def _make_callbacks(run_dir: Path, config: dict, bundle, timer, verbose: int,
+                    write_dir: Path | None = None, role: WorkerRole = WorkerRole()) -> list:
+    """Return the fit callbacks; files go to `write_dir` (the run dir on the chief, scratch elsewhere)."""
+    write_dir = write_dir or run_dir
+    backup = keras.callbacks.BackupAndRestore if role.is_chief else ReadOnlyBackupAndRestore
     task = get_task(config["task"])
     has_val = bundle.val is not None or bool(bundle.callbacks)
     monitor, mode = (task.monitor, task.mode) if has_val else ("loss", "min")
     train = config["train"]
     callbacks = list(bundle.callbacks)  # first: they add metrics (val_hr@10) the others read
     callbacks += [
-        keras.callbacks.BackupAndRestore(str(run_dir / "backup")),
+        backup(str(run_dir / "backup")),  # every worker restores from the chief's backup
         kzoo_callbacks.TerminateOnNaNWithAdvice(float(train.get("learning_rate", 0)) or None),
-        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
+        keras.callbacks.CSVLogger(str(write_dir / "history.csv"), append=True),
         keras.callbacks.ModelCheckpoint(
-            str(run_dir / "best.keras"), monitor=monitor, mode=mode, save_best_only=True
+            str(write_dir / "best.keras"), monitor=monitor, mode=mode, save_best_only=True
         ),
-        keras.callbacks.TensorBoard(str(run_dir / "logs")),
+        keras.callbacks.TensorBoard(str(write_dir / "logs")),
         timer,
     ]
     patience = int(train.get("early_stopping_patience", 0))
@@ -158,14 +169,23 @@ def train(
     teacher's vocabulary) and `wrap_model(net, config) -> keras.Model`, called in the strategy
     scope; the wrapper (a Distiller) is what `fit` trains, `net` is what is evaluated, saved, exported.
     """
-    run_dir = prepare_run_dir(output, model, resume)
+    # The strategy comes first: MultiWorkerMirroredStrategy must configure collectives before TF runs anything.
+    dist = get_strategy(strategy) if keras.backend.backend() == "tensorflow" else get_jax_distribution(strategy)
+    role = worker_role(dist)
+    if role.count > 1 and output is None:
+        raise RunDirError("--strategy multi_worker needs --output DIR: one run directory every worker can reach")
+    if role.is_chief or resume:
+        run_dir = prepare_run_dir(output, model, resume)
+    else:
+        run_dir = Path(output)  # the chief creates and checks it
+    # Only the chief writes the run directory; other workers write into scratch, removed at the end.
+    write_dir = run_dir if role.is_chief else scratch_dir(role)
     if resume:
         config = config_lib.load_yaml(run_dir / "config.yaml")
     else:
         config = resolve_config(model, config_path, overrides, epochs, batch_size, tiny)
     set_seed(seed, deterministic)
     policy = set_mixed_precision(mixed_precision)
-    dist = get_strategy(strategy)
     from kzoo.compression import hooks as compression
 
     compression.check_wrap(config, wrap_model)
@@ -178,12 +198,14 @@ def train(
     # A resumed run keeps the vocabulary / id maps its checkpoints were trained with.
     saved = load_preprocessor(preprocessing_dir) if resume and preprocessing_dir.is_dir() else preprocessor
     bundle = load_data(config, source=data, data_dir=data_dir, seed=seed,
-                       batch_size=int(config["train"]["batch_size"]), preprocessor=saved)
+                       batch_size=int(config["train"]["batch_size"]), preprocessor=saved, shard=role.shard)
+    if role.shard:  # each worker already holds its own shard; tf.distribute must not shard it again
+        bundle.train = _without_auto_shard(bundle.train)
     print(f"kzoo: {config['entry']} on {bundle.source} data '{bundle.name}' {bundle.sizes}", flush=True)
     _fit_model_to_data(config, bundle)
     if bundle.preprocessor is not None:
-        bundle.preprocessor.save(preprocessing_dir)
-    config_lib.dump_yaml(config, run_dir / "config.yaml")
+        bundle.preprocessor.save(write_dir / "preprocessing")
+    config_lib.dump_yaml(config, write_dir / "config.yaml")
 
     steps_per_epoch = int(bundle.train.cardinality().numpy())
     with dist.scope():
@@ -196,7 +218,7 @@ def train(
                           jit_compile=jit_compile)
     total_steps = steps_per_epoch * int(config["train"]["epochs"]) if steps_per_epoch > 0 else None
     timer = kzoo_callbacks.ThroughputTimer(int(bundle.sizes.get("train_examples_per_epoch", bundle.sizes["train"])))
-    callbacks = _make_callbacks(run_dir, config, bundle, timer, verbose)
+    callbacks = _make_callbacks(run_dir, config, bundle, timer, verbose, write_dir, role)
     callbacks += compression.callbacks(net, config, total_steps)
     started = time.perf_counter()
     fit_model.fit(bundle.train, validation_data=bundle.val, epochs=int(config["train"]["epochs"]),
@@ -204,8 +226,10 @@ def train(
     train_seconds = time.perf_counter() - started
 
     test = bundle.evaluate(net, "test") if bundle.evaluate else net.evaluate(bundle.test, return_dict=True, verbose=0)
-    net.save(run_dir / "model.keras")
-    history = _read_history(run_dir / "history.csv")
+    net.save(write_dir / "model.keras")
+    history = _read_history(write_dir / "history.csv")
+    if role.count > 1:
+        print(f"kzoo: worker {role.index} of {role.count} final weights sha256 {weights_digest(net)}", flush=True)
     nan_stop = next((c.message for c in callbacks if isinstance(c, kzoo_callbacks.TerminateOnNaNWithAdvice)), None)
     metrics = {
         "model": config["entry"],
@@ -219,6 +243,7 @@ def train(
         "train_examples_per_sec": timer.examples_per_sec,
         "strategy": strategy,
         "replicas": dist.num_replicas_in_sync,
+        "workers": role.count,
         "dtype_policy": policy,
         "jit_compile": jit_compile,
         "seed": seed,
@@ -228,6 +253,9 @@ def train(
         "versions": _versions(),
         **compression.run_metrics(net, config, total_steps),
     }
+    if not role.is_chief:
+        remove_scratch(write_dir)
+        return metrics
     write_json(metrics, run_dir / "metrics.json")
     plot_curves(history, get_task(config["task"]).monitor.removeprefix("val_"), run_dir / "curves.png")
     if export:
@@ -237,3 +265,10 @@ def train(
         compression.export_metrics(metrics, metrics["export"])
         write_json(metrics, run_dir / "metrics.json")
     return metrics
+
+
+def _without_auto_shard(dataset: tf.data.Dataset) -> tf.data.Dataset:
+    """Turn off tf.distribute's auto-sharding for a dataset that is already this worker's shard."""
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+    return dataset.with_options(options)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 
@@ -64,6 +65,8 @@ def _make_strategy(name: str, tpu_address: str | None) -> tf.distribute.Strategy
     """
     if name not in STRATEGIES:
         raise StrategyError(f"unknown strategy {name!r}; valid: {', '.join(STRATEGIES)}")
+    if name == "multi_worker":  # before anything lists devices: collectives must be configured first
+        return _multi_worker()
     gpus = tf.config.list_logical_devices("GPU")
     if name == "auto":
         if _tpu_hinted() or tpu_address:
@@ -81,7 +84,10 @@ def _make_strategy(name: str, tpu_address: str | None) -> tf.distribute.Strategy
         return tf.distribute.MirroredStrategy(devices=None if gpus else _cpu_devices())
     if name == "tpu":
         return _connect_tpu(tpu_address)
-    # multi_worker
+    return _multi_worker()
+
+
+def _multi_worker() -> tf.distribute.Strategy:
     if "TF_CONFIG" not in os.environ:
         raise StrategyError("--strategy multi_worker needs TF_CONFIG describing the cluster (see README)")
     try:
@@ -95,3 +101,45 @@ def split_logical_cpus(count: int) -> None:
     """Split the physical CPU into `count` logical devices (before TensorFlow initialises)."""
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * count)
+
+
+class JaxDistribution:
+    """What `train()` needs from a strategy on the JAX backend: `scope()` and `num_replicas_in_sync`.
+
+    The work itself is done by the global `keras.distribution` that `get_jax_distribution` sets.
+    """
+
+    def __init__(self, devices: list, distribution=None):
+        self.devices = list(devices)
+        self.distribution = distribution
+        self.num_replicas_in_sync = max(1, len(self.devices))
+
+    def scope(self):
+        return contextlib.nullcontext()
+
+
+def get_jax_distribution(name: str = "auto") -> JaxDistribution:
+    """Map a strategy name to Keras's JAX-backend distribution and set it globally.
+
+    `mirrored` (and `auto` with several devices, and `tpu` with TPU devices) becomes
+    `keras.distribution.DataParallel` over all local devices; `default`/`one_device` (and `auto` on
+    one device) train on the first device. `multi_worker` names TensorFlow's
+    MultiWorkerMirroredStrategy and is refused with the way out. Raises StrategyError.
+    """
+    import jax
+    from keras import distribution
+
+    if name not in STRATEGIES:
+        raise StrategyError(f"unknown strategy {name!r}; valid: {', '.join(STRATEGIES)}")
+    if name == "multi_worker":
+        raise StrategyError("--strategy multi_worker is TensorFlow's MultiWorkerMirroredStrategy; run it with "
+                            "KERAS_BACKEND=tensorflow (on JAX, multi-host runs use keras.distribution.initialize)")
+    devices = jax.devices()
+    if name == "tpu" and not any(d.platform == "tpu" for d in devices):
+        raise StrategyError(f"--strategy tpu: JAX sees no TPU (devices: {', '.join(sorted({d.platform for d in devices}))})")
+    if name in ("default", "one_device") or (name == "auto" and len(devices) == 1):
+        distribution.set_distribution(None)
+        return JaxDistribution(devices[:1])
+    data_parallel = distribution.DataParallel(devices=devices)
+    distribution.set_distribution(data_parallel)
+    return JaxDistribution(devices, data_parallel)
