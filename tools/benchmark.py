@@ -5,6 +5,9 @@
     python tools/benchmark.py --all --data-dir ../shared/datasets/tfds
     python tools/benchmark.py --model transformer_seq2seq --data ../shared/datasets/raw/multi30k
     python tools/benchmark.py --model lstm --speed
+    python tools/benchmark.py --vs-baseline --model neumf --data-dir ../shared/datasets/tfds
+    python tools/benchmark.py --vs-baseline --model lstm --data-dir D --epochs 1 --max-train-examples 5000
+    python tools/benchmark.py --serving EXPORT_DIR/1 --eval-data-dir ../shared/datasets/tfds
 """
 
 import argparse
@@ -41,6 +44,23 @@ def _entries_with_real_data(data_dir: str | None) -> list[str]:
     return chosen
 
 
+def _vs_baseline(models: list[str], args) -> None:
+    import keras
+
+    from kzoo import vs_baseline
+
+    common = dict(max_train_examples=args.max_train_examples, overrides=args.overrides, jit_compile=args.jit_compile)
+    for name in models:
+        vs_baseline.load_baseline(name)  # no baseline: fail before any work
+    for name in models:
+        if args.vs_baseline in ("both", "throughput"):
+            _emit(vs_baseline.throughput(name, args.data_dir, warmup=args.warmup_steps, steps=args.steps,
+                                         rounds=args.rounds, **common), args.json)
+            keras.backend.clear_session()
+        if args.vs_baseline in ("both", "time"):
+            _emit(vs_baseline.time_to_metric(name, args.data_dir, epochs=args.epochs, **common), args.json)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", action="append", default=[], help="entry to benchmark (repeatable)")
@@ -53,18 +73,30 @@ def main() -> int:
     parser.add_argument("--json", default=None, help="append every record to this JSON-lines file")
     parser.add_argument("--speed", action="store_true", help="only measure training-step throughput")
     parser.add_argument("--batch-size", type=int, default=None, help="--speed batch size")
-    parser.add_argument("--steps", type=int, default=30, help="--speed timed steps")
-    parser.add_argument("--jit-compile", action="store_true", help="--speed with XLA")
+    parser.add_argument("--steps", type=int, default=None, help="timed steps (--speed: 30; --vs-baseline: per model)")
+    parser.add_argument("--jit-compile", action="store_true", help="--speed / --vs-baseline: kzoo with XLA")
     parser.add_argument("--serving", action="append", default=[], metavar="EXPORT_DIR",
                         help="batch-1 latency (p50/p99 over 1000 calls) and batch-256 throughput of a SavedModel")
+    parser.add_argument("--eval-data-dir", default=None, metavar="DIR",
+                        help="with --serving: also score serving_default on the entry's raw tfds test split in DIR")
+    parser.add_argument("--vs-baseline", nargs="?", const="both", choices=("both", "throughput", "time"),
+                        help="compare with the hand-written baseline in benchmarks/baselines/ (lstm, transformer_cls, neumf)")
+    parser.add_argument("--max-train-examples", type=int, default=None, help="--vs-baseline: first N training reviews")
+    parser.add_argument("--warmup-steps", type=int, default=10, help="--vs-baseline: steps before each timed window")
+    parser.add_argument("--rounds", type=int, default=2, help="--vs-baseline: alternating windows per side")
     args = parser.parse_args()
 
     import kzoo
     from kzoo import benchmark
 
     for export_dir in args.serving:
-        _emit(benchmark.serving_run(export_dir, benchmark.serving_inputs(export_dir, 1),
-                                    benchmark.serving_inputs(export_dir, 256)), args.json)
+        record = benchmark.serving_run(export_dir, benchmark.serving_inputs(export_dir, 1),
+                                       benchmark.serving_inputs(export_dir, 256))
+        if args.eval_data_dir:
+            from kzoo.serving_eval import evaluate_export
+
+            record.update(evaluate_export(export_dir, args.eval_data_dir))
+        _emit(record, args.json)
     if args.serving and not (args.model or args.all):
         return 0
     models = args.model or []
@@ -74,9 +106,12 @@ def main() -> int:
         parser.error("give --model NAME or --all")
     for name in models:
         kzoo.get_entry(name)  # unknown names fail before any work
+    if args.vs_baseline:
+        _vs_baseline(models, args)
+        return 0
     for name in models:
         if args.speed:
-            _emit(benchmark.speed_run(name, args.batch_size, steps=args.steps, overrides=args.overrides,
+            _emit(benchmark.speed_run(name, args.batch_size, steps=args.steps or 30, overrides=args.overrides,
                                       jit_compile=args.jit_compile), args.json)
             continue
         records = []
