@@ -23,8 +23,10 @@ SECTIONS = ("model", "data", "train", "reference", "distill", "prune")
 OPTIONAL_SECTIONS = {
     # distill.teacher: the teacher's run directory, set by `tools/distill.py` ("" = not distilled).
     "distill": {"teacher": "", "temperature": 2.0, "alpha": 0.1},
-    # Off while target_sparsity is 0; end_step 0 = three quarters of the run (kzoo.compression.prune).
-    "prune": {"target_sparsity": 0.0, "initial_sparsity": 0.0, "begin_step": 0, "end_step": 0, "frequency": 100},
+    # Off while target_sparsity is 0; end_step 0 = three quarters of the run (kzoo.compression.prune);
+    # from_run: a finished run of the entry whose weights (and preprocessing) to start from ("" = from scratch).
+    "prune": {"target_sparsity": 0.0, "initial_sparsity": 0.0, "begin_step": 0, "end_step": 0, "frequency": 100,
+              "from_run": ""},
 }
 _VALIDATED = ("model", "data", "train", "distill", "prune")
 

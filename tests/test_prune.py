@@ -113,3 +113,37 @@ def test_train_tool_rejects_a_sparsity_of_one():
                             capture_output=True, text=True, env=env, timeout=120)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == "error: cnn: prune.target_sparsity must be in [0, 1), got 1.0"
+
+
+@pytest.mark.parametrize("entry", ["cnn", "lstm"])
+def test_pruning_fine_tunes_the_weights_of_a_finished_run(tmp_path, entry):
+    small = {"data.synthetic_size": 400}
+    train(entry, tiny=True, data="synthetic", output=str(tmp_path / "dense"), export=False, verbose=0, overrides=small)
+    metrics = train(entry, tiny=True, data="synthetic", output=str(tmp_path / "pruned"), export=False, verbose=0,
+                    overrides={**small, "prune.target_sparsity": 0.5, "prune.from_run": str(tmp_path / "dense"),
+                               "train.learning_rate": 1e-7})  # so small that the weights barely move
+    assert metrics["prune"]["from_run"] == str(tmp_path / "dense")
+    dense = keras.saving.load_model(tmp_path / "dense" / "model.keras")
+    pruned = keras.saving.load_model(tmp_path / "pruned" / "model.keras")
+    for before, after in zip(prunable_weights(dense), prunable_weights(pruned)):
+        before, after = keras.ops.convert_to_numpy(before.value), keras.ops.convert_to_numpy(after.value)
+        kept = after != 0
+        assert 0.45 < 1 - kept.mean() < 0.55
+        np.testing.assert_allclose(after[kept], before[kept], atol=1e-4)
+        assert np.abs(before[~kept]).max() <= np.abs(before[kept]).min() + 1e-4  # the smallest were pruned
+    if entry == "lstm":  # the run's token ids are the source run's
+        vocabulary = "preprocessing/vocabulary.txt"
+        assert (tmp_path / "pruned" / vocabulary).read_text() == (tmp_path / "dense" / vocabulary).read_text()
+
+
+def test_prune_from_run_must_be_a_finished_run_of_the_same_entry(tmp_path):
+    from kzoo.training import RunDirError
+
+    with pytest.raises(RunDirError, match="is not a finished run"):
+        train("cnn", tiny=True, data="synthetic", output=str(tmp_path / "a"), verbose=0,
+              overrides={"prune.target_sparsity": 0.5, "prune.from_run": str(tmp_path / "nothing")})
+    train("cnn_small", tiny=True, data="synthetic", output=str(tmp_path / "small"), export=False, verbose=0,
+          overrides={"data.synthetic_size": 200})
+    with pytest.raises(ConfigError, match="is a 'cnn_small' run, not 'cnn'"):
+        train("cnn", tiny=True, data="synthetic", output=str(tmp_path / "b"), verbose=0,
+              overrides={"prune.target_sparsity": 0.5, "prune.from_run": str(tmp_path / "small")})

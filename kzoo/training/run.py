@@ -188,7 +188,7 @@ def train(
     policy = set_mixed_precision(mixed_precision)
     from kzoo.compression import hooks as compression
 
-    compression.check_wrap(config, wrap_model)
+    compression.check_config(config, wrap_model)
     compat.install()
     verbose = verbose if verbose is not None else (1 if sys.stdout.isatty() else 2)
 
@@ -196,7 +196,8 @@ def train(
 
     preprocessing_dir = run_dir / "preprocessing"
     # A resumed run keeps the vocabulary / id maps its checkpoints were trained with.
-    saved = load_preprocessor(preprocessing_dir) if resume and preprocessing_dir.is_dir() else preprocessor
+    saved = (load_preprocessor(preprocessing_dir) if resume and preprocessing_dir.is_dir()
+             else compression.preprocessor(config, preprocessor))
     bundle = load_data(config, source=data, data_dir=data_dir, seed=seed,
                        batch_size=int(config["train"]["batch_size"]), preprocessor=saved, shard=role.shard)
     if role.shard:  # each worker already holds its own shard; tf.distribute must not shard it again
@@ -210,6 +211,7 @@ def train(
     steps_per_epoch = int(bundle.train.cardinality().numpy())
     with dist.scope():
         net = kzoo.build_from_config(config, compile=False)
+        compression.init_weights(net, config)  # prune.from_run: fine-tune a trained model
         compile_model(net, config, steps_per_epoch=steps_per_epoch if steps_per_epoch > 0 else None,
                       jit_compile=jit_compile)
         fit_model = wrap_model(net, config) if wrap_model else net
