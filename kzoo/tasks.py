@@ -124,9 +124,20 @@ def compile_model(
     jit_compile="auto",
     steps_per_execution: int | None = None,
 ) -> keras.Model:
-    """Compile `model` with its task's loss and metrics and the config's optimizer; return it."""
+    """Compile `model` with its task's loss and metrics and the config's optimizer; return it.
+
+    `train.steps_per_execution` and `train.jit_compile` in the config apply unless the caller
+    asks for more: `jit_compile=True` always wins, the config's `true` turns XLA on when the
+    caller passes False or "auto" — on one replica only (Keras itself keeps XLA off under
+    tf.distribute).
+    """
+    import tensorflow as tf
+
     task = get_task(config["task"])
     train = config.get("train", {})
+    one_replica = tf.distribute.get_strategy().num_replicas_in_sync == 1
+    if jit_compile is not True and train.get("jit_compile") and one_replica:
+        jit_compile = True
     model.compile(
         optimizer=make_optimizer(train, steps_per_epoch),
         loss=task.loss(),

@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import importlib
+import statistics
 import sys
 import tempfile
 import time
@@ -130,8 +131,12 @@ def write_imdb_csv(data_dir: str | None, max_train_examples: int, folder: Path) 
     return folder
 
 
-def _kzoo_side(model: str, data: str, data_dir: str | None, seed: int, overrides, jit_compile: bool):
-    """The zoo model compiled as `train()` compiles it, its training pipeline with the cache filled."""
+def _kzoo_side(model: str, data: str, data_dir: str | None, seed: int, overrides, jit_compile: bool,
+               steps_per_execution: int | None = None):
+    """The zoo model compiled as `train()` compiles it, its training pipeline with the cache filled.
+
+    `steps_per_execution` replaces the config's value (for trying one before it goes into a config).
+    """
     from kzoo.data import load_data
     from kzoo.training.run import resolve_config, set_seed
 
@@ -143,7 +148,8 @@ def _kzoo_side(model: str, data: str, data_dir: str | None, seed: int, overrides
         config["model"].update(sizes())
     steps = int(bundle.train.cardinality().numpy())
     net = kzoo.build_from_config(config, compile=False)
-    compile_model(net, config, steps_per_epoch=steps if steps > 0 else None, jit_compile=jit_compile)
+    compile_model(net, config, steps_per_epoch=steps if steps > 0 else None, jit_compile=jit_compile,
+                  steps_per_execution=steps_per_execution)
     for _ in bundle.train:  # one pass fills the pipeline's cache, as the first epoch of a run does
         pass
     return net, bundle.train, int(config["train"]["batch_size"]), steps
@@ -151,14 +157,16 @@ def _kzoo_side(model: str, data: str, data_dir: str | None, seed: int, overrides
 
 def throughput(model: str, data_dir: str | None, seed: int = 0, warmup: int = 10, steps: int | None = None,
                rounds: int = 2, max_train_examples: int | None = None, data: str = "tfds",
-               overrides=(), jit_compile: bool = False, baseline_arrays: dict | None = None) -> dict:
+               overrides=(), jit_compile: bool = False, baseline_arrays: dict | None = None,
+               steps_per_execution: int | None = None) -> dict:
     """Alternate baseline and kzoo step windows `rounds` times; return the throughput record."""
     base = load_baseline(model)
     arrays = baseline_arrays or base.load_arrays(data_dir, max_train_examples)
     keras.utils.set_random_seed(seed)
     base_net = base.build_model(**arrays["model_kwargs"])
     x, y = base.epoch_data(arrays, 0, seed)
-    net, train_ds, batch_size, kzoo_steps = _kzoo_side(model, data, data_dir, seed, overrides, jit_compile)
+    net, train_ds, batch_size, kzoo_steps = _kzoo_side(model, data, data_dir, seed, overrides, jit_compile,
+                                                        steps_per_execution)
     if batch_size != base.BATCH_SIZE:
         raise ValueError(f"batch sizes differ: kzoo {batch_size}, baseline {base.BATCH_SIZE}")
     per_epoch = min(len(y) // batch_size, kzoo_steps if kzoo_steps > 0 else len(y) // batch_size)
@@ -175,9 +183,11 @@ def throughput(model: str, data_dir: str | None, seed: int = 0, warmup: int = 10
                 net.fit(train_ds, epochs=1, callbacks=[window], verbose=0, shuffle=False)
             speeds[side].append(round(window.examples_per_sec(batch_size), 1))
     mean = {side: sum(v) / len(v) for side, v in speeds.items()}
+    pairs = [k / b for k, b in zip(speeds["kzoo"], speeds["baseline"])]  # same round: similar machine load
     return {"model": model, "comparison": "throughput", "batch_size": batch_size, "warmup_steps": warmup,
             "timed_steps": steps, "rounds": rounds, "baseline_examples_per_sec": speeds["baseline"],
             "kzoo_examples_per_sec": speeds["kzoo"], "ratio_kzoo_over_baseline": round(mean["kzoo"] / mean["baseline"], 3),
+            "median_round_ratio": round(statistics.median(pairs), 3),
             "baseline_jit_compile": bool(base_net.jit_compile), "kzoo_jit_compile": bool(net.jit_compile),
             "kzoo_steps_per_execution": int(net.steps_per_execution), "overrides": list(overrides)}
 

@@ -62,7 +62,7 @@ def test_vs_baseline_records_on_synthetic_data():
     record = vs_baseline.throughput("lstm", None, warmup=1, steps=1, rounds=1, data="synthetic",
                                     overrides=TINY_LSTM, baseline_arrays=arrays)
     assert record["comparison"] == "throughput" and record["batch_size"] == 64 and record["timed_steps"] == 1
-    assert record["ratio_kzoo_over_baseline"] > 0
+    assert record["ratio_kzoo_over_baseline"] > 0 and record["median_round_ratio"] > 0
     assert len(record["baseline_examples_per_sec"]) == len(record["kzoo_examples_per_sec"]) == 1
     record = vs_baseline.time_to_metric("lstm", None, epochs=1, data="synthetic", overrides=TINY_LSTM,
                                         baseline_arrays=arrays)

@@ -55,7 +55,8 @@ def _vs_baseline(models: list[str], args) -> None:
     for name in models:
         if args.vs_baseline in ("both", "throughput"):
             _emit(vs_baseline.throughput(name, args.data_dir, warmup=args.warmup_steps, steps=args.steps,
-                                         rounds=args.rounds, **common), args.json)
+                                         rounds=args.rounds, steps_per_execution=args.steps_per_execution,
+                                         **common), args.json)
             keras.backend.clear_session()
         if args.vs_baseline in ("both", "time"):
             _emit(vs_baseline.time_to_metric(name, args.data_dir, epochs=args.epochs, **common), args.json)
@@ -84,6 +85,8 @@ def main() -> int:
     parser.add_argument("--max-train-examples", type=int, default=None, help="--vs-baseline: first N training reviews")
     parser.add_argument("--warmup-steps", type=int, default=10, help="--vs-baseline: steps before each timed window")
     parser.add_argument("--rounds", type=int, default=2, help="--vs-baseline: alternating windows per side")
+    parser.add_argument("--steps-per-execution", type=int, default=None,
+                        help="--vs-baseline throughput: kzoo with this steps_per_execution instead of the config's")
     args = parser.parse_args()
 
     import kzoo

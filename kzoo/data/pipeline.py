@@ -125,3 +125,30 @@ def synthetic_size(data: dict, default: int = 4000) -> int:
     if size < 10:
         raise DataError(f"data.synthetic_size must be at least 10, got {size}")
     return size
+
+
+def length_sorted_batches(chunks: tf.data.Dataset, batch_size: int, size: int, round_to: int = 64,
+                          shuffle_seed: int | None = None) -> tf.data.Dataset:
+    """Cut chunks of padded id rows into length-sorted batches with the common padding trimmed.
+
+    `chunks` yields `(ids [C, L], labels [C])` with C a multiple of `batch_size` (the last chunk
+    may be short) and 0 as trailing padding; `size` is the number of rows in an epoch. Each chunk
+    is sorted by the rows' token counts and cut into batches of `batch_size`; every batch is cut
+    to its longest row rounded up to `round_to` (few distinct shapes, few retraces). Masked
+    models compute the same outputs on far fewer padded steps. With `shuffle_seed`, the batches
+    of a chunk come in shuffled order. An epoch keeps its `ceil(size / batch_size)` batches.
+    """
+    def sort_chunk(ids, labels):
+        order = tf.argsort(tf.reduce_sum(tf.cast(ids != 0, tf.int32), axis=1), stable=True)
+        return tf.gather(ids, order), tf.gather(labels, order)
+
+    def trim(ids, labels):
+        longest = tf.reduce_max(tf.reduce_sum(tf.cast(ids != 0, tf.int32), axis=1))
+        keep = tf.minimum(tf.shape(ids)[1], tf.maximum(1, (longest + round_to - 1) // round_to) * round_to)
+        return ids[:, :keep], labels
+
+    ds = chunks.map(sort_chunk, num_parallel_calls=AUTOTUNE).unbatch().batch(batch_size)
+    if shuffle_seed is not None:
+        ds = ds.shuffle(64, seed=shuffle_seed, reshuffle_each_iteration=True)
+    ds = ds.map(trim, num_parallel_calls=AUTOTUNE)
+    return ds.apply(tf.data.experimental.assert_cardinality(-(-size // batch_size))).prefetch(AUTOTUNE)

@@ -3,7 +3,9 @@
 Sources: tfds `imdb_reviews` (`data.dataset`), the user's aclImdb-style folder or CSV/TSV tables,
 or synthetic reviews. The tokenizer (`TextPreprocessor`, word-level or WordPiece when
 `data.tokenizer: wordpiece`) learns its vocabulary from the training split only (after the
-validation carve-out), and is the bundle's `preprocessor`.
+validation carve-out), and is the bundle's `preprocessor`. With `data.length_sorted_chunks: K`
+(> 0), every split is batched by `pipeline.length_sorted_batches`: chunks of K batches are sorted
+by review length and each batch is trimmed to its longest review (rounded up to 64 tokens).
 """
 
 from __future__ import annotations
@@ -67,10 +69,21 @@ def load_text_data(config: dict, source: str, data_dir: str | None, seed: int,
 
     train, test = (pipeline.map_in_chunks(ds, vectorize) for ds in (train, test))
     buffer = min(int(data.get("shuffle_buffer", n_fit)), n_fit)
+    chunk = int(data.get("length_sorted_chunks", 0))
+
+    def batched(ds, size, training=False):
+        if not chunk:
+            return pipeline.finish(ds, batch_size, size, training=training, seed=seed,
+                                   shard=shard if training else None, shuffle_buffer=buffer)
+        chunks = pipeline.finish(ds, batch_size * chunk, size, training=training, seed=seed,
+                                 shard=shard if training else None, shuffle_buffer=buffer)
+        rows = pipeline.shard_size(size, shard) if training else size
+        return pipeline.length_sorted_batches(chunks, batch_size, rows, shuffle_seed=seed if training else None)
+
     return DataBundle(
-        train=pipeline.finish(train, batch_size, n_fit, training=True, seed=seed, shard=shard, shuffle_buffer=buffer),
-        val=pipeline.finish(pipeline.map_in_chunks(val, vectorize), batch_size, n_val) if val is not None else None,
-        test=pipeline.finish(test, batch_size, n_test),
+        train=batched(train, n_fit, training=True),
+        val=batched(pipeline.map_in_chunks(val, vectorize), n_val) if val is not None else None,
+        test=batched(test, n_test),
         source=kind,
         name=name,
         sizes={"train": pipeline.shard_size(n_fit, shard), "val": n_val, "test": n_test,
