@@ -51,3 +51,28 @@ def test_auto_picks_tpu_when_environment_names_one(monkeypatch):
     with mock.patch("kzoo.training.strategy._connect_tpu", return_value="tpu") as connect:
         assert get_strategy("auto") == "tpu"
     connect.assert_called_once()
+
+
+def test_multi_worker_reads_a_slurm_allocation_without_tf_config(monkeypatch):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    monkeypatch.setenv("SLURM_NTASKS", "4")
+    monkeypatch.setenv("SLURM_PROCID", "1")
+    monkeypatch.setenv("KZOO_SLURM_PORT", "23456")
+    resolver = mock.Mock(name="slurm-resolver")
+    with mock.patch.object(tf.distribute.cluster_resolver, "SlurmClusterResolver", return_value=resolver) as cls, \
+            mock.patch.object(tf.distribute, "MultiWorkerMirroredStrategy", return_value="mwms") as strategy:
+        from kzoo.training.strategy import _make_strategy
+
+        assert _make_strategy("multi_worker", None) == "mwms"
+    cls.assert_called_once_with(port_base=23456)
+    strategy.assert_called_once_with(cluster_resolver=resolver)
+
+
+def test_tpu_on_jax_without_a_tpu_fails_clearly():
+    pytest.importorskip("jax")
+    from kzoo.training.strategy import get_jax_distribution
+
+    with pytest.raises(StrategyError, match="JAX sees no TPU"):
+        get_jax_distribution("tpu")
+    with pytest.raises(StrategyError, match="KERAS_BACKEND=tensorflow"):
+        get_jax_distribution("multi_worker")

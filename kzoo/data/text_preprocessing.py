@@ -47,10 +47,20 @@ def read_vocabulary(directory: Path, filename: str = VOCAB_FILE) -> list[str]:
     return (Path(directory) / filename).read_text(encoding="utf-8").split("\n")
 
 
+def _standardize_outside_layer() -> bool:
+    """True on non-TensorFlow backends, where `standardize_review` runs before the layer.
+
+    Keras 3.15's TextVectorization hands a callable `standardize` a NumPy array on the JAX and
+    torch backends, which fails inside a tf.data graph ("Cannot convert a symbolic tf.Tensor to a
+    numpy array"); applying the same tf.strings function first gives the same ids.
+    """
+    return keras.backend.backend() != "tensorflow"
+
+
 def _word_vectorizer(max_tokens: int, sequence_length: int, vocabulary=None):
     layer = keras.layers.TextVectorization(
         max_tokens=max_tokens,
-        standardize=standardize_review,
+        standardize=None if _standardize_outside_layer() else standardize_review,
         output_sequence_length=sequence_length,
         name="text_vectorizer",
     )
@@ -90,7 +100,7 @@ class TextPreprocessor:
                                                     reserved_tokens=WORDPIECE_SPECIALS)
         else:
             layer = _word_vectorizer(max_tokens, sequence_length)
-            layer.adapt(batches)
+            layer.adapt(batches.map(standardize_review) if _standardize_outside_layer() else batches)
             vocabulary = layer.get_vocabulary()
         return cls(vocabulary, sequence_length, max_tokens, tokenizer, class_names)
 
@@ -110,7 +120,10 @@ class TextPreprocessor:
 
     def __call__(self, strings) -> tf.Tensor:
         """Return int32 ids `[B, sequence_length]` for a batch (or list) of strings."""
-        return tf.cast(self.layer(tf.convert_to_tensor(strings)), tf.int32)
+        strings = tf.convert_to_tensor(strings)
+        if self.tokenizer == "word" and _standardize_outside_layer():
+            strings = standardize_review(strings)
+        return tf.cast(self.layer(strings), tf.int32)
 
     def save(self, directory) -> None:
         """Write `vocabulary.txt` and `preprocessor.json` into `directory` (created if needed)."""

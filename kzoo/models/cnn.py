@@ -7,6 +7,27 @@ import keras
 from kzoo.registry import register_model
 
 
+@keras.saving.register_keras_serializable(package="kzoo")
+class GlobalBatchNormalization(keras.layers.BatchNormalization):
+    """BatchNormalization whose statistics cover the global batch on every backend.
+
+    Under `tf.distribute` Keras's layer normalises each replica's slice and keeps per-replica
+    moving averages, so the workers of a multi-worker run end with different weights; it is built
+    with `synchronized=True` on TensorFlow (one all-reduce per layer and step; free on one device).
+    JAX's DataParallel already computes global statistics, and Keras refuses `synchronized` there,
+    so the flag is chosen when the layer is built and never saved: a `.keras` file loads on both.
+    """
+
+    def __init__(self, **kwargs):
+        kwargs.pop("synchronized", None)
+        super().__init__(synchronized=keras.backend.backend() == "tensorflow", **kwargs)
+
+    def get_config(self):
+        config = super().get_config()
+        config.pop("synchronized", None)
+        return config
+
+
 def build_cnn(
     image_shape=(28, 28, 1),
     filters=(32, 64),
@@ -32,9 +53,7 @@ def build_cnn(
                 name=f"block{b}_conv{c}",
             )(x)
             if batch_norm:
-                # synchronized: batch statistics over the global batch under tf.distribute, so the
-                # moving averages stay identical on every replica and worker (a no-op on one device).
-                x = keras.layers.BatchNormalization(synchronized=True, name=f"block{b}_bn{c}")(x)
+                x = GlobalBatchNormalization(name=f"block{b}_bn{c}")(x)
             x = keras.layers.Activation("relu", name=f"block{b}_relu{c}")(x)
         x = keras.layers.MaxPooling2D(name=f"block{b}_pool")(x)
         if dropout:

@@ -208,6 +208,8 @@ def train(
         bundle.preprocessor.save(write_dir / "preprocessing")
     config_lib.dump_yaml(config, write_dir / "config.yaml")
 
+    if keras.backend.backend() == "jax" and not jit_compile:
+        jit_compile = True  # JAX has no graph mode: without jit every op of every step runs eagerly
     steps_per_epoch = int(bundle.train.cardinality().numpy())
     with dist.scope():
         net = kzoo.build_from_config(config, compile=False)
@@ -221,6 +223,9 @@ def train(
     total_steps = steps_per_epoch * int(config["train"]["epochs"]) if steps_per_epoch > 0 else None
     timer = kzoo_callbacks.ThroughputTimer(int(bundle.sizes.get("train_examples_per_epoch", bundle.sizes["train"])))
     callbacks = _make_callbacks(run_dir, config, bundle, timer, verbose, write_dir, role)
+    if hasattr(dist, "prepare_train"):  # JAX backend: keras.distribution instead of tf.distribute
+        bundle.train = dist.prepare_train(bundle.train)
+        callbacks = dist.callbacks() + callbacks
     callbacks += compression.callbacks(net, config, total_steps)
     started = time.perf_counter()
     fit_model.fit(bundle.train, validation_data=bundle.val, epochs=int(config["train"]["epochs"]),

@@ -88,8 +88,14 @@ def _make_strategy(name: str, tpu_address: str | None) -> tf.distribute.Strategy
 
 
 def _multi_worker() -> tf.distribute.Strategy:
+    """MultiWorkerMirroredStrategy from `TF_CONFIG`, or from the SLURM allocation under `srun`."""
     if "TF_CONFIG" not in os.environ:
-        raise StrategyError("--strategy multi_worker needs TF_CONFIG describing the cluster (see README)")
+        if int(os.environ.get("SLURM_NTASKS", "0") or 0) > 1 and "SLURM_PROCID" in os.environ:
+            port = int(os.environ.get("KZOO_SLURM_PORT", "12345"))
+            resolver = tf.distribute.cluster_resolver.SlurmClusterResolver(port_base=port)
+            return tf.distribute.MultiWorkerMirroredStrategy(cluster_resolver=resolver)
+        raise StrategyError("--strategy multi_worker needs TF_CONFIG describing the cluster, or a SLURM job "
+                            "step with several tasks (srun); see README")
     try:
         json.loads(os.environ["TF_CONFIG"])
     except json.JSONDecodeError as err:
@@ -117,6 +123,19 @@ class JaxDistribution:
     def scope(self):
         return contextlib.nullcontext()
 
+    def callbacks(self) -> list:
+        """Callbacks `fit` needs for this distribution (put them first)."""
+        return [_shard_during_training_callback(self.distribution)] if self.distribution is not None else []
+
+    def prepare_train(self, dataset):
+        """Drop a final training batch that the device count does not divide (JAX cannot split it)."""
+        if self.distribution is None:
+            return dataset
+        import tensorflow as tf
+
+        count = self.num_replicas_in_sync
+        return dataset.filter(lambda *batch: tf.shape(tf.nest.flatten(batch)[0])[0] % count == 0)
+
 
 def get_jax_distribution(name: str = "auto") -> JaxDistribution:
     """Map a strategy name to Keras's JAX-backend distribution and set it globally.
@@ -140,6 +159,56 @@ def get_jax_distribution(name: str = "auto") -> JaxDistribution:
     if name in ("default", "one_device") or (name == "auto" and len(devices) == 1):
         distribution.set_distribution(None)
         return JaxDistribution(devices[:1])
-    data_parallel = distribution.DataParallel(devices=devices)
+    data_parallel = _data_parallel_any_batch()(devices=devices)
     distribution.set_distribution(data_parallel)
     return JaxDistribution(devices, data_parallel)
+
+
+def _data_parallel_any_batch():
+    """`DataParallel` that shards only training batches; evaluation and prediction batches are replicated.
+
+    Keras computes an iterator's data layout once, from its first batch, and JAX refuses to split
+    a batch the device count does not divide, so the last, smaller batch of a validation or test
+    split would fail under plain DataParallel. Evaluation batches are therefore replicated (every
+    device computes the whole batch, exactly the single-device result), and training drops a final
+    batch the device count does not divide (`JaxDistribution.prepare_train`). Written here because
+    Keras's DataParallel has no option for uneven batches (Keras 3.15).
+    """
+    from keras import distribution
+
+    class DataParallelTrainingBatches(distribution.DataParallel):
+        shard_batches = False  # set by `ShardDuringTraining`
+
+        def get_data_layout(self, data_shape):
+            if not self.shard_batches:
+                return distribution.TensorLayout([None] * len(data_shape), self.device_mesh)
+            return super().get_data_layout(data_shape)
+
+    return DataParallelTrainingBatches
+
+
+def _shard_during_training_callback(data_parallel):
+    import keras
+
+    class ShardDuringTraining(keras.callbacks.Callback):
+        """Turns batch sharding on for training steps and off for validation and end-of-epoch callbacks."""
+
+        def _set(self, value):
+            data_parallel.shard_batches = value
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._set(True)
+
+        def on_test_begin(self, logs=None):
+            self._set(False)
+
+        def on_test_end(self, logs=None):
+            self._set(True)
+
+        def on_epoch_end(self, epoch, logs=None):
+            self._set(False)
+
+        def on_train_end(self, logs=None):
+            self._set(False)
+
+    return ShardDuringTraining()
