@@ -67,7 +67,11 @@ class Distiller(keras.Model):
         return self.student(inputs, training=training)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        """`alpha` * the compiled (hard-label) loss + `(1 - alpha) T^2` * the soft-target KL."""
+        """`alpha` * the compiled (hard-label) loss + `(1 - alpha) T^2` * the soft-target KL.
+
+        The hard part is `Model.compute_loss`, so the student's added losses (regularizers, none in
+        the zoo today) are scaled by `alpha` with it.
+        """
         hard = super().compute_loss(x, y, y_pred, sample_weight, training=training)
         if self.alpha == 1.0:
             return hard
