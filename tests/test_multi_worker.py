@@ -6,6 +6,7 @@ These tests exercise the compatibility fixes in `kzoo.training.compat` end to en
 """
 
 import csv
+import json
 import os
 import re
 import subprocess
@@ -51,6 +52,11 @@ def test_two_workers_train_in_sync_and_only_the_chief_writes(tmp_path, capsys):
     assert float(rows[1]["loss"]) < float(rows[0]["loss"])
     assert sorted(p.name for p in (run / "export").iterdir()) == ["1"]
     assert (run / "metrics.json").is_file() and (run / "model.keras").is_file()
+    # The recorded test metric is exact: one process scoring the saved model gets the same number.
+    from kzoo.training.evaluate import evaluate_run
+
+    recorded = json.loads((run / "metrics.json").read_text())["test"]
+    assert evaluate_run(str(run), data="synthetic")["metrics"]["accuracy"] == pytest.approx(recorded["accuracy"], abs=1e-6)
     # The other worker's scratch folder was removed; nothing else was written outside the run dir.
     assert not any((tmp_path / "tmp").glob("kzoo-worker*"))
 

@@ -200,8 +200,12 @@ def train(
              else compression.preprocessor(config, preprocessor))
     bundle = load_data(config, source=data, data_dir=data_dir, seed=seed,
                        batch_size=int(config["train"]["batch_size"]), preprocessor=saved, shard=role.shard)
-    if role.shard:  # each worker already holds its own shard; tf.distribute must not shard it again
-        bundle.train = _without_auto_shard(bundle.train)
+    if role.shard:
+        # Training: each worker already holds its own shard; tf.distribute must not shard it again.
+        # Validation/test: every worker reads the whole split (the metrics are all-reduced, so the
+        # result is exact); auto-sharding a tfds split by FILE fails when it has fewer files than workers.
+        bundle.train, bundle.val, bundle.test = (
+            None if ds is None else _without_auto_shard(ds) for ds in (bundle.train, bundle.val, bundle.test))
     print(f"kzoo: {config['entry']} on {bundle.source} data '{bundle.name}' {bundle.sizes}", flush=True)
     _fit_model_to_data(config, bundle)
     if bundle.preprocessor is not None:
@@ -232,8 +236,11 @@ def train(
             callbacks=callbacks, verbose=1 if verbose == 1 else 0, shuffle=False)
     train_seconds = time.perf_counter() - started
 
-    test = bundle.evaluate(net, "test") if bundle.evaluate else net.evaluate(bundle.test, return_dict=True, verbose=0)
     net.save(write_dir / "model.keras")
+    # Multi-worker: each worker scores the test split on a local copy, without collectives, so the
+    # number is exact (a distributed evaluate averages per-worker ratios) and identical on all workers.
+    scorer = _local_copy(write_dir / "model.keras", config) if role.count > 1 else net
+    test = bundle.evaluate(scorer, "test") if bundle.evaluate else scorer.evaluate(bundle.test, return_dict=True, verbose=0)
     history = _read_history(write_dir / "history.csv")
     if role.count > 1:
         print(f"kzoo: worker {role.index} of {role.count} final weights sha256 {weights_digest(net)}", flush=True)
@@ -272,6 +279,13 @@ def train(
         compression.export_metrics(metrics, metrics["export"])
         write_json(metrics, run_dir / "metrics.json")
     return metrics
+
+
+def _local_copy(model_file: Path, config: dict) -> keras.Model:
+    """Load `model_file` under the default (non-distributed) strategy and compile it for evaluation."""
+    local = keras.saving.load_model(model_file, compile=False)
+    compile_model(local, config)
+    return local
 
 
 def _without_auto_shard(dataset: tf.data.Dataset) -> tf.data.Dataset:
