@@ -69,9 +69,11 @@ def evaluate_export(export_dir, data_dir: str | None = None, batch_size: int = 2
     """Score an export's `serving_default` on its entry's raw tfds test split; one JSON-able record."""
     import tensorflow as tf
 
+    from kzoo.export import ExportError
+
     info = export_info(export_dir)
     if info["task"] not in _TASKS:
-        raise ValueError(f"{export_dir}: evaluating a {info['task']} export is not supported "
+        raise ExportError(f"{export_dir}: evaluating a {info['task']} export is not supported "
                          f"(supported: {', '.join(_TASKS)})")
     inputs, labels, names = raw_test_split(info["entry"], data_dir, max_examples)
     fn = tf.saved_model.load(str(export_dir)).signatures["serving_default"]
