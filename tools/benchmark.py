@@ -112,6 +112,8 @@ def main() -> int:
 
         if any(name not in BASELINES for name in models):
             parser.error(f"--vs-baseline has hand-written baselines for {', '.join(BASELINES)} only")
+        if args.max_train_examples and "neumf" in models:
+            parser.error("--max-train-examples applies to the text entries only (neumf always uses all of ML-100k)")
         _vs_baseline(models, args)
         return 0
     for name in models:
