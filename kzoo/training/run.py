@@ -215,6 +215,10 @@ def train(
     if keras.backend.backend() == "jax" and not jit_compile:
         jit_compile = True  # JAX has no graph mode: without jit every op of every step runs eagerly
     steps_per_epoch = int(bundle.train.cardinality().numpy())
+    if role.shard and steps_per_epoch > 0:
+        # tf.distribute treats each worker's batches as global batches and splits them over all
+        # replicas, so one epoch of a worker's shard takes `count` times as many steps.
+        steps_per_epoch *= role.count
     with dist.scope():
         net = kzoo.build_from_config(config, compile=False)
         compression.init_weights(net, config)  # prune.from_run: fine-tune a trained model
