@@ -263,7 +263,7 @@ def train(
         "replicas": dist.num_replicas_in_sync,
         "workers": role.count,
         "dtype_policy": policy,
-        "jit_compile": jit_compile,
+        "jit_compile": bool(fit_model.jit_compile),  # as compiled: flag, config or backend
         "seed": seed,
         "deterministic": deterministic,
         "parameters": int(net.count_params()),
