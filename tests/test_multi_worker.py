@@ -41,7 +41,7 @@ def _run_workers(args, tmp_path, capsys, workers=2, timeout=300):
 def test_two_workers_train_in_sync_and_only_the_chief_writes(tmp_path, capsys):
     run = tmp_path / "run"
     codes, out = _run_workers(["--model", "mlp", "--tiny", "--data", "synthetic", "--strategy", "multi_worker",
-                               "--epochs", "2", "--output", str(run)], tmp_path, capsys)
+                               "--epochs", "2", "--batch-size", "64", "--output", str(run)], tmp_path, capsys)
     assert codes == [0, 0], out[-3000:]
     digests = dict(re.findall(r"worker (\d) of 2 final weights sha256 (\w+)", out))
     assert set(digests) == {"0", "1"} and digests["0"] == digests["1"], out[-3000:]
@@ -52,6 +52,15 @@ def test_two_workers_train_in_sync_and_only_the_chief_writes(tmp_path, capsys):
     assert float(rows[1]["loss"]) < float(rows[0]["loss"])
     assert sorted(p.name for p in (run / "export").iterdir()) == ["1"]
     assert (run / "metrics.json").is_file() and (run / "model.keras").is_file()
+    # --batch-size is global: each worker feeds half a batch per step, so an epoch is 3,600 / batch steps.
+    import math
+
+    import keras
+    import yaml
+
+    batch = yaml.safe_load((run / "config.yaml").read_text())["train"]["batch_size"]
+    steps = int(keras.saving.load_model(run / "model.keras").optimizer.iterations.numpy())
+    assert steps == 2 * math.ceil(1800 / (batch // 2))
     # The recorded test metric is exact: one process scoring the saved model gets the same number.
     from kzoo.training.evaluate import evaluate_run
 
@@ -66,7 +75,7 @@ def test_workers_stay_in_sync_beyond_trainable_weights(tmp_path, capsys, model):
     """cnn: batch-norm moving averages (global statistics); gmf: the ranking callback predicts on every worker."""
     run = tmp_path / "run"
     codes, out = _run_workers(["--model", model, "--tiny", "--data", "synthetic", "--strategy", "multi_worker",
-                               "--epochs", "2", "--output", str(run), "--no-export"], tmp_path, capsys)
+                               "--epochs", "2", "--batch-size", "64", "--output", str(run), "--no-export"], tmp_path, capsys)
     assert codes == [0, 0], out[-3000:]
     digests = dict(re.findall(r"worker (\d) of 2 final weights sha256 (\w+)", out))
     assert set(digests) == {"0", "1"} and digests["0"] == digests["1"], out[-3000:]
@@ -87,8 +96,8 @@ def _start(index, hosts, args, env):
 
 def test_killed_worker_resumes_from_the_last_finished_epoch(tmp_path, capsys):
     run = tmp_path / "run"
-    args = ["--model", "mlp", "--tiny", "--data", "synthetic", "--strategy", "multi_worker", "--epochs", "4",
-            "--set", "data.synthetic_size=20000", "--output", str(run), "--no-export"]
+    args = ["--model", "mlp", "--tiny", "--data", "synthetic", "--strategy", "multi_worker", "--epochs", "4", "--batch-size", "64",
+            "--set", "data.synthetic_size=8000", "--output", str(run), "--no-export"]
     env = _env(tmp_path)
     hosts = [f"127.0.0.1:{p}" for p in free_ports(2)]
     chief, other = _start(0, hosts, args, env), _start(1, hosts, args, env)
@@ -124,7 +133,7 @@ def test_upstream_keras_still_fails_without_kzoos_fixes(tmp_path, capsys):
     """
     env = dict(_env(tmp_path), KZOO_DISABLE_COMPAT="1")
     codes = launch_local(TRAIN + ["--model", "mlp", "--tiny", "--data", "synthetic", "--strategy", "multi_worker",
-                                  "--epochs", "1", "--output", str(tmp_path / "run"), "--no-export"],
+                                  "--epochs", "1", "--batch-size", "64", "--output", str(tmp_path / "run"), "--no-export"],
                          2, env=env, timeout=300, cpu_threads=1)
     out = capsys.readouterr().out
     assert codes != [0, 0]

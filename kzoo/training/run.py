@@ -199,7 +199,7 @@ def train(
     saved = (load_preprocessor(preprocessing_dir) if resume and preprocessing_dir.is_dir()
              else compression.preprocessor(config, preprocessor))
     bundle = load_data(config, source=data, data_dir=data_dir, seed=seed,
-                       batch_size=int(config["train"]["batch_size"]), preprocessor=saved, shard=role.shard)
+                       batch_size=_worker_batch_size(config, role), preprocessor=saved, shard=role.shard)
     if role.shard:
         # Training: each worker already holds its own shard; tf.distribute must not shard it again.
         # Validation/test: every worker reads the whole split (the metrics are all-reduced, so the
@@ -215,10 +215,6 @@ def train(
     if keras.backend.backend() == "jax" and not jit_compile:
         jit_compile = True  # JAX has no graph mode: without jit every op of every step runs eagerly
     steps_per_epoch = int(bundle.train.cardinality().numpy())
-    if role.shard and steps_per_epoch > 0:
-        # tf.distribute treats each worker's batches as global batches and splits them over all
-        # replicas, so one epoch of a worker's shard takes `count` times as many steps.
-        steps_per_epoch *= role.count
     with dist.scope():
         net = kzoo.build_from_config(config, compile=False)
         compression.init_weights(net, config)  # prune.from_run: fine-tune a trained model
@@ -283,6 +279,19 @@ def train(
         compression.export_metrics(metrics, metrics["export"])
         write_json(metrics, run_dir / "metrics.json")
     return metrics
+
+
+def _worker_batch_size(config: dict, role: WorkerRole) -> int:
+    """The batch each worker feeds per step: the global `train.batch_size` split evenly over the workers.
+
+    MultiWorkerMirroredStrategy takes a worker's own (already sharded, auto-shard OFF) batches as that
+    worker's part of the step, so the global batch is the sum over workers.
+    """
+    batch_size = int(config["train"]["batch_size"])
+    if batch_size % role.count:
+        raise config_lib.ConfigError(
+            f"train.batch_size={batch_size} must be divisible by the {role.count} workers (it is the global batch)")
+    return batch_size // role.count
 
 
 def _local_copy(model_file: Path, config: dict) -> keras.Model:
