@@ -51,6 +51,20 @@ def vectorize_texts(x_train, x_test, max_tokens: int, sequence_length: int):
     return ids_train, ids_test, int(vectorizer.vocabulary_size())
 
 
+def load_imdb_arrays(data_dir: str | None, max_train_examples: int | None, vocab_size: int,
+                     sequence_length: int) -> dict:
+    """IMDB as int32 id arrays `[N, sequence_length]` and int labels, vocabulary learned on the training texts."""
+    x_train, y_train, x_test, y_test = load_imdb_texts(data_dir, max_train_examples)
+    ids_train, ids_test, vocab = vectorize_texts(x_train, x_test, vocab_size, sequence_length)
+    return {"x_train": ids_train, "y_train": y_train, "x_test": ids_test, "y_test": y_test,
+            "model_kwargs": {"vocab_size": vocab}}
+
+
+def same_arrays_every_epoch(arrays: dict, epoch: int = 0, seed: int = 0):
+    """The training arrays (the same every epoch; `fit` shuffles them)."""
+    return arrays["x_train"], arrays["y_train"]
+
+
 def report(name: str, metric: str, test: dict, timer: EpochTimer, train_examples: int, batch_size: int,
            train_seconds: float, total_seconds: float) -> dict:
     """The dict every baseline's `run` returns."""

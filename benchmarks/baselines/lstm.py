@@ -18,7 +18,7 @@ if __package__ in (None, ""):  # run as a script
 
 import keras  # noqa: E402
 from benchmarks.baselines._shared import (  # noqa: E402
-    fit_text_classifier, load_imdb_texts, script_main, timed_run, vectorize_texts,
+    fit_text_classifier, load_imdb_arrays, same_arrays_every_epoch, script_main, timed_run,
 )
 
 VOCAB_SIZE, SEQUENCE_LENGTH, BATCH_SIZE, EPOCHS, METRIC = 20000, 512, 64, 3, "accuracy"
@@ -61,15 +61,10 @@ def build_model(vocab_size: int = VOCAB_SIZE, embedding_dim: int = 128, units: i
 
 def load_arrays(data_dir: str | None, max_train_examples: int | None = None) -> dict:
     """IMDB as int32 id arrays `[N, 512]` and int labels, vocabulary learned on the training texts."""
-    x_train, y_train, x_test, y_test = load_imdb_texts(data_dir, max_train_examples)
-    ids_train, ids_test, vocab = vectorize_texts(x_train, x_test, VOCAB_SIZE, SEQUENCE_LENGTH)
-    return {"x_train": ids_train, "y_train": y_train, "x_test": ids_test, "y_test": y_test,
-            "model_kwargs": {"vocab_size": vocab}}
+    return load_imdb_arrays(data_dir, max_train_examples, VOCAB_SIZE, SEQUENCE_LENGTH)
 
 
-def epoch_data(arrays: dict, epoch: int = 0, seed: int = 0):
-    """The training arrays (the same every epoch; `fit` shuffles them)."""
-    return arrays["x_train"], arrays["y_train"]
+epoch_data = same_arrays_every_epoch
 
 
 def train_and_evaluate(arrays: dict, epochs: int = EPOCHS, seed: int = 0, verbose: int = 0) -> dict:

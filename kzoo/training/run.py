@@ -19,8 +19,9 @@ from kzoo import config as config_lib
 from kzoo.tasks import compile_model, get_task
 from kzoo.training import callbacks as kzoo_callbacks
 from kzoo.training import compat
-from kzoo.training.cluster import ReadOnlyBackupAndRestore, WorkerRole, remove_scratch, scratch_dir, weights_digest
-from kzoo.training.cluster import worker_role
+from kzoo.training.cluster import (
+    ReadOnlyBackupAndRestore, WorkerRole, remove_scratch, scratch_dir, weights_digest, worker_role,
+)
 from kzoo.training.run_dir import RunDirError, plot_curves, prepare_run_dir, write_json
 from kzoo.training.strategy import get_jax_distribution, get_strategy
 
