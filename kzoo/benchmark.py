@@ -54,7 +54,7 @@ def accuracy_run(model: str, seed: int, data: str, data_dir: str | None, overrid
     metrics = json.loads((run_dir / "metrics.json").read_text())
     record.update({
         "dataset": metrics["data"]["name"], "source": metrics["data"]["source"],
-        "sizes": metrics["data"]["sizes"], "test": metrics["test"], "epochs": metrics["epochs_run"],
+        "sizes": metrics["data"]["sizes"], "test": metrics["test"], "epochs": metrics["epochs_run"], "refit": metrics.get("refit"),
         "train_seconds": metrics["train_seconds"], "train_examples_per_sec": metrics["train_examples_per_sec"],
         "parameters": metrics["parameters"], "run_dir": str(run_dir),
     })

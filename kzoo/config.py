@@ -28,6 +28,12 @@ OPTIONAL_SECTIONS = {
     "prune": {"target_sparsity": 0.0, "initial_sparsity": 0.0, "begin_step": 0, "end_step": 0, "frequency": 100,
               "from_run": ""},
 }
+# Keys every entry's `train` section has unless its file sets them.
+TRAIN_DEFAULTS = {
+    # After early stopping on validation picks the epoch count, train a fresh model that long on
+    # train + validation and score that one (kzoo.training.refit).
+    "refit": False,
+}
 _VALIDATED = ("model", "data", "train", "distill", "prune")
 
 
@@ -203,6 +209,7 @@ def load_entry_config(filename: str, entry: str, path: str | os.PathLike | None 
     config.setdefault("reference", {})
     for section, defaults in OPTIONAL_SECTIONS.items():
         config[section] = {**defaults, **(config.get(section) or {})}
+    config["train"] = {**TRAIN_DEFAULTS, **config["train"]}
     config["entry"] = entry
     validate(config, entry)
     return config

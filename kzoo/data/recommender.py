@@ -515,6 +515,7 @@ def load_recommender_data(
     seed: int = 0,
     batch_size: int | None = None,
     shard: tuple[int, int] | None = None,
+    preprocessor: "IdMaps | None" = None,
 ) -> DataBundle:
     """Return the leave-one-out implicit-feedback `DataBundle` for an NCF config.
 
@@ -528,6 +529,8 @@ def load_recommender_data(
       seed: fixes the evaluation candidates and the per-epoch negatives (epoch e uses seed, e).
       batch_size: training / pointwise evaluation batch size (default `train.batch_size`).
       shard: `(num_workers, index)`: this worker's share of the training positives.
+      preprocessor: the `IdMaps` of an earlier run on the same ratings (a resumed or refit run), so
+        its model's embedding rows keep their meaning; default: built from the ratings.
     `bundle.preprocessor` is the `IdMaps`; copy its `num_users` / `num_items` into the model config.
     """
     data = config.get("data", {})
@@ -537,7 +540,7 @@ def load_recommender_data(
     ratings, kind, notes = _read_source(data, source, data_dir, seed)
     if not len(ratings):
         raise DataError(f"{ratings.name}: no ratings")
-    maps = IdMaps.from_raw(ratings.users, ratings.items)
+    maps = preprocessor if preprocessor is not None else IdMaps.from_raw(ratings.users, ratings.items)
     split = leave_one_out(
         maps.map_users(ratings.users), maps.map_items(ratings.items), ratings.timestamps,
         maps.num_users, maps.num_items, settings["validation"],

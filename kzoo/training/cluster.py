@@ -17,6 +17,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from kzoo.config import ConfigError
+
 
 @dataclasses.dataclass(frozen=True)
 class WorkerRole:
@@ -79,3 +81,23 @@ def weights_digest(model: keras.Model) -> str:
     for array in model.get_weights():
         digest.update(np.ascontiguousarray(array).tobytes())
     return digest.hexdigest()[:16]
+
+
+def worker_batch_size(config: dict, role: WorkerRole) -> int:
+    """The batch each worker feeds per step: the global `train.batch_size` split evenly over the workers.
+
+    MultiWorkerMirroredStrategy takes a worker's own (already sharded, auto-shard OFF) batches as that
+    worker's part of the step, so the global batch is the sum over workers.
+    """
+    batch_size = int(config["train"]["batch_size"])
+    if batch_size % role.count:
+        raise ConfigError(
+            f"train.batch_size={batch_size} must be divisible by the {role.count} workers (it is the global batch)")
+    return batch_size // role.count
+
+
+def without_auto_shard(dataset: tf.data.Dataset) -> tf.data.Dataset:
+    """Turn off tf.distribute's auto-sharding for a dataset that is already this worker's shard."""
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+    return dataset.with_options(options)

@@ -20,7 +20,8 @@ from kzoo.tasks import compile_model, get_task
 from kzoo.training import callbacks as kzoo_callbacks
 from kzoo.training import compat
 from kzoo.training.cluster import (
-    ReadOnlyBackupAndRestore, WorkerRole, remove_scratch, scratch_dir, weights_digest, worker_role,
+    ReadOnlyBackupAndRestore, WorkerRole, remove_scratch, scratch_dir, weights_digest, without_auto_shard,
+    worker_batch_size, worker_role,
 )
 from kzoo.training.run_dir import RunDirError, plot_curves, prepare_run_dir, write_json
 from kzoo.training.strategy import get_jax_distribution, get_strategy
@@ -190,23 +191,19 @@ def train(
     from kzoo.compression import hooks as compression
 
     compression.check_config(config, wrap_model)
+    from kzoo.training.refit import check_refit
+
+    check_refit(config)
     compat.install()
     verbose = verbose if verbose is not None else (1 if sys.stdout.isatty() else 2)
 
-    from kzoo.data import load_data, load_preprocessor
+    from kzoo.data import load_preprocessor
 
     preprocessing_dir = run_dir / "preprocessing"
     # A resumed run keeps the vocabulary / id maps its checkpoints were trained with.
     saved = (load_preprocessor(preprocessing_dir) if resume and preprocessing_dir.is_dir()
              else compression.preprocessor(config, preprocessor))
-    bundle = load_data(config, source=data, data_dir=data_dir, seed=seed,
-                       batch_size=_worker_batch_size(config, role), preprocessor=saved, shard=role.shard)
-    if role.shard:
-        # Training: each worker already holds its own shard; tf.distribute must not shard it again.
-        # Validation/test: every worker reads the whole split (the metrics are all-reduced, so the
-        # result is exact); auto-sharding a tfds split by FILE fails when it has fewer files than workers.
-        bundle.train, bundle.val, bundle.test = (
-            None if ds is None else _without_auto_shard(ds) for ds in (bundle.train, bundle.val, bundle.test))
+    bundle = load_worker_data(config, role, data, data_dir, seed, saved)
     print(f"kzoo: {config['entry']} on {bundle.source} data '{bundle.name}' {bundle.sizes}", flush=True)
     _fit_model_to_data(config, bundle)
     if bundle.preprocessor is not None:
@@ -216,15 +213,7 @@ def train(
     if keras.backend.backend() == "jax" and not jit_compile:
         jit_compile = True  # JAX has no graph mode: without jit every op of every step runs eagerly
     steps_per_epoch = int(bundle.train.cardinality().numpy())
-    with dist.scope():
-        net = kzoo.build_from_config(config, compile=False)
-        compression.init_weights(net, config)  # prune.from_run: fine-tune a trained model
-        compile_model(net, config, steps_per_epoch=steps_per_epoch if steps_per_epoch > 0 else None,
-                      jit_compile=jit_compile)
-        fit_model = wrap_model(net, config) if wrap_model else net
-        if fit_model is not net:
-            compile_model(fit_model, config, steps_per_epoch=steps_per_epoch if steps_per_epoch > 0 else None,
-                          jit_compile=jit_compile)
+    net, fit_model = build_for_fit(config, dist, steps_per_epoch, jit_compile, wrap_model)
     total_steps = steps_per_epoch * int(config["train"]["epochs"]) if steps_per_epoch > 0 else None
     timer = kzoo_callbacks.ThroughputTimer(int(bundle.sizes.get("train_examples_per_epoch", bundle.sizes["train"])))
     callbacks = _make_callbacks(run_dir, config, bundle, timer, verbose, write_dir, role)
@@ -232,10 +221,22 @@ def train(
         bundle.train = dist.prepare_train(bundle.train)
         callbacks = dist.callbacks() + callbacks
     callbacks += compression.callbacks(net, config, total_steps)
+    refit_file = write_dir / "refit.json"
     started = time.perf_counter()
-    fit_model.fit(bundle.train, validation_data=bundle.val, epochs=int(config["train"]["epochs"]),
-            callbacks=callbacks, verbose=1 if verbose == 1 else 0, shuffle=False)
+    if not (resume and refit_file.is_file()):  # a resumed refit skips the finished selection phase
+        fit_model.fit(bundle.train, validation_data=bundle.val, epochs=int(config["train"]["epochs"]),
+                callbacks=callbacks, verbose=1 if verbose == 1 else 0, shuffle=False)
     train_seconds = time.perf_counter() - started
+    refit_info = None
+    if config["train"].get("refit"):
+        from kzoo.training.refit import RefitPhase
+
+        phase = RefitPhase(config, role, run_dir, write_dir, data, data_dir, seed, jit_compile, verbose)
+        refit_info = phase.select_epochs(_read_history(write_dir / "history.csv"), refit_file)
+        set_seed(seed, deterministic)
+        net, refit_seconds = phase.fit(dist, bundle.preprocessor, wrap_model, refit_info["epochs"])
+        refit_info["train_seconds"] = round(refit_seconds, 3)
+        train_seconds += refit_seconds
 
     net.save(write_dir / "model.keras")
     # Multi-worker: each worker scores the test split on a local copy, without collectives, so the
@@ -265,6 +266,7 @@ def train(
         "deterministic": deterministic,
         "parameters": int(net.count_params()),
         "stopped_on_nan": nan_stop,
+        "refit": refit_info,
         "versions": _versions(),
         **compression.run_metrics(net, config, total_steps),
     }
@@ -282,17 +284,38 @@ def train(
     return metrics
 
 
-def _worker_batch_size(config: dict, role: WorkerRole) -> int:
-    """The batch each worker feeds per step: the global `train.batch_size` split evenly over the workers.
+def load_worker_data(config: dict, role: WorkerRole, data: str, data_dir: str | None, seed: int, preprocessor=None):
+    """Load this worker's `DataBundle` for `config` (its training shard, whole val/test splits)."""
+    from kzoo.data import load_data
 
-    MultiWorkerMirroredStrategy takes a worker's own (already sharded, auto-shard OFF) batches as that
-    worker's part of the step, so the global batch is the sum over workers.
+    bundle = load_data(config, source=data, data_dir=data_dir, seed=seed,
+                       batch_size=worker_batch_size(config, role), preprocessor=preprocessor, shard=role.shard)
+    if role.shard:
+        # Training: each worker already holds its own shard; tf.distribute must not shard it again.
+        # Validation/test: every worker reads the whole split (the metrics are all-reduced, so the
+        # result is exact); auto-sharding a tfds split by FILE fails when it has fewer files than workers.
+        bundle.train, bundle.val, bundle.test = (
+            None if ds is None else without_auto_shard(ds) for ds in (bundle.train, bundle.val, bundle.test))
+    return bundle
+
+
+def build_for_fit(config: dict, dist, steps_per_epoch: int, jit_compile: bool, wrap_model=None):
+    """Build and compile the entry in `dist`'s scope; return `(net, fit_model)`.
+
+    `net` is the zoo model (evaluated, saved, exported); `fit_model` is what `fit` trains: `net`
+    itself, or `wrap_model(net, config)` (a Distiller). `prune.from_run` weights are loaded into `net`.
     """
-    batch_size = int(config["train"]["batch_size"])
-    if batch_size % role.count:
-        raise config_lib.ConfigError(
-            f"train.batch_size={batch_size} must be divisible by the {role.count} workers (it is the global batch)")
-    return batch_size // role.count
+    from kzoo.compression import hooks as compression
+
+    steps = steps_per_epoch if steps_per_epoch > 0 else None
+    with dist.scope():
+        net = kzoo.build_from_config(config, compile=False)
+        compression.init_weights(net, config)  # prune.from_run: fine-tune a trained model
+        compile_model(net, config, steps_per_epoch=steps, jit_compile=jit_compile)
+        fit_model = wrap_model(net, config) if wrap_model else net
+        if fit_model is not net:
+            compile_model(fit_model, config, steps_per_epoch=steps, jit_compile=jit_compile)
+    return net, fit_model
 
 
 def _local_copy(model_file: Path, config: dict) -> keras.Model:
@@ -300,10 +323,3 @@ def _local_copy(model_file: Path, config: dict) -> keras.Model:
     local = keras.saving.load_model(model_file, compile=False)
     compile_model(local, config)
     return local
-
-
-def _without_auto_shard(dataset: tf.data.Dataset) -> tf.data.Dataset:
-    """Turn off tf.distribute's auto-sharding for a dataset that is already this worker's shard."""
-    options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
-    return dataset.with_options(options)

@@ -1,0 +1,56 @@
+"""`train.refit`: validation picks the epoch count, a fresh model trains that long on train + validation."""
+
+import csv
+
+import keras
+import numpy as np
+import pytest
+
+from kzoo.config import ConfigError
+from kzoo.data import load_data
+from kzoo.training import resolve_config, train
+from kzoo.training.refit import refit_config
+
+
+def _rows(path):
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.mark.parametrize("entry, extra", [
+    ("gmf", ["train.epochs=3"]),
+    ("mlp", ["train.epochs=3", "train.early_stopping_patience=0"]),
+])
+def test_refit_trains_the_chosen_epochs_on_train_plus_val_and_scores_that_model(tmp_path, entry, extra):
+    metrics = train(entry, tiny=True, data="synthetic", output=str(tmp_path / "run"), export=False,
+                    overrides=["train.refit=true", *extra])
+    refit, history = metrics["refit"], metrics["history"]
+    monitor = refit["monitor"]
+    assert refit["epochs"] == int(np.argmax(history[monitor])) + 1
+    assert refit["best_value"] == pytest.approx(max(history[monitor]))
+    assert len(_rows(tmp_path / "run" / "refit_history.csv")) == refit["epochs"]
+    # model.keras is the refit model (not the selection run's best.keras) and it is what the test scored.
+    saved = keras.saving.load_model(tmp_path / "run" / "model.keras")
+    best = keras.saving.load_model(tmp_path / "run" / "best.keras")
+    assert any(not np.array_equal(a, b) for a, b in zip(saved.get_weights(), best.get_weights()))
+
+
+@pytest.mark.parametrize("entry, size_key", [("gmf", "train"), ("mlp", "train")])
+def test_refit_config_puts_the_validation_data_back_into_training(entry, size_key):
+    config = resolve_config(entry, tiny=True)
+    selection = load_data(config, source="synthetic", seed=0)
+    refit = load_data(refit_config(config, 2), source="synthetic", seed=0, preprocessor=selection.preprocessor)
+    assert refit.val is None and not refit.callbacks
+    assert refit.sizes[size_key] > selection.sizes[size_key]
+    assert refit_config(config, 2)["train"]["epochs"] == 2
+
+
+@pytest.mark.parametrize("entry, overrides, fragment", [
+    ("transformer_seq2seq", ["train.refit=true"], "not supported for task 'seq2seq'"),
+    ("gmf", ["train.refit=true", "data.validation=false"], "set data.validation"),
+    ("mlp", ["train.refit=true", "data.val_fraction=0.0"], "set data.val_fraction"),
+])
+def test_refit_without_a_validation_split_is_refused_before_training(tmp_path, entry, overrides, fragment):
+    with pytest.raises(ConfigError, match=fragment):
+        train(entry, tiny=True, data="synthetic", output=str(tmp_path / "run"), export=False, overrides=overrides)
+    assert not (tmp_path / "run" / "history.csv").exists()
