@@ -1,10 +1,11 @@
-"""Accuracy of an exported SavedModel's `serving_default` on its entry's raw test split.
+"""The test metric of an exported SavedModel's `serving_default` on its entry's raw test split.
 
 The SavedModel gets what a client has: review strings for the text classifiers, uint8 images
-`[N, 28, 28]` for the image classifiers. Predicted label ids are read through the export's
-`class_names` when it has them (so a run trained on differently ordered labels is still scored
-right). Recommenders are not covered: their test protocol (leave-one-out ranking) needs the
-run's interactions, not a raw split.
+`[N, 28, 28]` for the image classifiers (accuracy), German sentences for the translator (corpus
+BLEU of the `translation` strings against the raw references, sacrebleu). Predicted label ids are
+read through the export's `class_names` when it has them (so a run trained on differently ordered
+labels is still scored right). Recommenders are not covered: their test protocol (leave-one-out
+ranking) needs the run's interactions, not a raw split.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-_TASKS = ("text_classification", "image_classification")
+_TASKS = ("text_classification", "image_classification", "seq2seq")
 
 
 def export_info(export_dir) -> dict:
@@ -42,6 +43,34 @@ def raw_test_split(entry: str, data_dir: str | None, max_examples: int | None = 
     return x, np.asarray(y), label_names(name, data_dir)
 
 
+def raw_test_pairs(entry: str, data_dir: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """`(sources, references)` of a translation entry's raw test split.
+
+    `data_dir` is the folder of parallel files (`train.de`, `test_2016_flickr.de`, ...) or a data
+    directory beside which `raw/<dataset>` lies (as `tools/train.py --data-dir` accepts).
+    """
+    import kzoo
+    from kzoo.data.seq2seq import find_raw_folder, read_user_pairs
+
+    data = kzoo.get_config(entry)["data"]
+    folder = find_raw_folder(data["dataset"], data_dir) or data_dir
+    pairs, _ = read_user_pairs(str(folder), data, seed=0)
+    return pairs["test"]
+
+
+def evaluate_translation(fn, sources, references, batch_size: int = 128) -> dict:
+    """Corpus BLEU (sacrebleu) of a `text -> translation` signature's outputs against `references`."""
+    import sacrebleu
+    import tensorflow as tf
+
+    hypotheses = []
+    for start in range(0, len(sources), batch_size):
+        out = fn(text=tf.constant(np.asarray(sources[start:start + batch_size], dtype=object)))
+        hypotheses += [t.decode("utf-8") for t in out["translation"].numpy()]
+    score = sacrebleu.corpus_bleu(hypotheses, [list(references)])
+    return {"test_bleu": float(score.score), "test_examples": len(hypotheses)}
+
+
 def evaluate_signature(fn, inputs, labels, input_name: str, batch_size: int = 256,
                        class_names=None, label_names=None) -> dict:
     """Accuracy of a `serving_default`-style function on NumPy `inputs` / int `labels`.
@@ -66,7 +95,11 @@ def evaluate_signature(fn, inputs, labels, input_name: str, batch_size: int = 25
 
 def evaluate_export(export_dir, data_dir: str | None = None, batch_size: int = 256,
                     max_examples: int | None = None) -> dict:
-    """Score an export's `serving_default` on its entry's raw tfds test split; one JSON-able record."""
+    """Score an export's `serving_default` on its entry's raw test split; one JSON-able record.
+
+    `data_dir`: the tfds data directory (classifiers), or the raw parallel-text folder or a data
+    directory beside `raw/<dataset>` (translation).
+    """
     import tensorflow as tf
 
     from kzoo.export import ExportError
@@ -75,9 +108,15 @@ def evaluate_export(export_dir, data_dir: str | None = None, batch_size: int = 2
     if info["task"] not in _TASKS:
         raise ExportError(f"{export_dir}: evaluating a {info['task']} export is not supported "
                          f"(supported: {', '.join(_TASKS)})")
-    inputs, labels, names = raw_test_split(info["entry"], data_dir, max_examples)
     fn = tf.saved_model.load(str(export_dir)).signatures["serving_default"]
+    quantization = (info.get("quantization") or {}).get("mode")
+    head = {"export": str(export_dir), "entry": info["entry"], "quantization": quantization}
+    if info["task"] == "seq2seq":
+        sources, references = raw_test_pairs(info["entry"], data_dir)
+        if max_examples:
+            sources, references = sources[:max_examples], references[:max_examples]
+        return {**head, **evaluate_translation(fn, sources, references)}
+    inputs, labels, names = raw_test_split(info["entry"], data_dir, max_examples)
     input_name = "text" if info["task"] == "text_classification" else "image"
     result = evaluate_signature(fn, inputs, labels, input_name, batch_size, info.get("class_names"), names)
-    quantization = info.get("quantization") or {}
-    return {"export": str(export_dir), "entry": info["entry"], "quantization": quantization.get("mode"), **result}
+    return {**head, **result}

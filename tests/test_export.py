@@ -361,3 +361,23 @@ def test_predict_tool_scores_and_recommends(recommender, monkeypatch, capsys):
     assert code == 0 and 0 < json.loads(out)["predictions"][0]["score"] < 1
     code, _, err = run_script(tool, [export, "--user-id", "1000"], monkeypatch, capsys)
     assert code == 2 and err.startswith("error: ")
+
+
+def test_serving_bleu_of_the_translator_export_matches_its_keras_translations(translator, tmp_path):
+    import sacrebleu
+
+    from kzoo import serving_eval
+
+    model, config, preprocessor, path = translator
+    keras_out = translate_with_keras(model, config, preprocessor, SOURCES)
+    folder = tmp_path / "multi30k"
+    folder.mkdir()
+    for split, (de, en) in {"train": (SOURCES, TARGETS), "test_2016_flickr": (SOURCES, TARGETS)}.items():
+        (folder / f"{split}.de").write_text("\n".join(de) + "\n", encoding="utf-8")
+        (folder / f"{split}.en").write_text("\n".join(en) + "\n", encoding="utf-8")
+    result = serving_eval.evaluate_export(path, str(folder))
+    expected = sacrebleu.corpus_bleu(list(keras_out), [TARGETS]).score
+    assert result["entry"] == "transformer_seq2seq" and result["test_examples"] == len(SOURCES)
+    assert result["test_bleu"] == pytest.approx(expected)
+    fn = tf.saved_model.load(str(path)).signatures["serving_default"]
+    assert serving_eval.evaluate_translation(fn, SOURCES, keras_out, batch_size=3)["test_bleu"] == pytest.approx(100.0)

@@ -77,7 +77,8 @@ def main() -> int:
     parser.add_argument("--serving", action="append", default=[], metavar="EXPORT_DIR",
                         help="batch-1 latency (p50/p99 over 1000 calls) and batch-256 throughput of a SavedModel")
     parser.add_argument("--eval-data-dir", default=None, metavar="DIR",
-                        help="with --serving: also score serving_default on the entry's raw tfds test split in DIR")
+                        help="with --serving: also score serving_default on the entry's raw test split: the tfds "
+                             "data dir (classifiers) or the raw parallel-text folder (translation, BLEU)")
     parser.add_argument("--vs-baseline", nargs="?", const="both", choices=("both", "throughput", "time"),
                         help="compare with the hand-written baseline in benchmarks/baselines/ (lstm, transformer_cls, neumf)")
     parser.add_argument("--max-train-examples", type=int, default=None, help="--vs-baseline: first N training reviews")

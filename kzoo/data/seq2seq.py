@@ -36,7 +36,7 @@ def load_seq2seq_data(config: dict, source: str, data_dir: str | None, seed: int
     name, notes = data.get("dataset", "multi30k"), []
     kind = source
     if source == "auto":
-        found = _find_raw_folder(name, data_dir)
+        found = find_raw_folder(name, data_dir)
         kind, source = ("files", str(found)) if found else ("synthetic", source)
         if not found:
             notes.append(f"no raw {name} folder found near {resolve_data_dir(data_dir)}; using generated "
@@ -93,7 +93,7 @@ def _make_evaluate(config, preprocessor, pairs, datasets, notes):
     return evaluate
 
 
-def _find_raw_folder(name: str, data_dir: str | None) -> Path | None:
+def find_raw_folder(name: str, data_dir: str | None) -> Path | None:
     """Return `<data_dir>/<name>`, `<data_dir>/raw/<name>` or `<data_dir>/../raw/<name>` if one exists."""
     root = Path(resolve_data_dir(data_dir))
     for folder in (root / name, root / "raw" / name, root.parent / "raw" / name):
