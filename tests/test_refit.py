@@ -54,3 +54,18 @@ def test_refit_without_a_validation_split_is_refused_before_training(tmp_path, e
     with pytest.raises(ConfigError, match=fragment):
         train(entry, tiny=True, data="synthetic", output=str(tmp_path / "run"), export=False, overrides=overrides)
     assert not (tmp_path / "run" / "history.csv").exists()
+
+
+def test_the_epoch_choice_is_recorded_and_a_resumed_run_keeps_it(tmp_path):
+    from kzoo.training.cluster import WorkerRole
+    from kzoo.training.refit import RefitPhase
+
+    config = resolve_config("gmf", tiny=True)
+    phase = RefitPhase(config, WorkerRole(), tmp_path, tmp_path, "synthetic", None, 0, False, 0)
+    record = tmp_path / "refit.json"
+    choice = phase.select_epochs({"val_hr@10": [0.2, 0.5, 0.4]}, record)
+    assert choice == {"monitor": "val_hr@10", "epochs": 2, "best_value": 0.5}
+    # A resumed run reads the record, whatever history it is handed.
+    assert phase.select_epochs({"val_hr@10": [0.9]}, record) == choice
+    with pytest.raises(ConfigError, match="logged no 'val_hr@10'"):
+        phase.select_epochs({"loss": [1.0]}, tmp_path / "other.json")
