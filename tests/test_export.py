@@ -381,3 +381,13 @@ def test_serving_bleu_of_the_translator_export_matches_its_keras_translations(tr
     assert result["test_bleu"] == pytest.approx(expected)
     fn = tf.saved_model.load(str(path)).signatures["serving_default"]
     assert serving_eval.evaluate_translation(fn, SOURCES, keras_out, batch_size=3)["test_bleu"] == pytest.approx(100.0)
+
+
+@pytest.mark.parametrize("fixture", ["translator", "recommender"])
+def test_each_weight_is_stored_once(fixture, request):
+    # keras-team/keras#23553: without kzoo's unwrapping, ExportArchive stores every weight twice.
+    model, *_, path = request.getfixturevalue(fixture)
+    reader = tf.train.load_checkpoint(str(Path(path) / "variables" / "variables"))
+    stored = sum(int(np.prod(shape)) for key, shape in reader.get_variable_to_shape_map().items()
+                 if key.endswith("VARIABLE_VALUE"))
+    assert model.count_params() <= stored < model.count_params() + 100
