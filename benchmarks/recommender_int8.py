@@ -1,0 +1,47 @@
+"""Test HR@K / NDCG@K of a finished recommender run, float against `--quantize int8`.
+
+    python benchmarks/recommender_int8.py RUN_DIR [--data tfds] [--data-dir ../shared/datasets/tfds]
+
+`tools/benchmark.py --serving --eval-data-dir` cannot score recommender exports (the leave-one-out
+protocol needs the run's interactions, not a raw split), so this scores the Keras model and the same
+int8 clone the export would write (`kzoo.export.core.quantize_model`) with the run's own protocol:
+its config, id maps and seed. Prints one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+
+import kzoo.models.ncf  # noqa: E402,F401  registers the NCF layers for loading
+from kzoo.config import load_yaml  # noqa: E402
+from kzoo.data import load_data, load_preprocessor  # noqa: E402
+from kzoo.export.core import quantize_model  # noqa: E402
+from kzoo.tasks import compile_model  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run_dir")
+    parser.add_argument("--data", default="tfds")
+    parser.add_argument("--data-dir", default=None)
+    args = parser.parse_args()
+    config = load_yaml(os.path.join(args.run_dir, "config.yaml"))
+    metrics = json.load(open(os.path.join(args.run_dir, "metrics.json")))
+    bundle = load_data(config, source=args.data, data_dir=args.data_dir, seed=int(metrics.get("seed", 0)),
+                       preprocessor=load_preprocessor(os.path.join(args.run_dir, "preprocessing")))
+    model = keras.saving.load_model(os.path.join(args.run_dir, "model.keras"), compile=False)
+    compile_model(model, config)
+    quantized, report = quantize_model(model, "int8")
+    compile_model(quantized, config)
+    print(json.dumps({"run": args.run_dir, "entry": config["entry"], "float": bundle.evaluate(model, "test"),
+                      "int8": bundle.evaluate(quantized, "test"), "quantized": report}))
+
+
+if __name__ == "__main__":
+    main()
