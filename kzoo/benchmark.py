@@ -105,7 +105,9 @@ def serving_run(export_dir: str, inputs_batch1: dict, inputs_batch256: dict, cal
     """Batch-1 latency (p50/p99 over `calls`) and batch-256 throughput of a SavedModel signature."""
     import tensorflow as tf
 
-    fn = tf.saved_model.load(export_dir).signatures[signature]
+    from kzoo.serving_eval import load_saved_model
+
+    fn = load_saved_model(export_dir).signatures[signature]
     for _ in range(10):
         fn(**inputs_batch1)
     latencies = []

@@ -18,6 +18,24 @@ import numpy as np
 _TASKS = ("text_classification", "image_classification", "seq2seq")
 
 
+def load_saved_model(export_dir):
+    """`tf.saved_model.load(export_dir)`, registering TensorFlow Text's ops first when the export uses them.
+
+    WordPiece exports (`bert_cls`) need the `tensorflow_text` ops; importing it only when the plain
+    load reports an unregistered op keeps the other exports free of that dependency.
+    """
+    import tensorflow as tf
+
+    try:
+        return tf.saved_model.load(str(export_dir))
+    except (tf.errors.NotFoundError, RuntimeError, ValueError) as err:
+        if "Op type not registered" not in str(err):
+            raise
+        import tensorflow_text  # noqa: F401  (registers the ops)
+
+        return tf.saved_model.load(str(export_dir))
+
+
 def export_info(export_dir) -> dict:
     """The export's `assets.extra/kzoo.json` (entry, task, quantization, class names)."""
     return json.loads((Path(export_dir) / "assets.extra" / "kzoo.json").read_text(encoding="utf-8"))
@@ -100,15 +118,13 @@ def evaluate_export(export_dir, data_dir: str | None = None, batch_size: int = 2
     `data_dir`: the tfds data directory (classifiers), or the raw parallel-text folder or a data
     directory beside `raw/<dataset>` (translation).
     """
-    import tensorflow as tf
-
     from kzoo.export import ExportError
 
     info = export_info(export_dir)
     if info["task"] not in _TASKS:
         raise ExportError(f"{export_dir}: evaluating a {info['task']} export is not supported "
                          f"(supported: {', '.join(_TASKS)})")
-    fn = tf.saved_model.load(str(export_dir)).signatures["serving_default"]
+    fn = load_saved_model(export_dir).signatures["serving_default"]
     quantization = (info.get("quantization") or {}).get("mode")
     head = {"export": str(export_dir), "entry": info["entry"], "quantization": quantization}
     if info["task"] == "seq2seq":

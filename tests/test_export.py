@@ -391,3 +391,15 @@ def test_each_weight_is_stored_once(fixture, request):
     stored = sum(int(np.prod(shape)) for key, shape in reader.get_variable_to_shape_map().items()
                  if key.endswith("VARIABLE_VALUE"))
     assert model.count_params() <= stored < model.count_params() + 100
+
+
+def test_kzoo_loads_a_wordpiece_export_in_a_fresh_process(wordpiece):
+    # tools/benchmark.py --serving on a bert_cls export failed with "Op type not registered
+    # 'NormalizeUTF8'": the TensorFlow Text ops must be registered before the load.
+    _, _, path = wordpiece
+    code = ("import sys; import tensorflow as tf; from kzoo.serving_eval import load_saved_model; "
+            f"fn = load_saved_model({str(path)!r}).signatures['serving_default']; "
+            "print(fn(text=tf.constant(['a great film']))['probabilities'].shape)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().endswith("(1, 2)")
