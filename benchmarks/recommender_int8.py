@@ -32,8 +32,9 @@ def main() -> None:
     parser.add_argument("--data-dir", default=None)
     args = parser.parse_args()
     config = load_yaml(os.path.join(args.run_dir, "config.yaml"))
-    metrics = json.load(open(os.path.join(args.run_dir, "metrics.json")))
-    bundle = load_data(config, source=args.data, data_dir=args.data_dir, seed=int(metrics.get("seed", 0)),
+    with open(os.path.join(args.run_dir, "metrics.json")) as f:
+        seed = int(json.load(f).get("seed", 0))
+    bundle = load_data(config, source=args.data, data_dir=args.data_dir, seed=seed,
                        preprocessor=load_preprocessor(os.path.join(args.run_dir, "preprocessing")))
     model = keras.saving.load_model(os.path.join(args.run_dir, "model.keras"), compile=False)
     compile_model(model, config)

@@ -103,8 +103,6 @@ def _percentile_ms(samples: list[float], q: float) -> float:
 def serving_run(export_dir: str, inputs_batch1: dict, inputs_batch256: dict, calls: int = 1000,
                 signature: str = "serving_default") -> dict:
     """Batch-1 latency (p50/p99 over `calls`) and batch-256 throughput of a SavedModel signature."""
-    import tensorflow as tf
-
     from kzoo.serving_eval import load_saved_model
 
     fn = load_saved_model(export_dir).signatures[signature]

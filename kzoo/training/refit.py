@@ -65,7 +65,8 @@ class RefitPhase:
     def select_epochs(self, history: dict, record: Path) -> dict:
         """Return `{"monitor", "epochs", "best_value"}` from the validation history, saved to `record`.
 
-        A resumed run reads `record` instead, so a run killed during the refit keeps its choice.
+        A resumed run reads `record` instead, so a run killed during the refit keeps its choice. Only
+        the chief writes it (every worker computes the same choice from the same history).
         """
         if record.is_file():
             return json.loads(record.read_text(encoding="utf-8"))
@@ -75,7 +76,8 @@ class RefitPhase:
             raise ConfigError(f"train.refit: the run logged no {task.monitor!r} to choose the epoch count from")
         best = int(np.argmax(scores) if task.mode == "max" else np.argmin(scores))
         choice = {"monitor": task.monitor, "epochs": best + 1, "best_value": float(scores[best])}
-        write_json(choice, record)
+        if self.role.is_chief:
+            write_json(choice, record)
         return choice
 
     def fit(self, dist, preprocessor, wrap_model, epochs: int) -> tuple[keras.Model, float]:

@@ -191,7 +191,7 @@ def train(
     from kzoo.compression import hooks as compression
 
     compression.check_config(config, wrap_model)
-    from kzoo.training.refit import check_refit
+    from kzoo.training.refit import RefitPhase, check_refit
 
     check_refit(config)
     compat.install()
@@ -221,16 +221,15 @@ def train(
         bundle.train = dist.prepare_train(bundle.train)
         callbacks = dist.callbacks() + callbacks
     callbacks += compression.callbacks(net, config, total_steps)
-    refit_file = write_dir / "refit.json"
+    # The chief's record, read by every worker: a resumed refit skips the finished selection phase on all of them.
+    refit_file = run_dir / "refit.json"
     started = time.perf_counter()
-    if not (resume and refit_file.is_file()):  # a resumed refit skips the finished selection phase
+    if not (resume and refit_file.is_file()):
         fit_model.fit(bundle.train, validation_data=bundle.val, epochs=int(config["train"]["epochs"]),
                 callbacks=callbacks, verbose=1 if verbose == 1 else 0, shuffle=False)
     train_seconds = time.perf_counter() - started
     refit_info = None
     if config["train"].get("refit"):
-        from kzoo.training.refit import RefitPhase
-
         phase = RefitPhase(config, role, run_dir, write_dir, data, data_dir, seed, jit_compile, verbose)
         refit_info = phase.select_epochs(_read_history(write_dir / "history.csv"), refit_file)
         set_seed(seed, deterministic)
