@@ -33,6 +33,10 @@ TRAIN_DEFAULTS = {
     # After early stopping on validation picks the epoch count, train a fresh model that long on
     # train + validation and score that one (kzoo.training.refit).
     "refit": False,
+    # Read by kzoo.tasks.make_optimizer: decoupled weight decay when `optimizer: adamw`; gradient
+    # clipping by global norm when > 0. Defaults here so `--set` reaches them on every entry.
+    "weight_decay": 0.01,
+    "clipnorm": 0.0,
 }
 _VALIDATED = ("model", "data", "train", "distill", "prune")
 

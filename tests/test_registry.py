@@ -52,6 +52,19 @@ def test_overrides_are_typed_and_applied():
     assert parse_override("model.bidirectional=false") == ("model.bidirectional", False)
 
 
+def test_optimizer_settings_reach_entries_whose_file_omits_them():
+    import keras
+
+    from kzoo.tasks import make_optimizer
+
+    config = kzoo.get_config("lstm", ["train.optimizer=adamw", "train.weight_decay=0.05", "train.clipnorm=1.0"])
+    optimizer = make_optimizer(config["train"], steps_per_epoch=10)
+    assert isinstance(optimizer, keras.optimizers.AdamW)
+    assert optimizer.weight_decay == pytest.approx(0.05) and optimizer.clipnorm == pytest.approx(1.0)
+    with pytest.raises(ConfigError, match="train.weight_decay must be >= 0"):
+        kzoo.get_config("lstm", ["train.weight_decay=-0.1"])
+
+
 def test_none_override_keeps_default():
     default = kzoo.get_config("lstm")
     config = apply_overrides(default, {"model.units": None}, "lstm")
