@@ -1,7 +1,7 @@
 """Hand-written baseline for kzoo's `lstm`: IMDB into NumPy, a BiLSTM built by hand, plain `model.fit`.
 
 Same architecture and batch size as `zoo_configs/lstm.yaml` (vocabulary 20,000, length 512,
-embedding 128 with mask, SpatialDropout 0.3, BiLSTM 64 returning sequences, masked max pooling,
+embedding 24 with mask, SpatialDropout 0.3, BiLSTM 32 returning sequences, masked max pooling,
 dropout 0.5, Dense(2) logits; Adam 1e-3; batch 64; 3 epochs). Everything else is Keras's
 default: TextVectorization's own standardisation, `compile` and `fit` settings, no validation.
 
@@ -45,7 +45,7 @@ class MaskedMaxPooling(keras.layers.Layer):
         return (input_shape[0], input_shape[2])
 
 
-def build_model(vocab_size: int = VOCAB_SIZE, embedding_dim: int = 128, units: int = 64) -> keras.Model:
+def build_model(vocab_size: int = VOCAB_SIZE, embedding_dim: int = 24, units: int = 32) -> keras.Model:
     """The BiLSTM classifier, compiled with Keras defaults (Adam 1e-3)."""
     ids = keras.Input(shape=(None,), dtype="int32")
     x = keras.layers.Embedding(vocab_size, embedding_dim, mask_zero=True)(ids)
