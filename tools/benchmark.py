@@ -66,7 +66,9 @@ def main() -> int:
     parser.add_argument("--all", action="store_true", help="every entry whose real tfds data is in --data-dir")
     parser.add_argument("--data", default="tfds", help="tfds (default) or a PATH to raw files")
     parser.add_argument("--data-dir", default=None)
-    parser.add_argument("--seeds", type=int, default=1, help="seeds 0..N-1")
+    parser.add_argument("--seeds", type=int, default=1, help="how many seeds: FIRST..FIRST+N-1")
+    parser.add_argument("--first-seed", type=int, default=0, metavar="FIRST",
+                        help="first seed (to add seeds to an earlier run: --first-seed 1 --seeds 2)")
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--json", default=None, help="append every record to this JSON-lines file")
@@ -123,7 +125,7 @@ def main() -> int:
                                       jit_compile=args.jit_compile), args.json)
             continue
         records = []
-        for seed in range(args.seeds):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             record = benchmark.accuracy_run(name, seed, args.data, args.data_dir, args.overrides, args.epochs)
             records.append(record)
             _emit(record, args.json)
