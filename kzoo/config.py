@@ -24,9 +24,10 @@ OPTIONAL_SECTIONS = {
     # distill.teacher: the teacher's run directory, set by `tools/distill.py` ("" = not distilled).
     "distill": {"teacher": "", "temperature": 2.0, "alpha": 0.1},
     # Off while target_sparsity is 0; end_step 0 = three quarters of the run (kzoo.compression.prune);
-    # from_run: a finished run of the entry whose weights (and preprocessing) to start from ("" = from scratch).
+    # from_run: a finished run of the entry whose weights (and preprocessing) to start from ("" = from scratch);
+    # exclude: weight-path patterns (fnmatch, e.g. "logits/*") left dense.
     "prune": {"target_sparsity": 0.0, "initial_sparsity": 0.0, "begin_step": 0, "end_step": 0, "frequency": 100,
-              "from_run": ""},
+              "from_run": "", "exclude": []},
 }
 # Keys every entry's `train` section has unless its file sets them.
 TRAIN_DEFAULTS = {

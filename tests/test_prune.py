@@ -89,6 +89,26 @@ def test_pruned_weights_stay_zero_through_further_training():
     assert sparsity_report(model)["per_layer"] == report["per_layer"]
 
 
+
+def test_excluded_weights_stay_dense_and_are_reported():
+    keras.utils.set_random_seed(0)
+    config = tiny_config("lstm")
+    model = kzoo.build_from_config(config)
+    x, y = example_batch(config, batch_size=32)
+    pruning = MagnitudePruning(model, PolynomialSchedule(0.0, 0.7, begin=0, end=4, frequency=2), exclude=["logits/*"])
+    model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[pruning])
+    logits = keras.ops.convert_to_numpy(model.get_layer("logits").kernel.value)
+    assert np.count_nonzero(logits) == logits.size
+    report = sparsity_report(model, ["logits/*"])
+    assert report["excluded"] == ["logits/kernel"] and "logits/kernel" not in report["per_layer"]
+    assert all(s == pytest.approx(0.7, abs=0.02) for s in report["per_layer"].values()), report
+
+
+def test_exclude_pattern_that_matches_nothing_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match=r"prune.exclude pattern 'logit/\*' matches no prunable weight.*logits/kernel"):
+        train("cnn", tiny=True, data="synthetic", output=str(tmp_path / "run"), verbose=0,
+              overrides={"prune.target_sparsity": 0.5, "prune.exclude": ["logit/*"]})
+
 def test_pruned_run_saves_loads_and_exports(tmp_path):
     out = tmp_path / "run"
     metrics = train("cnn", tiny=True, data="synthetic", output=str(out), verbose=0,

@@ -12,12 +12,15 @@ masks so that the smallest-magnitude fraction `s(step)` of each weight is zero, 
 The model itself is never changed: saving and exporting write plain weights that contain zeros.
 Targets: the kernels of Dense, EinsumDense and convolution layers, Embedding tables, and the
 kernel and recurrent kernel of LSTM cells (inside Bidirectional too). Biases are kept.
+`prune.exclude` lists weight-path patterns (`fnmatch`, e.g. `logits/*`) to leave dense: a small
+classifier head pruned with the rest can cost more than it saves (BENCHMARKS.md, IMDB at 90 %).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Mapping
+import fnmatch
+from typing import Mapping, Sequence
 
 import keras
 import numpy as np
@@ -96,8 +99,12 @@ def schedule_from_config(config: Mapping, total_steps: int | None) -> Polynomial
     return PolynomialSchedule(initial, target, begin, end, frequency)
 
 
-def prunable_weights(model: keras.Model) -> list:
-    """The variables magnitude pruning targets in `model`, in layer order (unique)."""
+def prunable_weights(model: keras.Model, exclude: Sequence[str] = ()) -> list:
+    """The variables magnitude pruning targets in `model`, in layer order (unique).
+
+    `exclude`: fnmatch patterns; a weight whose path (`var.path`, e.g. "logits/kernel") matches one
+    is left out.
+    """
     found, seen = [], set()
     for layer in model._flatten_layers(include_self=False):  # the walk Model.quantize does
         for cls, names in _TARGETS:
@@ -106,8 +113,21 @@ def prunable_weights(model: keras.Model) -> list:
                     var = getattr(layer, name, None)
                     if var is not None and id(var) not in seen:
                         seen.add(id(var))
-                        found.append(var)
+                        if not any(fnmatch.fnmatchcase(var.path, pattern) for pattern in exclude):
+                            found.append(var)
     return found
+
+
+def exclude_from_config(model: keras.Model, config: Mapping) -> list[str]:
+    """`prune.exclude` checked against `model`: ConfigError for a pattern that matches no prunable weight."""
+    patterns = list(config.get("prune", {}).get("exclude", []) or [])
+    paths = [var.path for var in prunable_weights(model)]
+    for pattern in patterns:
+        if not isinstance(pattern, str) or not any(fnmatch.fnmatchcase(path, pattern) for path in paths):
+            entry = config.get("entry", "config")
+            raise ConfigError(f"{entry}: prune.exclude pattern {pattern!r} matches no prunable weight; "
+                              f"the prunable weights are: {', '.join(paths)}")
+    return patterns
 
 
 def magnitude_mask(weights: np.ndarray, sparsity: float) -> np.ndarray:
@@ -120,15 +140,22 @@ def magnitude_mask(weights: np.ndarray, sparsity: float) -> np.ndarray:
     return mask.reshape(np.shape(weights))
 
 
-def sparsity_report(model: keras.Model) -> dict:
-    """{weight path: fraction of exact zeros} for every prunable weight, plus the overall fraction."""
+def sparsity_report(model: keras.Model, exclude: Sequence[str] = ()) -> dict:
+    """{weight path: fraction of exact zeros} for every pruned weight, plus the overall fraction.
+
+    Weights matching `exclude` are left out (listed under "excluded" when there are any).
+    """
     per_weight, zeros, total = {}, 0, 0
-    for var in prunable_weights(model):
+    for var in prunable_weights(model, exclude):
         values = keras.ops.convert_to_numpy(var.value)
         n_zero = int(values.size - np.count_nonzero(values))
         per_weight[var.path] = round(n_zero / values.size, 4)
         zeros, total = zeros + n_zero, total + values.size
-    return {"per_layer": per_weight, "overall": round(zeros / max(total, 1), 4)}
+    report = {"per_layer": per_weight, "overall": round(zeros / max(total, 1), 4)}
+    if exclude:
+        kept = {id(v) for v in prunable_weights(model, exclude)}
+        report["excluded"] = [v.path for v in prunable_weights(model) if id(v) not in kept]
+    return report
 
 
 class MagnitudePruning(keras.callbacks.Callback):
@@ -140,9 +167,9 @@ class MagnitudePruning(keras.callbacks.Callback):
     the last sparsity the schedule reached (`best.keras`, written during training, may be less sparse).
     """
 
-    def __init__(self, model: keras.Model, schedule: PolynomialSchedule):
+    def __init__(self, model: keras.Model, schedule: PolynomialSchedule, exclude: Sequence[str] = ()):
         super().__init__()
-        self.net, self.schedule = model, schedule
+        self.net, self.schedule, self.exclude = model, schedule, tuple(exclude)
         self.targets: list = []
         self.masks: list = []
         self.mask_step: int | None = None  # the step the current masks were computed at
@@ -161,7 +188,7 @@ class MagnitudePruning(keras.callbacks.Callback):
             var.assign(var.value * mask)
 
     def on_train_begin(self, logs=None):
-        self.targets = prunable_weights(self.net)
+        self.targets = prunable_weights(self.net, self.exclude)
         self.on_train_batch_end(None)  # after a resume, rebuild the masks the schedule had reached
 
     def on_train_end(self, logs=None):
@@ -181,10 +208,12 @@ class MagnitudePruning(keras.callbacks.Callback):
 
 def pruning_callbacks(net: keras.Model, config: Mapping, total_steps: int | None) -> list:
     """`[MagnitudePruning]` when the config enables pruning, else `[]` (the hook `train()` calls)."""
-    return [MagnitudePruning(net, schedule_from_config(config, total_steps))] if enabled(config) else []
+    if not enabled(config):
+        return []
+    return [MagnitudePruning(net, schedule_from_config(config, total_steps), exclude_from_config(net, config))]
 
 
 def pruning_metrics(net: keras.Model, config: Mapping, total_steps: int | None) -> dict:
     """`metrics.json`'s `prune` entry: the schedule used and the sparsity reached per weight."""
     schedule = schedule_from_config(config, total_steps)
-    return {"schedule": dataclasses.asdict(schedule), "sparsity": sparsity_report(net)}
+    return {"schedule": dataclasses.asdict(schedule), "sparsity": sparsity_report(net, exclude_from_config(net, config))}
