@@ -89,7 +89,6 @@ def test_pruned_weights_stay_zero_through_further_training():
     assert sparsity_report(model)["per_layer"] == report["per_layer"]
 
 
-
 def test_excluded_weights_stay_dense_and_are_reported():
     keras.utils.set_random_seed(0)
     config = tiny_config("lstm")
@@ -108,6 +107,7 @@ def test_exclude_pattern_that_matches_nothing_is_refused(tmp_path):
     with pytest.raises(ConfigError, match=r"prune.exclude pattern 'logit/\*' matches no prunable weight.*logits/kernel"):
         train("cnn", tiny=True, data="synthetic", output=str(tmp_path / "run"), verbose=0,
               overrides={"prune.target_sparsity": 0.5, "prune.exclude": ["logit/*"]})
+
 
 def test_pruned_run_saves_loads_and_exports(tmp_path):
     out = tmp_path / "run"

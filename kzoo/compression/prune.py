@@ -113,9 +113,13 @@ def prunable_weights(model: keras.Model, exclude: Sequence[str] = ()) -> list:
                     var = getattr(layer, name, None)
                     if var is not None and id(var) not in seen:
                         seen.add(id(var))
-                        if not any(fnmatch.fnmatchcase(var.path, pattern) for pattern in exclude):
+                        if not _matches(var.path, exclude):
                             found.append(var)
     return found
+
+
+def _matches(path: str, patterns: Sequence[str]) -> bool:
+    return any(fnmatch.fnmatchcase(path, pattern) for pattern in patterns)
 
 
 def exclude_from_config(model: keras.Model, config: Mapping) -> list[str]:
@@ -123,7 +127,7 @@ def exclude_from_config(model: keras.Model, config: Mapping) -> list[str]:
     patterns = list(config.get("prune", {}).get("exclude", []) or [])
     paths = [var.path for var in prunable_weights(model)]
     for pattern in patterns:
-        if not isinstance(pattern, str) or not any(fnmatch.fnmatchcase(path, pattern) for path in paths):
+        if not isinstance(pattern, str) or not any(_matches(path, [pattern]) for path in paths):
             entry = config.get("entry", "config")
             raise ConfigError(f"{entry}: prune.exclude pattern {pattern!r} matches no prunable weight; "
                               f"the prunable weights are: {', '.join(paths)}")
@@ -153,8 +157,7 @@ def sparsity_report(model: keras.Model, exclude: Sequence[str] = ()) -> dict:
         zeros, total = zeros + n_zero, total + values.size
     report = {"per_layer": per_weight, "overall": round(zeros / max(total, 1), 4)}
     if exclude:
-        kept = {id(v) for v in prunable_weights(model, exclude)}
-        report["excluded"] = [v.path for v in prunable_weights(model) if id(v) not in kept]
+        report["excluded"] = [v.path for v in prunable_weights(model) if _matches(v.path, exclude)]
     return report
 
 
