@@ -100,3 +100,19 @@ def test_l2_adds_a_per_batch_penalty():
     model = build_gmf(**SIZES, embedding_size=4, l2=0.1)
     model(batch(), training=True)
     assert len(model.losses) == 2  # one per embedding table
+
+
+@pytest.mark.parametrize("mlp_l2, expected_mlp_l2", [(None, 0.1), (0.5, 0.5), (0.0, None)])
+def test_neumf_mlp_l2_regularises_only_the_mlp_embeddings(mlp_l2, expected_mlp_l2):
+    model = randomize(build_neumf(**SIZES, gmf_embedding_size=4, mlp_embedding_size=3, hidden_units=[6], l2=0.1, mlp_l2=mlp_l2))
+    x = batch()
+    model(x, training=True)
+    for name, ids in (("user", x["user_id"]), ("item", x["item_id"])):
+        for path, l2 in (("gmf", 0.1), ("mlp", expected_mlp_l2)):
+            layer = model.get_layer(f"{path}_{name}_embedding")
+            rows = layer.get_weights()[0][ids]
+            if l2 is None:
+                assert not layer.losses, f"{layer.name} should carry no penalty with mlp_l2=0"
+                continue
+            expected = l2 * np.mean(np.sum(rows**2, axis=1))
+            np.testing.assert_allclose(float(sum(layer.losses)), expected, rtol=1e-4, err_msg=layer.name)

@@ -6,7 +6,9 @@ batch 256; 30 epochs) and the same protocol written the plain way: each user's l
 (by timestamp, ties in file order) is the test item, all others train; every epoch draws 4
 negatives per positive among the items the user never rated; the test item is ranked against 99
 sampled unrated items, HR@10 / NDCG@10 (ties count against the test item). No validation split,
-no early stopping, default `fit` settings.
+no early stopping, default `fit` settings. (Since the sixth session the zoo config penalises
+its MLP-path embeddings with `mlp_l2: 0.3`; this baseline keeps 0.01 everywhere, as the
+vs-baseline figures in BENCHMARKS.md were measured. Compute per step is the same.)
 
     python benchmarks/baselines/neumf.py --data-dir ../shared/datasets/tfds [--epochs 30]
 """

@@ -13,7 +13,8 @@ float32 logit per pair, shape [B]. Embedding tables therefore have num + 1 rows.
 
 Regularisation: `l2` penalises the embeddings looked up in each batch, `l2 * mean_b ||e_b||^2`
 per embedding table (an activity regulariser, so frequent users and items are pulled in more,
-as in Rendle et al. 2020's tuned MF); `dense_l2` is a weight penalty on the MLP kernels.
+as in Rendle et al. 2020's tuned MF); NeuMF's `mlp_l2` sets it apart for the MLP path's tables
+(they overfit sooner than the GMF path's); `dense_l2` is a weight penalty on the MLP kernels.
 
 Layer names are shared between the three models (`gmf_user_embedding`, `mlp_dense_0`, ...) so
 weights move between them by name.
@@ -128,6 +129,7 @@ def build_neumf(
     l2: float = 0.0,
     dense_l2: float = 0.0,
     dropout: float = 0.0,
+    mlp_l2: float | None = None,
     pretrained_gmf: str = "",
     pretrained_mlp: str = "",
     alpha: float = 0.5,
@@ -135,6 +137,7 @@ def build_neumf(
 ) -> keras.Model:
     """NeuMF: concat(GMF vector, last MLP layer) -> Dense(1).
 
+    `l2` regularises the GMF embeddings and, unless `mlp_l2` is given, the MLP embeddings too.
     `pretrained_gmf` / `pretrained_mlp`: paths to trained `gmf` / `ncf_mlp` `.keras` files (both or
     neither); their weights initialise this model, the head weighted by `alpha` (see
     `neumf_from_pretrained`). Their sizes must match this model's.
@@ -148,7 +151,8 @@ def build_neumf(
         raise ValueError("model.hidden_units must name at least one MLP layer for neumf")
     inputs = _inputs()
     gmf = _gmf_vector(inputs, num_users, num_items, gmf_embedding_size, l2)
-    mlp = _mlp_vector(inputs, num_users, num_items, mlp_embedding_size, hidden_units, l2, dense_l2, dropout)
+    mlp_l2 = l2 if mlp_l2 is None else mlp_l2
+    mlp = _mlp_vector(inputs, num_users, num_items, mlp_embedding_size, hidden_units, mlp_l2, dense_l2, dropout)
     x = keras.layers.Concatenate(name="neumf_concat")([gmf, mlp])
     model = keras.Model(inputs, _head(x), name=name)
     if pretrained_gmf:
