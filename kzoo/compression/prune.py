@@ -149,15 +149,18 @@ def sparsity_report(model: keras.Model, exclude: Sequence[str] = ()) -> dict:
 
     Weights matching `exclude` are left out (listed under "excluded" when there are any).
     """
-    per_weight, zeros, total = {}, 0, 0
-    for var in prunable_weights(model, exclude):
+    per_weight, excluded, zeros, total = {}, [], 0, 0
+    for var in prunable_weights(model):
+        if _matches(var.path, exclude):
+            excluded.append(var.path)
+            continue
         values = keras.ops.convert_to_numpy(var.value)
         n_zero = int(values.size - np.count_nonzero(values))
         per_weight[var.path] = round(n_zero / values.size, 4)
         zeros, total = zeros + n_zero, total + values.size
     report = {"per_layer": per_weight, "overall": round(zeros / max(total, 1), 4)}
     if exclude:
-        report["excluded"] = [v.path for v in prunable_weights(model) if _matches(v.path, exclude)]
+        report["excluded"] = excluded
     return report
 
 

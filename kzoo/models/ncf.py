@@ -210,7 +210,7 @@ def _set_weights(layer, weights, what: str) -> None:
 def neumf_from_pretrained(gmf_model: keras.Model, mlp_model: keras.Model, alpha: float = 0.5, **kwargs):
     """Return a NeuMF initialised from a trained `gmf` and `ncf_mlp` (sizes read from them).
 
-    `kwargs` override the other NeuMF hyperparameters (`l2`, `dense_l2`, `dropout`, `name`).
+    `kwargs` override the other NeuMF hyperparameters (`l2`, `mlp_l2`, `dense_l2`, `dropout`, `name`).
     The result is not compiled.
     """
     user = gmf_model.get_layer("gmf_user_embedding")
