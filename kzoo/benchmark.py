@@ -91,7 +91,8 @@ def speed_run(model: str, batch_size: int | None = None, warmup: int = 5, steps:
     net.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0)
     seconds = time.perf_counter() - started
     return {"model": model, "mode": "speed", "batch_size": batch_size, "steps": steps,
-            "jit_compile": jit_compile, "ms_per_step": round(1000 * seconds / steps, 2),
+            "jit_compile": bool(net.jit_compile), "steps_per_execution": int(net.steps_per_execution),
+            "ms_per_step": round(1000 * seconds / steps, 2),
             "samples_per_sec": round(batch_size * steps / seconds, 1),
             "parameters": int(net.count_params()), "keras": keras.__version__}
 

@@ -38,6 +38,9 @@ TRAIN_DEFAULTS = {
     # clipping by global norm when > 0. Defaults here so `--set` reaches them on every entry.
     "weight_decay": 0.01,
     "clipnorm": 0.0,
+    # Read by kzoo.tasks.compile_model: XLA on one replica, and how many steps one compiled call runs.
+    "jit_compile": False,
+    "steps_per_execution": 1,
 }
 _VALIDATED = ("model", "data", "train", "distill", "prune")
 

@@ -65,6 +65,16 @@ def test_optimizer_settings_reach_entries_whose_file_omits_them():
         kzoo.get_config("lstm", ["train.weight_decay=-0.1"])
 
 
+def test_compile_settings_reach_entries_whose_file_omits_them():
+    from kzoo.tasks import compile_model
+
+    config = kzoo.get_config("gmf", ["train.jit_compile=true", "train.steps_per_execution=8"])
+    model = compile_model(kzoo.build_from_config(config, compile=False), config)
+    assert model.jit_compile is True and model.steps_per_execution == 8
+    with pytest.raises(ConfigError, match="train.steps_per_execution must be > 0"):
+        kzoo.get_config("gmf", ["train.steps_per_execution=0"])
+
+
 def test_none_override_keeps_default():
     default = kzoo.get_config("lstm")
     config = apply_overrides(default, {"model.units": None}, "lstm")
