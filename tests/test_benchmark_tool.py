@@ -26,3 +26,25 @@ def test_first_seed_adds_seeds_to_an_earlier_run(tmp_path):
     assert metrics["seed"] == 2
     summary = records[-1]["summary"]
     assert summary["runs"] == 1 and summary["ok"] == 1 and len(summary["accuracy"]["values"]) == 1
+
+
+def test_speed_record_reports_the_compile_settings_the_config_applied():
+    from kzoo.benchmark import speed_run
+
+    record = speed_run("gmf", batch_size=8, warmup=1, steps=4,
+                       overrides=["train.jit_compile=true", "train.steps_per_execution=2"])
+    assert record["jit_compile"] is True and record["steps_per_execution"] == 2
+    assert record["samples_per_sec"] > 0 and record["ms_per_step"] > 0
+    plain = speed_run("gmf", batch_size=8, warmup=1, steps=2)
+    assert plain["jit_compile"] is False and plain["steps_per_execution"] == 1
+
+
+def test_pipeline_ab_times_both_sides_in_alternation(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT))
+    from benchmarks.pipeline_ab import compare
+
+    record = compare("mlp", [], ["train.steps_per_execution=2"], None, warmup=2, steps=4, rounds=2,
+                     data="synthetic")
+    assert len(record["a_examples_per_sec"]) == len(record["b_examples_per_sec"]) == 2
+    assert all(v > 0 for v in record["a_examples_per_sec"] + record["b_examples_per_sec"])
+    assert record["ratio_b_over_a"] > 0 and record["b"] == ["train.steps_per_execution=2"]
