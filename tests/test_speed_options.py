@@ -34,7 +34,7 @@ def test_length_sorted_batches_keep_every_row_and_trim_only_padding():
     assert sorted(seen) == list(range(len(ids)))
 
 
-@pytest.mark.parametrize("name", ["lstm", "transformer_cls"])
+@pytest.mark.parametrize("name", ["lstm", "transformer_cls", "bert_cls"])
 def test_masked_text_models_give_the_same_logits_on_trimmed_batches(name):
     tiny = load_yaml(find_config_file(kzoo.get_entry(name).config_file))["tiny"]
     config = kzoo.get_config(name, {**tiny, "data.sequence_length": 16, "model.dropout": 0.0})
