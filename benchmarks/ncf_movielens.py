@@ -67,7 +67,7 @@ def ensemble(name, overrides, data, data_dir, seed, members, per_epoch):
             scores, valid = candidate_scores(model, bundle, split)
             total[split] = total.get(split, 0) + scores
             ranks = ranking.rank_of_positive(total[split][:, 0], total[split][:, 1:], valid[:, 1:])
-            figures[split] = {k: round(v, 4) for k, v in ranking.ranking_metrics(ranks, 10).items()}
+            figures[split] = {k: round(v, 4) for k, v in ranking.ranking_metrics(ranks, bundle.evaluate.top_k).items()}
         print(f"seed {seed} ensemble of {j + 1} ({epochs} epochs): val {json.dumps(figures['val'])} "
               f"test {json.dumps(figures['test'])}", flush=True)
     return figures["test"]
