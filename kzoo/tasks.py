@@ -129,7 +129,11 @@ def compile_model(
     `train.steps_per_execution` and `train.jit_compile` in the config apply unless the caller
     asks for more: `jit_compile=True` always wins, the config's `true` turns XLA on when the
     caller passes False or "auto" — on one replica only (Keras itself keeps XLA off under
-    tf.distribute).
+    tf.distribute). The config's `steps_per_execution` is a one-replica setting too: under
+    MirroredStrategy and MultiWorkerMirroredStrategy, Keras 3.15's multi-step training loop fails
+    on the optimizer's conditional update ("You must feed a value for placeholder tensor
+    'while/cond/...'", seen with gmf and neumf), so replicated runs take one step per call. A
+    `steps_per_execution` argument always applies.
     """
     import tensorflow as tf
 
@@ -143,7 +147,7 @@ def compile_model(
         loss=task.loss(),
         metrics=task.metrics(),
         jit_compile=jit_compile,
-        steps_per_execution=steps_per_execution or int(train.get("steps_per_execution", 1)),
+        steps_per_execution=steps_per_execution or (int(train.get("steps_per_execution", 1)) if one_replica else 1),
     )
     return model
 
