@@ -28,7 +28,7 @@ import numpy as np  # noqa: E402
 
 import kzoo  # noqa: E402
 from kzoo import ranking  # noqa: E402
-from kzoo.data.recommender import load_recommender_data, predict_scores  # noqa: E402
+from kzoo.data.recommender import load_recommender_data  # noqa: E402
 
 SHARED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "datasets")
 
@@ -46,12 +46,6 @@ class TestEveryEpoch(keras.callbacks.Callback):
         print(f"  {self.name} epoch {epoch + 1}: val {json.dumps(val)} test {json.dumps(test)}", flush=True)
 
 
-def candidate_scores(model, bundle, split):
-    """Scores [U, 1 + M] of `split`'s ranking candidates (held-out item first) and their validity mask."""
-    users, candidates, valid = bundle.evaluate.candidates[split]
-    return predict_scores(model, np.broadcast_to(users[:, None], candidates.shape), candidates), valid
-
-
 def ensemble(name, overrides, data, data_dir, seed, members, per_epoch):
     """Train `members` models (init seeds seed*1000 + j) on the same data; print their averaged figures.
 
@@ -64,7 +58,7 @@ def ensemble(name, overrides, data, data_dir, seed, members, per_epoch):
                                                 init_seed=1000 * seed + j, per_epoch=per_epoch)
         figures = {}
         for split in ("val", "test"):
-            scores, valid = candidate_scores(model, bundle, split)
+            scores, valid = bundle.evaluate.candidate_scores(model, split)
             total[split] = total.get(split, 0) + scores
             ranks = ranking.rank_of_positive(total[split][:, 0], total[split][:, 1:], valid[:, 1:])
             figures[split] = {k: round(v, 4) for k, v in ranking.ranking_metrics(ranks, bundle.evaluate.top_k).items()}

@@ -5,6 +5,7 @@ import pytest
 import keras
 
 import kzoo
+from kzoo import ranking
 from kzoo.data import DataError
 from kzoo.data.movielens import read_ratings_file
 from kzoo.data.recommender import (
@@ -149,6 +150,13 @@ def test_trained_model_beats_random_and_callback_logs_val_metrics():
     assert 0 < metrics["ndcg@10"] < metrics["hr@10"]
     loss = model.evaluate(bundle.test, verbose=0, return_dict=True)
     assert np.isfinite(loss["loss"])
+    # The candidates' raw scores: held-out item first, one row per evaluated user, same ranks as evaluate().
+    scores, valid = bundle.evaluate.candidate_scores(model, "test")
+    users, candidates, _ = bundle.evaluate.candidates["test"]
+    assert scores.shape == candidates.shape == valid.shape and scores.shape[0] == users.size
+    direct = model.predict({"user_id": users, "item_id": candidates[:, 0]}, verbose=0)
+    np.testing.assert_allclose(scores[:, 0], np.reshape(direct, -1), rtol=1e-5, atol=1e-6)
+    assert ranking.ranking_metrics(ranking.rank_of_positive(scores[:, 0], scores[:, 1:], valid[:, 1:]), 10) == metrics
     # Full ranking (all items but the user's other interactions) is harder than 1-in-100.
     full = load_recommender_data(config(full_ranking=True), "synthetic", seed=0).evaluate(model, "test")
     assert 0 < full["hr@10"] < metrics["hr@10"]

@@ -389,11 +389,17 @@ class RankingEvaluator:
             raise DataError(f"unknown split {split!r} for recommender evaluation; valid splits: val, test")
         if split not in self.candidates:
             raise DataError("split 'val' is not available: set data.validation: true")
-        users, candidates, valid = self.candidates[split]
         if self.full_ranking:
+            users, candidates, _ = self.candidates[split]
             return self._full_ranks(model, users, candidates[:, 0])
-        scores = predict_scores(model, np.broadcast_to(users[:, None], candidates.shape), candidates)
+        scores, valid = self.candidate_scores(model, split)
         return ranking.rank_of_positive(scores[:, 0], scores[:, 1:], valid[:, 1:])
+
+    def candidate_scores(self, model, split: str = "test"):
+        """Return `(scores, valid)`: float32 [U, 1 + M] logits of `split`'s sampled candidates (the
+        held-out item first) and the bool mask of real candidates (False = padding)."""
+        users, candidates, valid = self.candidates[split]
+        return predict_scores(model, np.broadcast_to(users[:, None], candidates.shape), candidates), valid
 
     def _full_ranks(self, model, users, targets) -> np.ndarray:
         d = self.data
