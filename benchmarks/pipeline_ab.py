@@ -1,7 +1,7 @@
 """Training throughput of one entry under two sets of overrides, alternating in one process.
 
     python benchmarks/pipeline_ab.py bert_cls --b data.length_sorted_chunks=32 --data-dir ../shared/datasets/tfds
-    python benchmarks/pipeline_ab.py gmf --b train.jit_compile=true --b train.steps_per_execution=16 --data-dir D
+    python benchmarks/pipeline_ab.py gmf --a train.jit_compile=false --a train.steps_per_execution=1 --data-dir D
 
 Side A is the entry's config with `--a` overrides (none by default), side B with `--b`. Each side is
 built and compiled as `train()` does, fed by its own real-data pipeline (cache filled first); the
