@@ -1,0 +1,86 @@
+"""Ranking evaluation of a recommender: HR@K / NDCG@K of the held-out items, and the epoch callback."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+from kzoo import ranking
+from kzoo.data.recommender.protocol import Interactions
+from kzoo.data.tfds_source import DataError
+
+EVAL_BATCH_SIZE = 16384
+
+
+def predict_scores(model, users, items, batch_size: int = EVAL_BATCH_SIZE) -> np.ndarray:
+    """Return the model's float32 logits for index arrays `users`, `items` (any equal shape)."""
+    users = np.asarray(users, np.int32)
+    items = np.asarray(items, np.int32)
+    x = {"user_id": users.reshape(-1), "item_id": items.reshape(-1)}
+    scores = model.predict(x, batch_size=batch_size, verbose=0)
+    return np.asarray(scores, np.float32).reshape(users.shape)
+
+
+class RankingEvaluator:
+    """`evaluate(model, split)` for a bundle: HR@K and NDCG@K over the held-out items."""
+
+    def __init__(self, data: Interactions, candidates: dict, top_k: int, full_ranking: bool):
+        self.data, self.candidates, self.top_k, self.full_ranking = data, candidates, top_k, full_ranking
+
+    def ranks(self, model, split: str = "test") -> np.ndarray:
+        """Return the 0-based rank of each evaluated user's held-out item."""
+        if split not in ("val", "test"):
+            raise DataError(f"unknown split {split!r} for recommender evaluation; valid splits: val, test")
+        if split not in self.candidates:
+            raise DataError("split 'val' is not available: set data.validation: true")
+        if self.full_ranking:
+            users, candidates, _ = self.candidates[split]
+            return self._full_ranks(model, users, candidates[:, 0])
+        scores, valid = self.candidate_scores(model, split)
+        return ranking.rank_of_positive(scores[:, 0], scores[:, 1:], valid[:, 1:])
+
+    def candidate_scores(self, model, split: str = "test"):
+        """Return `(scores, valid)`: float32 [U, 1 + M] logits of `split`'s sampled candidates (the
+        held-out item first) and the bool mask of real candidates (False = padding)."""
+        users, candidates, valid = self.candidates[split]
+        return predict_scores(model, np.broadcast_to(users[:, None], candidates.shape), candidates), valid
+
+    def _full_ranks(self, model, users, targets) -> np.ndarray:
+        d = self.data
+        n = d.num_items
+        all_items = np.arange(1, n + 1, dtype=np.int32)
+        ranks = np.empty(users.size, np.int64)
+        chunk = max(1, EVAL_BATCH_SIZE * 8 // n)
+        for a in range(0, users.size, chunk):
+            u = users[a : a + chunk]
+            scores = predict_scores(model, np.repeat(u, n).reshape(-1, n), np.tile(all_items, (u.size, 1)))
+            lo = np.searchsorted(d.all_users, u, "left")
+            hi = np.searchsorted(d.all_users, u, "right")
+            mask = np.ones(scores.shape, bool)
+            rows = np.repeat(np.arange(u.size), hi - lo)
+            seen = d.all_items[np.concatenate([np.arange(s, e) for s, e in zip(lo, hi)])]
+            mask[rows, seen - 1] = False  # the user's other interactions do not compete
+            t = targets[a : a + chunk].astype(np.int64) - 1
+            positive = scores[np.arange(u.size), t]
+            mask[np.arange(u.size), t] = False
+            ranks[a : a + chunk] = ranking.rank_of_positive(positive, scores, mask)
+        return ranks
+
+    def __call__(self, model, split: str = "test") -> dict:
+        return ranking.ranking_metrics(self.ranks(model, split), self.top_k)
+
+
+class RankingMetricsCallback(keras.callbacks.Callback):
+    """Adds `val_hr@K` and `val_ndcg@K` to the logs at the end of each epoch.
+
+    Place it before EarlyStopping / ModelCheckpoint so they can monitor those keys.
+    """
+
+    def __init__(self, evaluate, split: str = "val", prefix: str = "val_"):
+        super().__init__()
+        self.evaluate, self.split, self.prefix = evaluate, split, prefix
+
+    def on_epoch_end(self, epoch, logs=None):
+        metrics = self.evaluate(self.model, self.split)
+        if logs is not None:
+            logs.update({f"{self.prefix}{k}": v for k, v in metrics.items()})
