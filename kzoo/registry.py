@@ -1,8 +1,8 @@
-"""The model registry: `register_model`, `list_models`, `get_config`, `build` (timm's pattern).
+"""The model registry: `register_model`, `list_models`, `get_entry`, `get_config` (timm's pattern).
 
 An entry is a small builder function decorated with `@register_model`; its hyperparameters live in
-`zoo_configs/<entry>.yaml`. `build` resolves the config (defaults, then overrides), calls the builder
-with the `model` section and compiles the result with the entry's default optimizer, loss and metrics.
+`zoo_configs/<entry>.yaml`. Building and compiling an entry is `kzoo.zoo.build` (it needs the
+entry's Task, which sits above the models).
 """
 
 from __future__ import annotations
@@ -115,24 +115,3 @@ def get_config(
     if overrides:
         config = config_lib.apply_overrides(config, overrides, entry.name)
     return config
-
-
-def build_from_config(config: Mapping, compile: bool = True, steps_per_epoch: int | None = None):
-    """Build (and by default compile) the model a resolved config describes."""
-    entry = get_entry(config["entry"])
-    model = entry.builder(**config["model"])
-    if compile:
-        from kzoo.tasks import compile_model
-
-        compile_model(model, config, steps_per_epoch=steps_per_epoch)
-    return model
-
-
-def build(name: str, compile: bool = True, **overrides):
-    """Build a zoo entry by name: `kzoo.build("lstm", units=32, **{"train.learning_rate": 1e-3})`.
-
-    Keyword overrides without a dot refer to the `model` section. Returns a `keras.Model`,
-    compiled with the entry's default optimizer, loss and metrics unless `compile=False`.
-    """
-    config = get_config(name, overrides)
-    return build_from_config(config, compile=compile)

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 import kzoo
-from kzoo.data import DataError, load_data
+from kzoo.data import DataError
+from kzoo.tasks import load_data
 from kzoo.data.synthetic import synthetic_images
 
 

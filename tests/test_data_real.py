@@ -3,7 +3,8 @@
 import pytest
 
 import kzoo
-from kzoo.data import load_data, load_tfds
+from kzoo.data import load_tfds
+from kzoo.tasks import load_data
 from kzoo.data.tfds_source import dataset_size, is_prepared
 
 pytestmark = pytest.mark.slow

@@ -5,7 +5,8 @@ import pytest
 import tensorflow as tf
 
 import kzoo
-from kzoo.data import DataError, load_data
+from kzoo.data import DataError
+from kzoo.tasks import load_data
 from kzoo.data.bleu import make_bleu_evaluator
 from kzoo.data.seq2seq_preprocessing import END_ID, START_ID, Seq2SeqPreprocessor
 from kzoo.data.synthetic import synthetic_pairs

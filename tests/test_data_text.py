@@ -5,7 +5,8 @@ import pytest
 import tensorflow as tf
 
 import kzoo
-from kzoo.data import DataError, load_data
+from kzoo.data import DataError
+from kzoo.tasks import load_data
 from kzoo.data.synthetic import synthetic_reviews
 from kzoo.data.text_preprocessing import TextPreprocessor
 

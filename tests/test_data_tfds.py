@@ -7,7 +7,8 @@ import pytest
 import tensorflow_datasets as tfds
 
 import kzoo
-from kzoo.data import DataError, DataUnavailableError, load_data, tfds_source
+from kzoo.data import DataError, DataUnavailableError, tfds_source
+from kzoo.tasks import load_data
 
 
 @pytest.fixture

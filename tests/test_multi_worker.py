@@ -102,9 +102,10 @@ def test_killed_worker_resumes_from_the_last_finished_epoch(tmp_path, capsys):
     hosts = [f"127.0.0.1:{p}" for p in free_ports(2)]
     chief, other = _start(0, hosts, args, env), _start(1, hosts, args, env)
     try:
-        # The chief prints "epoch 1/4" after its BackupAndRestore saved epoch 1; kill the other worker then.
+        # The chief prints "Epoch 2/4" (fit's verbose=2 line) after its BackupAndRestore saved epoch 1;
+        # kill the other worker then.
         for line in chief.stdout:
-            if line.startswith("epoch 1/4"):
+            if line.startswith("Epoch 2/4"):
                 break
         else:
             pytest.fail(f"the chief never finished epoch 1 (exit {chief.wait()})")
@@ -120,7 +121,7 @@ def test_killed_worker_resumes_from_the_last_finished_epoch(tmp_path, capsys):
     started = time.perf_counter()
     codes, out = _run_workers(args + ["--resume"], tmp_path, capsys)
     assert codes == [0, 0], out[-3000:]
-    first_epochs = re.findall(r"\[w(\d)\] epoch (\d)/4", out)
+    first_epochs = re.findall(r"\[w(\d)\] Epoch (\d)/4", out)
     assert ("0", "2") in first_epochs and ("0", "1") not in first_epochs  # continued from epoch 2
     assert [int(r["epoch"]) for r in _history(run)] == [0, 1, 2, 3]
     assert time.perf_counter() - started < 240

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from kzoo.config import ConfigError
-from kzoo.data import load_data
+from kzoo.tasks import load_data
 from kzoo.training import resolve_config, train
-from kzoo.training.refit import refit_config
+from kzoo.training.refit import refit_config, select_epochs
 
 
 def _rows(path):
@@ -57,15 +57,11 @@ def test_refit_without_a_validation_split_is_refused_before_training(tmp_path, e
 
 
 def test_the_epoch_choice_is_recorded_and_a_resumed_run_keeps_it(tmp_path):
-    from kzoo.training.cluster import WorkerRole
-    from kzoo.training.refit import RefitPhase
-
     config = resolve_config("gmf", tiny=True)
-    phase = RefitPhase(config, WorkerRole(), tmp_path, tmp_path, "synthetic", None, 0, False, 0)
     record = tmp_path / "refit.json"
-    choice = phase.select_epochs({"val_hr@10": [0.2, 0.5, 0.4]}, record)
+    choice = select_epochs(config, {"val_hr@10": [0.2, 0.5, 0.4]}, record)
     assert choice == {"monitor": "val_hr@10", "epochs": 2, "best_value": 0.5}
     # A resumed run reads the record, whatever history it is handed.
-    assert phase.select_epochs({"val_hr@10": [0.9]}, record) == choice
+    assert select_epochs(config, {"val_hr@10": [0.9]}, record) == choice
     with pytest.raises(ConfigError, match="logged no 'val_hr@10'"):
-        phase.select_epochs({"loss": [1.0]}, tmp_path / "other.json")
+        select_epochs(config, {"loss": [1.0]}, tmp_path / "other.json")

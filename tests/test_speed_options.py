@@ -6,7 +6,8 @@ import tensorflow as tf
 
 import kzoo
 from kzoo.config import find_config_file, load_yaml
-from kzoo.data import load_data, pipeline
+from kzoo.data import pipeline
+from kzoo.tasks import load_data
 from kzoo.tasks import compile_model
 
 

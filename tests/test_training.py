@@ -102,7 +102,7 @@ def test_kill_9_then_resume_finishes_the_requested_epochs(tmp_path):
 
     resumed = run_tool(args + ["--resume"])
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert "epoch 1/6" not in resumed.stdout and "epoch 6/6" in resumed.stdout, resumed.stdout
+    assert "Epoch 1/6" not in resumed.stdout and "Epoch 6/6" in resumed.stdout, resumed.stdout
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["epochs_run"] == 6
     assert len(metrics["history"]["loss"]) == 6

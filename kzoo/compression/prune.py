@@ -14,6 +14,7 @@ Targets: the kernels of Dense, EinsumDense and convolution layers, Embedding tab
 kernel and recurrent kernel of LSTM cells (inside Bidirectional too). Biases are kept.
 `prune.exclude` lists weight-path patterns (`fnmatch`, e.g. `logits/*`) to leave dense: a small
 classifier head pruned with the rest can cost more than it saves (BENCHMARKS.md, IMDB at 90 %).
+`Pruning` is the trainer plug-in that adds the callback to every run whose config asks for it.
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ from typing import Mapping, Sequence
 import keras
 import numpy as np
 
+from kzoo.compression.size import saved_model_size
 from kzoo.config import ConfigError
+from kzoo.plugin import RunPlugin
 
 # Layer class -> names of the weights to prune.
 _TARGETS = (
@@ -212,14 +215,24 @@ class MagnitudePruning(keras.callbacks.Callback):
         self._apply_masks()
 
 
-def pruning_callbacks(net: keras.Model, config: Mapping, total_steps: int | None) -> list:
-    """`[MagnitudePruning]` when the config enables pruning, else `[]` (the hook `train()` calls)."""
-    if not enabled(config):
-        return []
-    return [MagnitudePruning(net, schedule_from_config(config, total_steps), exclude_from_config(net, config))]
+class Pruning(RunPlugin):
+    """Trainer plug-in: magnitude pruning while a run trains, when `prune.target_sparsity` > 0."""
 
+    def callbacks(self, net: keras.Model, config: Mapping, total_steps: int | None) -> list:
+        """`[MagnitudePruning]` when the config enables pruning, else `[]`."""
+        if not enabled(config):
+            return []
+        return [MagnitudePruning(net, schedule_from_config(config, total_steps), exclude_from_config(net, config))]
 
-def pruning_metrics(net: keras.Model, config: Mapping, total_steps: int | None) -> dict:
-    """`metrics.json`'s `prune` entry: the schedule used and the sparsity reached per weight."""
-    schedule = schedule_from_config(config, total_steps)
-    return {"schedule": dataclasses.asdict(schedule), "sparsity": sparsity_report(net, exclude_from_config(net, config))}
+    def metrics(self, net: keras.Model, config: Mapping, total_steps: int | None) -> dict:
+        """`metrics.json`'s `prune` entry: where it started, the schedule, the sparsity reached per weight."""
+        if not enabled(config):
+            return {}
+        schedule = schedule_from_config(config, total_steps)
+        return {"prune": {"from_run": config["prune"].get("from_run", ""), "schedule": dataclasses.asdict(schedule),
+                          "sparsity": sparsity_report(net, exclude_from_config(net, config))}}
+
+    def after_export(self, metrics: dict, export_dir) -> None:
+        """The export's raw and gzip size, in the `prune` entry."""
+        if "prune" in metrics:
+            metrics["prune"]["saved_model"] = saved_model_size(export_dir)

@@ -7,24 +7,10 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import tensorflow as tf
-
-
-def find_decode_fn(config: Mapping) -> Callable | None:
-    """Return `greedy_decode` from the entry's model module (or `kzoo.models.transformer`), else None."""
-    candidates = [f"kzoo.models.{config.get('family', '')}", "kzoo.models.transformer"]
-    for module_name in candidates:
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            continue
-        if callable(getattr(module, "greedy_decode", None)):
-            return module.greedy_decode
-    return None
 
 
 def make_bleu_evaluator(preprocessor, raw_pairs: Mapping[str, tuple[Sequence[str], Sequence[str]]],

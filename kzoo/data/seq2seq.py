@@ -4,18 +4,19 @@ Sources: a folder of line-aligned files (`train.de`/`train.en`, `val.*`, `test_2
 `test.*`; Multi30k's layout), TSV sentence pairs (`source<TAB>target`), tfds
 `ted_hrlr_translate/pt_to_en` (`--data tfds`), or a synthetic toy language pair. "auto" uses the
 raw folder named `data.dataset` when found beside the tfds data directory, else synthetic data.
-The bundle's `evaluate(model, split)` adds corpus BLEU when a greedy decoder is available.
+The bundle's `evaluate(model, split)` adds corpus BLEU when the caller passes a decoding loop.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import tensorflow as tf
 
 from kzoo.data import files, pipeline, synthetic
-from kzoo.data.bleu import find_decode_fn, make_bleu_evaluator
+from kzoo.data.bleu import make_bleu_evaluator
 from kzoo.data.bundle import DataBundle
 from kzoo.data.seq2seq_preprocessing import Seq2SeqPreprocessor
 from kzoo.data.tfds_source import DataError, load_tfds, resolve_data_dir
@@ -26,8 +27,12 @@ VAL_PREFIXES = ("val", "valid", "dev")
 
 
 def load_seq2seq_data(config: dict, source: str, data_dir: str | None, seed: int,
-                      batch_size: int, shard: tuple[int, int] | None, preprocessor=None) -> DataBundle:
+                      batch_size: int, shard: tuple[int, int] | None, preprocessor=None,
+                      decode_fn: Callable | None = None) -> DataBundle:
     """Return a DataBundle of teacher-forcing batches for a seq2seq config, with a BLEU `evaluate`.
+
+    `decode_fn(model, encoder_inputs, max_length, start_id, end_id)` is the model family's decoding
+    loop (see `kzoo.data.bleu`); without one the bundle scores Keras metrics only, no BLEU.
 
     `source`: "auto", "tfds", "synthetic", or a path (folder of parallel files, TSV file, or
     folder with train.tsv [+ val.tsv, test.tsv]). Vocabularies are learned from the training pairs.
@@ -73,16 +78,15 @@ def load_seq2seq_data(config: dict, source: str, data_dir: str | None, seed: int
         sizes={"train": pipeline.shard_size(n_train, shard), "val": len(pairs["val"][0]), "test": len(pairs["test"][0]),
                **({"train_all_workers": n_train} if shard else {})},
         preprocessor=preprocessor,
-        evaluate=_make_evaluate(config, preprocessor, pairs, {"val": val, "test": test}, notes),
+        evaluate=_make_evaluate(decode_fn, preprocessor, pairs, {"val": val, "test": test}, notes),
         notes=notes,
     )
 
 
-def _make_evaluate(config, preprocessor, pairs, datasets, notes):
+def _make_evaluate(decode_fn, preprocessor, pairs, datasets, notes):
     """Return `evaluate(model, split)` giving Keras metrics plus BLEU, or None without a decoder."""
-    decode_fn = find_decode_fn(config)
     if decode_fn is None:
-        notes.append("no greedy_decode found in the model module: BLEU is not computed")
+        notes.append("no decoding loop given: BLEU is not computed")
         return None
     bleu = make_bleu_evaluator(preprocessor, {s: pairs[s] for s in datasets}, decode_fn)
 

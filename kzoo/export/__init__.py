@@ -5,9 +5,10 @@
 
 The SavedModel sits in TF Serving's layout (`OUTPUT/<version>/saved_model.pb`), is written
 atomically, and needs only TensorFlow to load: preprocessing (text vectorisation, id lookup,
-detokenisation) runs inside the graph. Signatures per task are listed in `kzoo.export.core`.
+detokenisation) runs inside the graph. Signatures per task are listed in `kzoo.export.core`;
+each Task builds its own (`kzoo/signatures/`).
 """
 
-from kzoo.export.core import QUANTIZE_MODES, ExportError, export_model, export_run, next_version
+from kzoo.export.core import QUANTIZE_MODES, ExportError, export_model, export_run, next_version, quantize_model
 
-__all__ = ["QUANTIZE_MODES", "ExportError", "export_model", "export_run", "next_version"]
+__all__ = ["QUANTIZE_MODES", "ExportError", "export_model", "export_run", "next_version", "quantize_model"]

@@ -13,8 +13,8 @@ Signatures (their names and the input/output names are the serving contract):
 
 The graphs are built with Keras 3's `keras.export.ExportArchive` (no hand-written `tf.Module`
 was needed: it tracks the model and the lookup tables of the preprocessing layers, and takes
-one endpoint per signature); each task's endpoints live in `kzoo/export/<task>.py`
-(`add_endpoints(archive, model, config, preprocessor) -> {name: fn}`).
+one endpoint per signature); each Task adds its own (`Task.add_serving_endpoints`, built in
+`kzoo/signatures/<task>.py`).
 Inputs of the wrong dtype or shape fail with a TensorFlow error (`add_endpoint` adds the shape
 check that signature calls lack). Every export also writes `assets.extra/kzoo.json` (entry,
 task, quantization, class names, signatures), which TF Serving ignores.
@@ -22,31 +22,25 @@ task, quantization, class names, signatures), which TF Serving ignores.
 
 from __future__ import annotations
 
-import functools
-import importlib
-import inspect
 import json
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import warnings
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+import keras
+
+from kzoo.config import ConfigError
+from kzoo.run_dir import RunDir, RunDirError
+from kzoo.signatures import ExportError, signature_summary
+from kzoo.tasks import UnknownTaskError, get_task, list_tasks
+
 QUANTIZE_MODES = ("int8",)
-
-# task -> module with `load_preprocessor(directory)` and `add_endpoints(archive, model, config, preprocessor)`.
-_TASK_MODULES = {
-    "image_classification": "kzoo.export.image",
-    "text_classification": "kzoo.export.text",
-    "recommendation": "kzoo.export.recommender",
-    "seq2seq": "kzoo.export.seq2seq",
-}
 _TMP_PREFIX = ".tmp-export-"
-
-
-class ExportError(ValueError):
-    """The run, model or export request cannot be exported; the message says what is wrong."""
 
 
 def next_version(output: str | os.PathLike) -> int:
@@ -56,10 +50,11 @@ def next_version(output: str | os.PathLike) -> int:
     return max(versions, default=0) + 1
 
 
-def _task_module(task: Any):
-    if task not in _TASK_MODULES:
-        raise ExportError(f"cannot export task {task!r}; exportable tasks: {', '.join(sorted(_TASK_MODULES))}")
-    return importlib.import_module(_TASK_MODULES[task])
+def _task(name: Any):
+    try:
+        return get_task(name)
+    except UnknownTaskError:
+        raise ExportError(f"cannot export task {name!r}; exportable tasks: {', '.join(list_tasks())}") from None
 
 
 def _check_quantize(quantize: str | None) -> None:
@@ -75,8 +70,6 @@ def quantize_model(model, mode: str):
     what could be quantized and lists both kinds in `report`. A model with no quantizable layer
     raises ExportError.
     """
-    import keras
-
     _check_quantize(mode)
     clone = keras.models.clone_model(model)
     clone.set_weights(model.get_weights())
@@ -131,39 +124,6 @@ def _write_atomically(output: Path, write: Callable[[Path], None]) -> Path:
         raise
 
 
-def add_endpoint(archive, name: str, fn: Callable, specs: list):
-    """`archive.add_endpoint(name, fn, specs)`, with every input's shape checked when served.
-
-    Signature calls check dtypes but not shapes: a `[B, 28, 28, 1]` batch would flow into a
-    `[B, 28, 28]` graph and could give a wrong answer. `tf.ensure_shape` makes it an error.
-    """
-    import tensorflow as tf
-
-    names = list(inspect.signature(fn).parameters)
-
-    @functools.wraps(fn)  # keeps the argument names, which become the signature's input names
-    def checked(*args, **kwargs):
-        inputs = {**dict(zip(names, args)), **kwargs}
-        return fn(**{name: tf.ensure_shape(inputs[name], spec.shape) for name, spec in zip(names, specs)})
-
-    return archive.add_endpoint(name, checked, specs)
-
-
-def _signature_summary(endpoints: Mapping[str, Any]) -> dict:
-    """{signature: {"inputs": {name: [dtype, shape]}, "outputs": {...}}} for `kzoo.json`."""
-
-    def spec(t) -> list:
-        return [t.dtype.name, None if t.shape.rank is None else [None if d is None else int(d) for d in t.shape]]
-
-    summary = {}
-    for name, fn in endpoints.items():
-        concrete = fn.get_concrete_function()
-        args, kwargs = concrete.structured_input_signature
-        inputs = {t.name: spec(t) for t in list(args) + list(kwargs.values())}
-        summary[name] = {"inputs": inputs, "outputs": {k: spec(v) for k, v in concrete.structured_outputs.items()}}
-    return summary
-
-
 def export_model(model, config: Mapping, preprocessor, output: str | os.PathLike, quantize: str | None = None) -> Path:
     """Export `model` with its `preprocessor` as `output/<next version>/` and return that path.
 
@@ -175,23 +135,21 @@ def export_model(model, config: Mapping, preprocessor, output: str | os.PathLike
       quantize: None or "int8" (`model.quantize`, see `quantize_model`).
     Raises ExportError for an unknown task or quantize mode, or a preprocessor that does not fit.
     """
-    import keras
-
     _check_quantize(quantize)
-    task_module = _task_module(config.get("task"))
+    task = _task(config.get("task"))
     report = None
     if quantize:
         model, report = quantize_model(model, quantize)
     archive = keras.export.ExportArchive()
     archive.track(model)
-    endpoints = task_module.add_endpoints(archive, model, config, preprocessor)
+    endpoints = task.add_serving_endpoints(archive, model, config, preprocessor)
     _store_each_variable_once(archive)
     metadata = {
         "entry": config.get("entry"),
         "task": config.get("task"),
         "quantization": report,
         "class_names": list(getattr(preprocessor, "class_names", None) or []),
-        "signatures": _signature_summary(endpoints),
+        "signatures": signature_summary(endpoints),
     }
 
     def write(tmp: Path) -> None:
@@ -221,59 +179,33 @@ def _store_each_variable_once(archive) -> None:
             setattr(trackable, name, [getattr(v, "_value", v) for v in collection])
 
 
-def _read_run(run: Path) -> tuple[Path, Path, dict]:
-    """Return `(run_dir, model_file, config)` for a run directory or a `.keras` file inside one."""
-    from kzoo.config import ConfigError, load_yaml
-
-    if run.suffix == ".keras":
-        run_dir, model_file = run.parent, run
-    else:
-        run_dir, model_file = run, run / "model.keras"
-    if not run_dir.is_dir():
-        raise ExportError(f"run directory {str(run_dir)!r} does not exist")
-    if not model_file.is_file():
-        raise ExportError(f"{str(model_file)!r} not found: pass a finished run directory or a .keras file inside one")
-    if not (run_dir / "config.yaml").is_file():
-        raise ExportError(f"{str(run_dir)!r} has no config.yaml: it is not a kzoo run directory")
-    try:
-        config = load_yaml(run_dir / "config.yaml")
-    except ConfigError as err:
-        raise ExportError(str(err)) from None
-    missing = [k for k in ("entry", "task", "model") if k not in config]
-    if missing:
-        raise ExportError(f"{run_dir / 'config.yaml'} lacks {missing}: it is not a resolved kzoo config")
-    return run_dir, model_file, config
-
-
 def export_run(run: str | os.PathLike, output: str | os.PathLike | None = None, quantize: str | None = None) -> Path:
     """Export a finished run (its `model.keras`, `config.yaml`, `preprocessing/`); return the version dir.
 
     `run` is a run directory or a `.keras` file inside one (e.g. `best.keras`). `output` defaults
     to `<run_dir>/export`; each call writes the next version there.
     """
-    import keras
-
-    import kzoo
-
-    run_dir, model_file, config = _read_run(Path(run))
+    run = Path(run).expanduser()
+    run_dir, model_file = (RunDir(run.parent), run) if run.suffix == ".keras" else (RunDir(run), None)
+    try:
+        RunDir.open(run_dir.path)
+        if model_file is not None and not model_file.is_file():
+            raise RunDirError(f"{str(model_file)!r} not found")
+        config = run_dir.config()
+    except (RunDirError, ConfigError) as err:
+        raise ExportError(f"{err}: pass a finished run directory or a .keras file inside one") from None
     _check_quantize(quantize)
     if keras.backend.backend() != "tensorflow":
         return _export_in_tensorflow_process(run, output, quantize)
-    task_module = _task_module(config["task"])
-    kzoo.get_entry(config["entry"])  # imports the model families: registers their custom layers
     try:
-        model = keras.saving.load_model(model_file, compile=False)
+        model = run_dir.load_model(model_file)
     except (ValueError, OSError, TypeError) as err:
-        raise ExportError(f"cannot load {model_file}: {str(err).splitlines()[0]}") from None
-    preprocessor = task_module.load_preprocessor(run_dir / "preprocessing")
-    return export_model(model, config, preprocessor, output or run_dir / "export", quantize)
+        raise ExportError(f"cannot load {model_file or run_dir.model_file}: {str(err).splitlines()[0]}") from None
+    return export_model(model, config, run_dir.preprocessor(config), output or run_dir.export_dir, quantize)
 
 
 def _export_in_tensorflow_process(run, output, quantize) -> Path:
     """Run `python -m kzoo.export` with `KERAS_BACKEND=tensorflow` and return the version folder it wrote."""
-    import subprocess
-    import sys
-
     command = [sys.executable, "-m", "kzoo.export", str(run)]
     command += ["--output", str(output)] if output else []
     command += ["--quantize", quantize] if quantize else []

@@ -1,4 +1,4 @@
-"""Callbacks kzoo adds to Keras's own: a NaN stop that explains itself, throughput, epoch lines."""
+"""Callbacks kzoo adds to Keras's own: a NaN stop that explains itself, and throughput."""
 
 from __future__ import annotations
 
@@ -59,20 +59,3 @@ class ThroughputTimer(keras.callbacks.Callback):
         if not timed:
             return None
         return self.examples_per_epoch * len(timed) / sum(timed)
-
-
-class EpochLine(keras.callbacks.Callback):
-    """Print one line per epoch (used instead of the progress bar when stdout is not a TTY)."""
-
-    def __init__(self, total_epochs: int):
-        super().__init__()
-        self.total_epochs = total_epochs
-        self._start = None
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        values = " ".join(f"{k}={v:.4f}" for k, v in sorted((logs or {}).items()) if isinstance(v, (int, float)))
-        seconds = time.perf_counter() - self._start
-        print(f"epoch {epoch + 1}/{self.total_epochs} {seconds:.1f}s {values}", flush=True)

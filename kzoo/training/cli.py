@@ -43,11 +43,13 @@ def user_errors() -> tuple[type[BaseException], ...]:
     """The exception types that mean bad input (reported as one line), not a bug."""
     from kzoo.config import ConfigError
     from kzoo.registry import UnknownModelError
-    from kzoo.training.run_dir import RunDirError
+    from kzoo.run_dir import RunDirError
+    from kzoo.tasks import UnknownTaskError
     from kzoo.training.strategy import StrategyError
 
     # FileNotFoundError: a path the user named does not exist (data file, config, run dir).
-    errors: list[type[BaseException]] = [ConfigError, UnknownModelError, RunDirError, StrategyError, FileNotFoundError]
+    errors: list[type[BaseException]] = [ConfigError, UnknownModelError, UnknownTaskError, RunDirError, StrategyError,
+                                         FileNotFoundError]
     try:
         from kzoo.data import DataError, DataUnavailableError
 

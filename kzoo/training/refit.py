@@ -5,7 +5,7 @@ interaction for validation and one for testing; putting the validation item back
 GMF's test HR@10 by about 2 points (BENCHMARKS.md). The validation run only decides *how long* to
 train; a fresh model (same seed) then trains that many epochs on all the training data, and the test
 split is scored once, on that model. Keras has no callback for a second `fit` on different data, so
-`train()` calls this phase after its own `fit`.
+refit is a trainer plug-in with a phase of its own after `fit` (`Refit.after_fit`).
 """
 
 from __future__ import annotations
@@ -19,89 +19,91 @@ import keras
 import numpy as np
 
 from kzoo.config import ConfigError
-from kzoo.tasks import get_task
-from kzoo.training import callbacks as kzoo_callbacks
-from kzoo.training.cluster import ReadOnlyBackupAndRestore, WorkerRole
-from kzoo.training.run_dir import write_json
-
-_SUPPORTED = ("recommendation", "image_classification", "text_classification")
+from kzoo.plugin import RunPlugin
+from kzoo.run_dir import write_json
+from kzoo.tasks import get_task, list_tasks
 
 
 def check_refit(config: dict) -> None:
     """Raise ConfigError when `train.refit` is on but the config has no validation split to choose with."""
     if not config["train"].get("refit"):
         return
-    task, data = config["task"], config["data"]
-    if task not in _SUPPORTED:
-        raise ConfigError(f"train.refit is not supported for task {task!r} (supported: {', '.join(_SUPPORTED)})")
-    has_val = bool(data.get("validation", True)) if task == "recommendation" else float(data.get("val_fraction", 0)) > 0
-    if not has_val:
-        key = "data.validation" if task == "recommendation" else "data.val_fraction"
-        raise ConfigError(f"train.refit needs a validation split to choose the epoch count: set {key} "
+    task = get_task(config)
+    if task.validation_key is None:
+        supported = [name for name in list_tasks() if get_task(name).validation_key is not None]
+        raise ConfigError(f"train.refit is not supported for task {task.name!r} (supported: {', '.join(supported)})")
+    if not task.has_validation(config):
+        raise ConfigError(f"train.refit needs a validation split to choose the epoch count: set {task.validation_key} "
                           "(true / above 0) or turn train.refit off")
 
 
 def refit_config(config: dict, epochs: int) -> dict:
     """Return a copy of `config` that trains `epochs` epochs on train + validation, without early stopping."""
     refit = copy.deepcopy(config)
-    if refit["task"] == "recommendation":
-        refit["data"]["validation"] = False
-    else:
-        refit["data"]["val_fraction"] = 0.0
+    get_task(refit).without_validation(refit["data"])
     refit["train"]["epochs"] = int(epochs)
     refit["train"]["early_stopping_patience"] = 0
     return refit
 
 
-class RefitPhase:
-    """The second training phase of a `train.refit` run (see the module docstring)."""
+def select_epochs(config: dict, history: dict, record: Path, is_chief: bool = True) -> dict:
+    """Return `{"monitor", "epochs", "best_value"}` from the validation history, saved to `record`.
 
-    def __init__(self, config: dict, role: WorkerRole, run_dir: Path, write_dir: Path, data: str,
-                 data_dir: str | None, seed: int, jit_compile: bool, verbose: int):
-        self.config, self.role, self.run_dir, self.write_dir = config, role, run_dir, write_dir
-        self.data, self.data_dir, self.seed = data, data_dir, seed
-        self.jit_compile, self.verbose = jit_compile, verbose
+    A resumed run reads `record` instead, so a run killed during the refit keeps its choice. Only
+    the chief writes it (every worker computes the same choice from the same history).
+    """
+    if record.is_file():
+        return json.loads(record.read_text(encoding="utf-8"))
+    task = get_task(config)
+    scores = history.get(task.monitor)
+    if not scores:
+        raise ConfigError(f"train.refit: the run logged no {task.monitor!r} to choose the epoch count from")
+    best = int(np.argmax(scores) if task.mode == "max" else np.argmin(scores))
+    choice = {"monitor": task.monitor, "epochs": best + 1, "best_value": float(scores[best])}
+    if is_chief:
+        write_json(choice, record)
+    return choice
 
-    def select_epochs(self, history: dict, record: Path) -> dict:
-        """Return `{"monitor", "epochs", "best_value"}` from the validation history, saved to `record`.
 
-        A resumed run reads `record` instead, so a run killed during the refit keeps its choice. Only
-        the chief writes it (every worker computes the same choice from the same history).
+class Refit(RunPlugin):
+    """The refit phase of a `train.refit` run (see the module docstring)."""
+
+    def check(self, config):
+        check_refit(config)
+
+    def after_fit(self, training) -> None:
+        """Choose the epochs from the history, train a fresh model that long on train + validation.
+
+        `training` (the trainer's state) gives the data loader, the model builder, the callbacks
+        every fit has, and receives the refit model as `training.net`.
         """
-        if record.is_file():
-            return json.loads(record.read_text(encoding="utf-8"))
-        task = get_task(self.config["task"])
-        scores = history.get(task.monitor)
-        if not scores:
-            raise ConfigError(f"train.refit: the run logged no {task.monitor!r} to choose the epoch count from")
-        best = int(np.argmax(scores) if task.mode == "max" else np.argmin(scores))
-        choice = {"monitor": task.monitor, "epochs": best + 1, "best_value": float(scores[best])}
-        if self.role.is_chief:
-            write_json(choice, record)
-        return choice
-
-    def fit(self, dist, preprocessor, wrap_model, epochs: int) -> tuple[keras.Model, float]:
-        """Train a fresh model for `epochs` epochs on train + validation; return it and the seconds taken."""
-        from kzoo.compression import hooks as compression
-        from kzoo.training.run import build_for_fit, load_worker_data
-
-        config = refit_config(self.config, epochs)
-        bundle = load_worker_data(config, self.role, self.data, self.data_dir, self.seed, preprocessor)
+        config = training.config
+        if not config["train"].get("refit"):
+            return
+        run_dir, write_dir = training.dir, training.write_dir
+        # The chief's record, read by every worker: a resumed refit skips the finished selection phase on all of them.
+        choice = select_epochs(config, training.history(write_dir.history_file), run_dir.refit_record,
+                               training.role.is_chief)
+        training.reseed()
+        epochs = choice["epochs"]
+        refit = refit_config(config, epochs)
+        bundle = training.load_data(refit, training.bundle.preprocessor)
         print(f"kzoo: refit on train + validation for {epochs} epochs {bundle.sizes}", flush=True)
         steps_per_epoch = int(bundle.train.cardinality().numpy())
-        net, fit_model = build_for_fit(config, dist, steps_per_epoch, self.jit_compile, wrap_model)
-        backup = keras.callbacks.BackupAndRestore if self.role.is_chief else ReadOnlyBackupAndRestore
+        net, fit_model = training.build_for_fit(refit, steps_per_epoch)
         callbacks = [
-            backup(str(self.run_dir / "refit_backup")),
-            kzoo_callbacks.TerminateOnNaNWithAdvice(float(config["train"].get("learning_rate", 0)) or None),
-            keras.callbacks.CSVLogger(str(self.write_dir / "refit_history.csv"), append=True),
+            training.backup_callback(run_dir.refit_backup_dir),
+            training.nan_callback(refit),
+            keras.callbacks.CSVLogger(str(write_dir.refit_history_file), append=True),
         ]
         train = bundle.train
-        if hasattr(dist, "prepare_train"):  # JAX backend
-            train = dist.prepare_train(train)
-            callbacks = dist.callbacks() + callbacks
+        if hasattr(training.dist, "prepare_train"):  # JAX backend
+            train = training.dist.prepare_train(train)
+            callbacks = training.dist.callbacks() + callbacks
         total_steps = steps_per_epoch * epochs if steps_per_epoch > 0 else None
-        callbacks += compression.callbacks(net, config, total_steps)
+        callbacks += training.plugin_callbacks(net, refit, total_steps)
         started = time.perf_counter()
-        fit_model.fit(train, epochs=epochs, callbacks=callbacks, verbose=1 if self.verbose == 1 else 0, shuffle=False)
-        return net, time.perf_counter() - started
+        fit_model.fit(train, epochs=epochs, callbacks=callbacks, verbose=training.fit_verbose, shuffle=False)
+        seconds = time.perf_counter() - started
+        training.net, training.refit_info = net, {**choice, "train_seconds": round(seconds, 3)}
+        training.train_seconds += seconds

@@ -9,27 +9,14 @@ WordPiece tokenizers use TensorFlow Text ops: clients of those exports `import t
 
 from __future__ import annotations
 
-from pathlib import Path
-
+import keras
 import tensorflow as tf
 
-from kzoo.export.core import ExportError, add_endpoint
-from kzoo.export.image import classifier_outputs
-
-
-def load_preprocessor(directory: Path):
-    """Load the run's `TextPreprocessor` from `<run>/preprocessing`."""
-    if not Path(directory).is_dir():
-        raise ExportError(f"{directory} not found: a text classifier run must hold its saved tokenizer")
-    from kzoo.data.text import TextPreprocessor
-
-    return TextPreprocessor.load(directory)
+from kzoo.signatures.core import ExportError, add_endpoint, classifier_outputs
 
 
 def tokenizer_layer(preprocessor, attribute: str = "layer"):
     """Return the Keras layer mapping strings to ids that `preprocessor.<attribute>` holds."""
-    import keras
-
     layer = getattr(preprocessor, attribute, None)
     if not isinstance(layer, keras.layers.Layer):
         kind = type(preprocessor).__name__

@@ -9,18 +9,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from kzoo.export.core import add_endpoint
-
-
-def load_preprocessor(directory):
-    """Image models take raw pixels: there is no preprocessor to load."""
-    return None
-
-
-def classifier_outputs(logits) -> dict:
-    """`{"probabilities": softmax f32 [B, C], "label": argmax i64 [B]}` from logits `[B, C]`."""
-    probabilities = tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
-    return {"probabilities": probabilities, "label": tf.argmax(probabilities, axis=-1, output_type=tf.int64)}
+from kzoo.signatures.core import add_endpoint, classifier_outputs
 
 
 def add_endpoints(archive, model, config, preprocessor) -> dict:

@@ -8,27 +8,15 @@ glue punctuation back), all TensorFlow ops.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import tensorflow as tf
 
-from kzoo.export.core import ExportError, add_endpoint
-from kzoo.export.text import tokenizer_layer
-
-
-def load_preprocessor(directory: Path):
-    """Load the run's `Seq2SeqPreprocessor` from `<run>/preprocessing`."""
-    if not Path(directory).is_dir():
-        raise ExportError(f"{directory} not found: a seq2seq run must hold its saved vocabularies")
-    from kzoo.data.seq2seq import Seq2SeqPreprocessor
-
-    return Seq2SeqPreprocessor.load(directory)
+from kzoo.models.transformer_seq2seq import greedy_decode
+from kzoo.signatures.core import ExportError, add_endpoint
+from kzoo.signatures.text import tokenizer_layer
 
 
 def add_endpoints(archive, model, config, preprocessor) -> dict:
     """Add `serving_default`: `text` tf.string `[None]` -> `translation` tf.string `[None]`."""
-    from kzoo.models.transformer_seq2seq import greedy_decode
-
     source = tokenizer_layer(preprocessor, "source_layer")
     if not callable(getattr(preprocessor, "detokenize", None)):
         raise ExportError(f"cannot export seq2seq: {type(preprocessor).__name__} has no detokenize(ids)")

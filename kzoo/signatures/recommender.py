@@ -1,8 +1,7 @@
 """Recommender signatures: raw user/item ids in, scores and top-k items out.
 
-The run's id maps (`preprocessing/user_ids.txt`, `item_ids.txt`: raw ids in index order, line i
-holding index i + 1) become `keras.layers.IntegerLookup` layers in the graph, so clients send
-raw int64 ids. An id never seen in training maps to index 0, the models' out-of-vocabulary row:
+The run's id maps (`kzoo.data.recommender.IdMaps`: raw ids in index order) become
+`keras.layers.IntegerLookup` layers in the graph, so clients send raw int64 ids. An id never seen in training maps to index 0, the models' out-of-vocabulary row:
 it gets a valid score rather than an error.
 
 - `serving_default`: `user_id`, `item_id` int64 `[None]` -> `score` float32 `[None]` (sigmoid).
@@ -13,58 +12,25 @@ it gets a valid score rather than an error.
 
 from __future__ import annotations
 
-import dataclasses
-from pathlib import Path
-
+import keras
 import tensorflow as tf
 
-from kzoo.export.core import ExportError, add_endpoint
-
-USER_FILE, ITEM_FILE = "user_ids.txt", "item_ids.txt"
+from kzoo.signatures.core import ExportError, add_endpoint
 
 
-@dataclasses.dataclass(frozen=True)
-class IdVocabularies:
-    """Raw user and item ids in index order (index = position + 1; 0 is out-of-vocabulary)."""
-
-    user_ids: list
-    item_ids: list
-
-
-def _read_ids(path: Path) -> list[int]:
-    if not path.is_file():
-        raise ExportError(f"{path} not found: a recommender run must hold its id maps")
-    lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    try:
-        ids = [int(line) for line in lines]
-    except ValueError:
-        raise ExportError(f"{path}: raw ids must be integers for the int64 serving signatures") from None
-    if not ids:
-        raise ExportError(f"{path} holds no ids")
-    return ids
-
-
-def load_preprocessor(directory: Path) -> IdVocabularies:
-    """Read the id maps written by the recommender preprocessor's `save(directory)`."""
-    directory = Path(directory)
-    return IdVocabularies(_read_ids(directory / USER_FILE), _read_ids(directory / ITEM_FILE))
-
-
-def _vocabularies(preprocessor) -> IdVocabularies:
-    """Accept `IdVocabularies` or the data's `IdMaps` (anything with `user_ids` and `item_ids`)."""
+def _raw_ids(preprocessor) -> tuple[list[int], list[int]]:
+    """The raw user and item ids, in index order, of the run's `IdMaps` (anything with `user_ids`, `item_ids`)."""
     try:
         users, items = preprocessor.user_ids, preprocessor.item_ids
     except AttributeError:
         raise ExportError(f"cannot export a recommender without id maps (got {type(preprocessor).__name__})") from None
     try:
-        return IdVocabularies([int(i) for i in users], [int(i) for i in items])
+        return [int(i) for i in users], [int(i) for i in items]
     except (TypeError, ValueError):
         raise ExportError("raw user/item ids must be integers for the int64 serving signatures") from None
 
 
 def _lookup(ids: list, name: str):
-    import keras
-
     layer = keras.layers.IntegerLookup(vocabulary=ids, num_oov_indices=1, name=name)
     layer(tf.constant([0], tf.int64))  # build it, so ExportArchive can track its table
     return layer
@@ -72,12 +38,12 @@ def _lookup(ids: list, name: str):
 
 def add_endpoints(archive, model, config, preprocessor) -> dict:
     """Add `serving_default` (score one pair) and `recommend` (top-k items per user)."""
-    vocab = _vocabularies(preprocessor)
-    users, items = _lookup(vocab.user_ids, "user_lookup"), _lookup(vocab.item_ids, "item_lookup")
+    user_ids, item_ids = _raw_ids(preprocessor)
+    users, items = _lookup(user_ids, "user_lookup"), _lookup(item_ids, "item_lookup")
     archive.track(users)
     archive.track(items)
-    num_items = len(vocab.item_ids)
-    raw_items = tf.constant(vocab.item_ids, tf.int64)
+    num_items = len(item_ids)
+    raw_items = tf.constant(item_ids, tf.int64)
 
     def scores(user_index, item_index):
         # The zoo's recommenders take {"user_id", "item_id"} int32 indices and return logits [B].

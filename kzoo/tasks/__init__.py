@@ -1,0 +1,54 @@
+"""Tasks: one `Task` object per kind of problem (see `kzoo.tasks.base`), found with `get_task`.
+
+    from kzoo.tasks import get_task
+    task = get_task(config)            # or get_task("recommendation")
+    bundle = task.load_data(config, "synthetic", None, seed=0, batch_size=32, shard=None)
+
+`compile_model(model, config)` compiles a zoo model with its task's loss and metrics;
+`load_data(config, ...)` and `example_batch(config)` dispatch to the config's task.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+from kzoo.data.bundle import DataBundle
+from kzoo.data.tfds_source import DataError
+from kzoo.tasks.base import Task, UnknownTaskError, register_task
+from kzoo.tasks.compile import compile_model, make_learning_rate, make_optimizer
+from kzoo.tasks.registry import get_task, list_tasks
+
+
+def load_data(config: dict, source: str = "auto", data_dir: str | None = None, seed: int = 0,
+              batch_size: int | None = None, shard: tuple[int, int] | None = None,
+              preprocessor=None) -> DataBundle:
+    """Return the train/val/test pipelines for a resolved zoo config (`kzoo.get_config(name)`).
+
+    Args:
+      config: resolved config with `task`, `model`, `data` and `train` sections.
+      source: "auto", "tfds", "synthetic" or a path to the user's own files.
+      data_dir: tfds data directory (default `$TFDS_DATA_DIR`, else `~/tensorflow_datasets`).
+      seed: seeds the validation carve-out, the shuffles and the synthetic generators.
+      batch_size: global batch size; defaults to `config["train"]["batch_size"]`.
+      shard: `(num_workers, worker_index)` to give each worker its part of the training data.
+      preprocessor: a fitted preprocessor to reuse (a run's vocabulary or id maps) instead of
+        fitting a new one on the training split.
+    Returns a `DataBundle`. Raises DataUnavailableError, DataError or UnknownTaskError.
+    """
+    task = get_task(config)
+    if batch_size is None:
+        batch_size = int(config["train"]["batch_size"])
+    if shard is not None:
+        num_workers, index = shard
+        if not (num_workers >= 1 and 0 <= index < num_workers):
+            raise DataError(f"shard must be (num_workers, worker_index) with 0 <= index < num_workers, got {shard}")
+    return task.load_data(config, source, data_dir, seed, batch_size, shard, preprocessor)
+
+
+def example_batch(config: Mapping, batch_size: int = 8, seed: int = 0):
+    """A fixed random `(inputs, targets)` batch shaped like the entry's real data (tests, `--speed`)."""
+    return get_task(config).example_batch(config, batch_size, seed)
+
+
+__all__ = ["Task", "UnknownTaskError", "compile_model", "example_batch", "get_task", "list_tasks", "load_data",
+           "make_learning_rate", "make_optimizer", "register_task"]

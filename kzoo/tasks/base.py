@@ -1,0 +1,132 @@
+"""`Task`: everything kzoo knows about one kind of problem, and the registry of tasks.
+
+A task object owns what differs between image classification, text classification, translation
+and recommendation: the loss and metrics (and the metric early stopping watches), its data loader
+and preprocessor (and how to reload it from a run), the example batch, its serving endpoints,
+the refit split, its main metrics for benchmarks and serving evaluation, and how distillation
+checks a student. The trainer, the exporter and the benchmarks call these methods and never
+compare a task name (in the spirit of TF Model Garden's `base_task.Task` and keras-hub's `Task`).
+
+A new task is one module in `kzoo/tasks/`: a `Task` subclass decorated with `@register_task`.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, Mapping
+
+import keras
+
+from kzoo.data.bundle import DataBundle
+
+
+class UnknownTaskError(ValueError):
+    """No task of that name is registered; the message lists the registered ones."""
+
+
+class Task:
+    """Base class of the zoo's tasks; subclasses set the attributes and override the methods.
+
+    Attributes:
+      name: the id written into configs, runs and exports (`config["task"]`).
+      monitor, mode: the validation metric early stopping, checkpoints and refit watch.
+      main_metrics: keys of `metrics["test"]` that benchmarks report, most important first.
+      data_schema: the `data` section this task's loader reads (filled by the config schema).
+      validation_key: the dotted `data` key that turns the validation split off (`refit` needs
+        one); None when the task cannot refit.
+      distillable: whether a student of this task can be distilled from a teacher of it.
+      evaluates_exports: whether `evaluate_export` can score a SavedModel on a raw test split.
+    """
+
+    name: str = ""
+    monitor: str = "val_loss"
+    mode: str = "min"
+    main_metrics: tuple[str, ...] = ()
+    data_schema: Mapping[str, Any] = {}
+    validation_key: str | None = None
+    distillable: bool = False
+    evaluates_exports: bool = False
+
+    # ------------------------------------------------------------------ training
+    def loss(self) -> keras.losses.Loss:
+        """A fresh loss object for `model.compile`."""
+        raise NotImplementedError
+
+    def metrics(self) -> list:
+        """Fresh metric objects for `model.compile`."""
+        return []
+
+    def load_data(self, config: dict, source: str, data_dir: str | None, seed: int, batch_size: int,
+                  shard: tuple[int, int] | None, preprocessor=None) -> DataBundle:
+        """Return the `DataBundle` (train / val / test pipelines, preprocessor, sizes) for `config`."""
+        raise NotImplementedError
+
+    def load_preprocessor(self, directory: Path):
+        """Reload the preprocessor a run saved in `directory` (None for tasks without one)."""
+        return None
+
+    def example_batch(self, config: Mapping, batch_size: int = 8, seed: int = 0):
+        """A fixed random `(inputs, targets)` batch shaped like the entry's real data."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ refit
+    def has_validation(self, config: Mapping) -> bool:
+        """Whether `config` carves a validation split (what `train.refit` chooses epochs with)."""
+        return False
+
+    def without_validation(self, data: dict) -> None:
+        """Change a copy of the `data` section so training uses train + validation (refit)."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ serving
+    def add_serving_endpoints(self, archive, model, config: Mapping, preprocessor) -> dict:
+        """Add this task's signatures to a `keras.export.ExportArchive`; return {name: endpoint}."""
+        raise NotImplementedError
+
+    def serving_example(self, batch: int) -> dict:
+        """Representative raw inputs of `batch` examples for `serving_default` (latency benchmarks)."""
+        raise NotImplementedError
+
+    def evaluate_export(self, signature, config: Mapping, info: Mapping, data_dir: str | None, batch_size: int,
+                        max_examples: int | None) -> dict:
+        """Score an export's `serving_default` on the raw test split of the entry `config` resolves.
+
+        Returns `{"test_<metric>": value, "test_examples": n}`. Only tasks with
+        `evaluates_exports` implement it (recommenders: leave-one-out needs the run's data).
+        """
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ distillation
+    def check_student(self, teacher: Mapping, student: Mapping, preprocessor=None) -> None:
+        """Raise ConfigError unless `student` reads the teacher's inputs and predicts its outputs."""
+
+    def __repr__(self) -> str:
+        return f"<Task {self.name}>"
+
+
+_TASKS: dict[str, Task] = {}
+
+
+def register_task(cls: type[Task]) -> type[Task]:
+    """Class decorator: register one instance of a `Task` subclass under `cls.name`; return `cls`."""
+    if not cls.name:
+        raise ValueError(f"{cls.__name__} has no `name`")
+    if cls.name in _TASKS:
+        raise ValueError(f"task {cls.name!r} is already registered")
+    _TASKS[cls.name] = cls()
+    return cls
+
+
+def registered_tasks() -> dict[str, Task]:
+    """{name: task} of every registered task."""
+    return dict(_TASKS)
+
+
+def lookup_task(name: str) -> Task:
+    """The registered task called `name`; UnknownTaskError (listing the valid names) otherwise."""
+    if name not in _TASKS:
+        close = difflib.get_close_matches(str(name), list(_TASKS), n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise UnknownTaskError(f"unknown task {name!r}.{hint} Registered tasks: {', '.join(sorted(_TASKS))}")
+    return _TASKS[name]

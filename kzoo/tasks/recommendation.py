@@ -1,0 +1,66 @@
+"""Recommendation (implicit feedback): `{"user_id", "item_id"}` int32 indices in, one logit per pair out.
+
+The NCF protocol (`kzoo.data.recommender`): leave-one-out splits, sampled negatives, HR@10 /
+NDCG@10 on the held-out item against sampled candidates. The preprocessor is the run's `IdMaps`
+(raw ids <-> indices); the export looks raw ids up inside the graph.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from kzoo.data.recommender import IdMaps, load_recommender_data
+from kzoo.data.tfds_source import DataError
+from kzoo.signatures import recommender as recommender_signatures
+from kzoo.tasks.base import Task, register_task
+
+
+@register_task
+class Recommendation(Task):
+    """Binary cross-entropy on logits; AUC while training; HR@10 on validation; `data.validation` split."""
+
+    name = "recommendation"
+    monitor, mode = "val_hr@10", "max"
+    main_metrics = ("hr@10", "ndcg@10")
+    validation_key = "data.validation"
+
+    def loss(self):
+        return keras.losses.BinaryCrossentropy(from_logits=True)
+
+    def metrics(self):
+        return [keras.metrics.AUC(from_logits=True, name="auc")]
+
+    def load_data(self, config, source, data_dir, seed, batch_size, shard, preprocessor=None):
+        extra = {"preprocessor": preprocessor} if preprocessor is not None else {}
+        return load_recommender_data(config, source, data_dir, seed, batch_size, shard, **extra)
+
+    def load_preprocessor(self, directory: Path) -> IdMaps:
+        if not Path(directory).is_dir():
+            raise DataError(f"{directory} not found: a recommender run must hold its id maps")
+        return IdMaps.load(directory)
+
+    def example_batch(self, config, batch_size=8, seed=0):
+        rng = np.random.default_rng(seed)
+        model = config["model"]
+        x = {
+            "user_id": rng.integers(1, model["num_users"] + 1, size=(batch_size,)).astype("int32"),
+            "item_id": rng.integers(1, model["num_items"] + 1, size=(batch_size,)).astype("int32"),
+        }
+        return x, rng.integers(0, 2, size=(batch_size,)).astype("float32")
+
+    def has_validation(self, config):
+        return bool(config["data"].get("validation", True))
+
+    def without_validation(self, data):
+        data["validation"] = False
+
+    def add_serving_endpoints(self, archive, model, config, preprocessor):
+        return recommender_signatures.add_endpoints(archive, model, config, preprocessor)
+
+    def serving_example(self, batch):
+        ids = tf.constant(np.arange(1, batch + 1), dtype=tf.int64)
+        return {"user_id": ids, "item_id": ids}

@@ -1,0 +1,92 @@
+"""Text classification: int32 token ids in, float32 logits over `num_classes` out (IMDB-style).
+
+The preprocessor is the run's `TextPreprocessor` (a word vocabulary or a WordPiece tokenizer),
+learned on the training split only and saved in `preprocessing/`; the export runs it in the graph.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from kzoo.config import ConfigError
+from kzoo.data.text import load_text_data
+from kzoo.data.text_preprocessing import TextPreprocessor
+from kzoo.data.tfds_source import DataError
+from kzoo.signatures import scoring
+from kzoo.signatures import text as text_signatures
+from kzoo.tasks.base import Task, register_task
+from kzoo.tasks.image_classification import check_same_classes, pair_name
+
+# A long review, so latency benchmarks pay for a realistic sequence.
+_REVIEW = ("This film was a wonderful surprise: the acting is superb, the story moves quickly "
+           "and the ending stayed with me for days. ") * 8
+
+
+@register_task
+class TextClassification(Task):
+    """Sparse categorical cross-entropy on logits; accuracy; validation is `data.val_fraction`."""
+
+    name = "text_classification"
+    monitor, mode = "val_accuracy", "max"
+    main_metrics = ("accuracy",)
+    validation_key = "data.val_fraction"
+    distillable = True
+    evaluates_exports = True
+
+    def loss(self):
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+    def metrics(self):
+        return [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+
+    def load_data(self, config, source, data_dir, seed, batch_size, shard, preprocessor=None):
+        extra = {"preprocessor": preprocessor} if preprocessor is not None else {}
+        return load_text_data(config, source, data_dir, seed, batch_size, shard, **extra)
+
+    def load_preprocessor(self, directory: Path) -> TextPreprocessor:
+        if not Path(directory).is_dir():
+            raise DataError(f"{directory} not found: a text classifier run must hold its saved tokenizer")
+        return TextPreprocessor.load(directory)
+
+    def example_batch(self, config, batch_size=8, seed=0):
+        rng = np.random.default_rng(seed)
+        model, length = config["model"], config["data"]["sequence_length"]
+        x = rng.integers(1, model["vocab_size"], size=(batch_size, length)).astype("int32")
+        # Padding at the end of about half the rows, as real batches of short reviews have.
+        x[:, length // 2 + 1 :][rng.random((batch_size, length - length // 2 - 1)) < 0.5] = 0
+        return x, rng.integers(0, model["num_classes"], size=(batch_size,))
+
+    def has_validation(self, config):
+        return float(config["data"].get("val_fraction", 0)) > 0
+
+    def without_validation(self, data):
+        data["val_fraction"] = 0.0
+
+    def add_serving_endpoints(self, archive, model, config, preprocessor):
+        return text_signatures.add_endpoints(archive, model, config, preprocessor)
+
+    def serving_example(self, batch):
+        return {"text": tf.constant([_REVIEW] * batch)}
+
+    def evaluate_export(self, signature, config, info, data_dir, batch_size, max_examples):
+        return scoring.evaluate_classifier_export(signature, config, info, "text", data_dir, batch_size, max_examples)
+
+    def check_student(self, teacher: Mapping, student: Mapping, preprocessor=None) -> None:
+        check_same_classes(teacher, student)
+        name = pair_name(teacher, student)
+        if preprocessor is not None and preprocessor.vocabulary_size != int(teacher["model"]["vocab_size"]):
+            raise ConfigError(f"the teacher's vocabulary ({preprocessor.vocabulary_size} tokens) does not match "
+                              f"its model (vocab_size {teacher['model']['vocab_size']})")
+        tokenizer = student["data"].get("tokenizer", "word")
+        if preprocessor is not None and tokenizer != preprocessor.tokenizer:
+            raise ConfigError(f"{name} have different vocabularies: the student tokenizes with {tokenizer}, the "
+                              f"teacher's vocabulary is {preprocessor.tokenizer} ({preprocessor.vocabulary_size} tokens)")
+        length = preprocessor.sequence_length if preprocessor is not None else teacher["data"]["sequence_length"]
+        if int(student["data"]["sequence_length"]) != int(length):
+            raise ConfigError(f"{name} differ in data.sequence_length ({student['data']['sequence_length']} vs "
+                              f"{length}); pass --set data.sequence_length={length}")

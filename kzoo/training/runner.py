@@ -1,0 +1,440 @@
+"""`train()`: one zoo entry end to end, as a sequence of named phases.
+
+    resolve → strategy → run_dir → data → build → fit → after_fit (refit) → save → test → record → export
+
+Each phase is a method of `Training`, which holds what the phases build up (config, strategy,
+worker role, run directory, data, models, callbacks, metrics). What differs between tasks comes
+from the entry's `Task` (`kzoo.tasks`); training features that are not every run's — pruning,
+starting from a trained run, distillation, refit — are plug-ins (`kzoo.plugin.RunPlugin`) called at
+fixed points of the phases. A new task or a new plug-in never edits this file.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import platform
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import keras
+import keras_hub
+import numpy as np
+import tensorflow as tf
+
+import kzoo
+from kzoo import config as config_lib
+from kzoo.compression.teacher import Distillation
+from kzoo.compression.from_run import PruneFromRun
+from kzoo.compression.prune import Pruning
+from kzoo.export import export_run
+from kzoo.plugin import RunPlugin
+from kzoo.run_dir import RunDir, RunDirError, write_json
+from kzoo.tasks import compile_model, get_task, load_data
+from kzoo.training import callbacks as kzoo_callbacks
+from kzoo.training import compat
+from kzoo.training.cluster import (
+    ReadOnlyBackupAndRestore, WorkerRole, remove_scratch, scratch_dir, weights_digest, without_auto_shard,
+    worker_batch_size, worker_role,
+)
+from kzoo.training.curves import plot_curves
+from kzoo.training.refit import Refit
+from kzoo.training.strategy import get_jax_distribution, get_strategy
+from kzoo.zoo import build_from_config
+
+PHASES = ("resolve", "strategy", "run_dir", "data", "build", "fit", "after_fit", "save", "test", "record", "export")
+
+
+def default_plugins() -> list[RunPlugin]:
+    """The plug-ins every run has; each acts only when its config section asks for it."""
+    return [PruneFromRun(), Pruning(), Distillation(), Refit()]
+
+
+def set_seed(seed: int, deterministic: bool = False) -> None:
+    """Seed Python, NumPy, TensorFlow and Keras; with `deterministic`, enable op determinism."""
+    random.seed(seed)
+    np.random.seed(seed)
+    keras.utils.set_random_seed(seed)
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+
+
+def set_mixed_precision(enabled: bool) -> str:
+    """Set the global Keras dtype policy and return its name.
+
+    `mixed_float16` on GPU, `mixed_bfloat16` on CPU/TPU; models keep float32 logits.
+    """
+    if not enabled:
+        keras.mixed_precision.set_global_policy("float32")
+    else:
+        if keras.backend.backend() == "jax":
+            import jax  # only on the JAX backend
+
+            gpu = jax.default_backend() == "gpu"
+        else:
+            gpu = bool(tf.config.list_physical_devices("GPU"))
+        keras.mixed_precision.set_global_policy("mixed_float16" if gpu else "mixed_bfloat16")
+    return keras.mixed_precision.global_policy().name
+
+
+def resolve_config(
+    model: str,
+    config_path: str | None = None,
+    overrides: Iterable[str] | Mapping[str, Any] = (),
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    tiny: bool = False,
+) -> dict:
+    """Resolve an entry's config: defaults or `config_path`, the `tiny` overrides, `--set`s, flags."""
+    entry = kzoo.get_entry(model)
+    merged: dict[str, Any] = {}
+    if tiny:
+        raw = config_lib.load_yaml(config_path or config_lib.find_config_file(entry.config_file))
+        merged.update(raw.get("tiny", {}))
+    if not isinstance(overrides, Mapping):
+        overrides = dict(config_lib.parse_override(o) for o in overrides)
+    merged.update(overrides)
+    # Flags left at None keep the file's (or the tiny section's) values.
+    merged.update({k: v for k, v in {"train.epochs": epochs, "train.batch_size": batch_size}.items() if v is not None})
+    return kzoo.get_config(entry.name, merged, config_path)
+
+
+def read_history(path: Path) -> dict:
+    """Per-epoch values from a CSV log, which survives resumes (Keras's History does not)."""
+    if not path.is_file():
+        return {}
+    with path.open() as f:
+        rows = list(csv.DictReader(f))
+    by_epoch = {int(r["epoch"]): r for r in rows}  # a resumed epoch's row replaces the killed one
+    history: dict[str, list] = {}
+    for epoch in sorted(by_epoch):
+        for key, value in by_epoch[epoch].items():
+            if key != "epoch":
+                history.setdefault(key, []).append(float(value))
+    return history
+
+
+def versions() -> dict:
+    """The versions a run records in `metrics.json`."""
+    return {
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "keras_hub": keras_hub.__version__,
+        "kzoo": kzoo.__version__,
+        "backend": keras.backend.backend(),
+    }
+
+
+@dataclasses.dataclass
+class TrainRequest:
+    """What `train()` was asked to do (the flags of `tools/train.py`)."""
+
+    model: str
+    config_path: str | None = None
+    overrides: Iterable[str] | Mapping[str, Any] = ()
+    data: str = "auto"
+    data_dir: str | None = None
+    epochs: int | None = None
+    batch_size: int | None = None
+    strategy: str = "auto"
+    mixed_precision: bool = False
+    jit_compile: bool = False
+    seed: int = 0
+    deterministic: bool = False
+    output: str | None = None
+    resume: bool = False
+    tiny: bool = False
+    export: bool = True
+    verbose: int | None = None
+
+
+class Training:
+    """One training run, phase by phase (see the module docstring); `run()` returns its metrics."""
+
+    def __init__(self, request: TrainRequest, plugins: Sequence[RunPlugin] = ()):
+        self.request = request
+        # A given plug-in replaces the default of its class (e.g. Distillation with a teacher).
+        given = {type(p) for p in plugins}
+        self.plugins = [p for p in default_plugins() if type(p) not in given] + list(plugins)
+        self.metrics: dict = {}
+        self.refit_info: dict | None = None  # set by the Refit plug-in
+        self.done = False  # a phase sets it to end the run early (workers other than the chief)
+
+    def run(self) -> dict:
+        """Run every phase in order; return the `metrics.json` content."""
+        for phase in PHASES:
+            getattr(self, phase)()
+            if self.done:
+                break
+        return self.metrics
+
+    # ------------------------------------------------------------------ phases
+    def resolve(self) -> None:
+        """The config: the resumed run's, or the entry's resolved with overrides; checked by every plug-in."""
+        r = self.request
+        if r.resume:
+            self.config = RunDir.create(r.output, r.model, resume=True).config()
+        else:
+            self.config = resolve_config(r.model, r.config_path, r.overrides, r.epochs, r.batch_size, r.tiny)
+        self.task = get_task(self.config)
+        self.config["runtime"] = {**self.config.get("runtime", {}), "strategy": r.strategy,
+                                  "mixed_precision": bool(r.mixed_precision), "jit_compile": bool(r.jit_compile),
+                                  "seed": int(r.seed), "deterministic": bool(r.deterministic)}
+        for plugin in self.plugins:
+            plugin.check(self.config)
+
+    def strategy(self) -> None:
+        """The distribution strategy (before TensorFlow runs anything) and this worker's role."""
+        name = self.config["runtime"]["strategy"]
+        self.dist = get_strategy(name) if keras.backend.backend() == "tensorflow" else get_jax_distribution(name)
+        self.role: WorkerRole = worker_role(self.dist)
+
+    def run_dir(self) -> None:
+        """The run directory (the chief creates it) and this worker's write directory (scratch elsewhere)."""
+        r = self.request
+        if self.role.count > 1 and r.output is None:
+            raise RunDirError("--strategy multi_worker needs --output DIR: one run directory every worker can reach")
+        if self.role.is_chief or r.resume:
+            self.dir = RunDir.create(r.output, self.config["entry"], r.resume)
+        else:
+            self.dir = RunDir(r.output)  # the chief creates and checks it
+        self.write_dir = self.dir if self.role.is_chief else RunDir(scratch_dir(self.role))
+        self.reseed()
+        self.policy = set_mixed_precision(self.config["runtime"]["mixed_precision"])
+        compat.install()
+        self.verbose = r.verbose if r.verbose is not None else (1 if sys.stdout.isatty() else 2)
+
+    def data(self) -> None:
+        """This worker's data; sizes only the data knows go into the model config; config and preprocessor saved."""
+        # A resumed run keeps the vocabulary / id maps its checkpoints were trained with.
+        if self.request.resume and self.dir.preprocessing_dir.is_dir():
+            saved = self.dir.preprocessor(self.config)
+        else:
+            saved = next((p for p in (plugin.preprocessor(self.config) for plugin in self.plugins) if p is not None), None)
+        self.bundle = self.load_data(self.config, saved)
+        bundle = self.bundle
+        print(f"kzoo: {self.config['entry']} on {bundle.source} data '{bundle.name}' {bundle.sizes}", flush=True)
+        model_overrides = getattr(bundle.preprocessor, "model_overrides", None)
+        if callable(model_overrides):
+            self.config["model"].update(model_overrides())
+        if bundle.preprocessor is not None:
+            bundle.preprocessor.save(self.write_dir.preprocessing_dir)
+        config_lib.dump_yaml(self.config, self.write_dir.config_file)
+
+    def build(self) -> None:
+        """The model (`net`: tested, saved, exported) and what `fit` trains (`fit_model`)."""
+        if keras.backend.backend() == "jax":
+            self.config["runtime"]["jit_compile"] = True  # JAX has no graph mode: without jit every op runs eagerly
+        self.steps_per_epoch = int(self.bundle.train.cardinality().numpy())
+        self.net, self.fit_model = self.build_for_fit(self.config, self.steps_per_epoch)
+        epochs = int(self.config["train"]["epochs"])
+        self.total_steps = self.steps_per_epoch * epochs if self.steps_per_epoch > 0 else None
+
+    def fit(self) -> None:
+        """`model.fit` with the run's callbacks; skipped when a resumed refit already chose its epochs."""
+        train = self.config["train"]
+        self.timer = kzoo_callbacks.ThroughputTimer(
+            int(self.bundle.sizes.get("train_examples_per_epoch", self.bundle.sizes["train"])))
+        self.callbacks = self._callbacks()
+        train_data = self.bundle.train
+        if hasattr(self.dist, "prepare_train"):  # JAX backend: keras.distribution instead of tf.distribute
+            train_data = self.dist.prepare_train(train_data)
+            self.callbacks = self.dist.callbacks() + self.callbacks
+        self.callbacks += self.plugin_callbacks(self.net, self.config, self.total_steps)
+        started = time.perf_counter()
+        if not (self.request.resume and self.dir.refit_record.is_file()):
+            self.fit_model.fit(train_data, validation_data=self.bundle.val, epochs=int(train["epochs"]),
+                               callbacks=self.callbacks, verbose=self.fit_verbose, shuffle=False)
+        self.train_seconds = time.perf_counter() - started
+
+    def after_fit(self) -> None:
+        """Plug-ins' own phases after `fit` (refit trains a fresh model on train + validation)."""
+        for plugin in self.plugins:
+            plugin.after_fit(self)
+
+    def save(self) -> None:
+        """`model.keras`: the final model, written once training is over (what marks a run finished)."""
+        self.net.save(self.write_dir.model_file)
+
+    def test(self) -> None:
+        """The test metrics: the bundle's own evaluation (HR@10, BLEU) or `model.evaluate`."""
+        # Multi-worker: each worker scores the test split on a local copy, without collectives, so the
+        # number is exact (a distributed evaluate averages per-worker ratios) and identical on all workers.
+        scorer = self._local_copy() if self.role.count > 1 else self.net
+        if self.bundle.evaluate:
+            self.test_metrics = self.bundle.evaluate(scorer, "test")
+        else:
+            self.test_metrics = scorer.evaluate(self.bundle.test, return_dict=True, verbose=0)
+
+    def record(self) -> None:
+        """`metrics.json` and `curves.png` (chief); other workers remove their scratch and stop here."""
+        history = read_history(self.write_dir.history_file)
+        if self.role.count > 1:
+            print(f"kzoo: worker {self.role.index} of {self.role.count} final weights sha256 {weights_digest(self.net)}",
+                  flush=True)
+        nan_stop = next((c.message for c in self.callbacks if isinstance(c, kzoo_callbacks.TerminateOnNaNWithAdvice)),
+                        None)
+        runtime = self.config["runtime"]
+        self.metrics = {
+            "model": self.config["entry"],
+            "run_dir": str(self.dir),
+            "data": self.bundle.summary(),
+            "epochs_run": len(history.get("loss", [])),
+            "epochs_requested": int(self.config["train"]["epochs"]),
+            "history": history,
+            "test": {k: float(v) for k, v in self.test_metrics.items()},
+            "train_seconds": round(self.train_seconds, 3),
+            "train_examples_per_sec": self.timer.examples_per_sec,
+            "strategy": runtime["strategy"],
+            "replicas": self.dist.num_replicas_in_sync,
+            "workers": self.role.count,
+            "dtype_policy": self.policy,
+            "jit_compile": bool(self.fit_model.jit_compile),  # as compiled: flag, config or backend
+            "seed": runtime["seed"],
+            "deterministic": runtime["deterministic"],
+            "parameters": int(self.net.count_params()),
+            "stopped_on_nan": nan_stop,
+            "refit": self.refit_info,
+            "versions": versions(),
+        }
+        for plugin in self.plugins:
+            self.metrics.update(plugin.metrics(self.net, self.config, self.total_steps))
+        if not self.role.is_chief:
+            remove_scratch(self.write_dir.path)
+            self.done = True
+            return
+        write_json(self.metrics, self.dir.metrics_file)
+        plot_curves(history, self.task.monitor.removeprefix("val_"), self.dir.curves_file)
+
+    def export(self) -> None:
+        """The SavedModel under `export/<version>/` (unless `export=False`)."""
+        if not self.request.export:
+            return
+        self.metrics["export"] = str(export_run(self.dir.path))
+        for plugin in self.plugins:
+            plugin.after_export(self.metrics, self.metrics["export"])
+        write_json(self.metrics, self.dir.metrics_file)
+
+    # ------------------------------------------------------------------ what the phases and plug-ins share
+    @property
+    def fit_verbose(self) -> int:
+        """`fit`'s verbosity: a progress bar on a terminal, one line per epoch otherwise."""
+        return self.verbose if self.verbose in (0, 1, 2) else 2
+
+    def load_data(self, config: dict, preprocessor=None):
+        """This worker's `DataBundle` for `config` (its training shard, whole val/test splits)."""
+        r = self.request
+        bundle = load_data(config, source=r.data, data_dir=r.data_dir, seed=config["runtime"]["seed"],
+                           batch_size=worker_batch_size(config, self.role), preprocessor=preprocessor,
+                           shard=self.role.shard)
+        if self.role.shard:
+            # Training: each worker already holds its own shard; tf.distribute must not shard it again.
+            # Validation/test: every worker reads the whole split (the metrics are all-reduced, so the
+            # result is exact); auto-sharding a tfds split by FILE fails when it has fewer files than workers.
+            bundle.train, bundle.val, bundle.test = (
+                None if ds is None else without_auto_shard(ds) for ds in (bundle.train, bundle.val, bundle.test))
+        return bundle
+
+    def build_for_fit(self, config: dict, steps_per_epoch: int):
+        """Build and compile the entry in the strategy's scope; return `(net, fit_model)`.
+
+        `net` is the zoo model (evaluated, saved, exported); `fit_model` is what `fit` trains: `net`
+        itself, or what a plug-in wraps it in (a Distiller). Plug-ins may load weights into `net` first.
+        """
+        steps = steps_per_epoch if steps_per_epoch > 0 else None
+        jit_compile = bool(config["runtime"]["jit_compile"])
+        with self.dist.scope():
+            net = build_from_config(config, compile=False)
+            for plugin in self.plugins:
+                plugin.init_weights(net, config)
+            compile_model(net, config, steps_per_epoch=steps, jit_compile=jit_compile)
+            fit_model = next((m for m in (p.wrap_model(net, config) for p in self.plugins) if m is not None), net)
+            if fit_model is not net:
+                compile_model(fit_model, config, steps_per_epoch=steps, jit_compile=jit_compile)
+        return net, fit_model
+
+    def reseed(self) -> None:
+        """Seed every generator again with the run's seed (a refit starts from the same state)."""
+        runtime = self.config["runtime"]
+        set_seed(runtime["seed"], runtime["deterministic"])
+
+    @staticmethod
+    def history(path: Path) -> dict:
+        """Per-epoch values of a CSV log (see `read_history`)."""
+        return read_history(path)
+
+    def plugin_callbacks(self, net, config: dict, total_steps: int | None) -> list:
+        """The callbacks every plug-in adds to a `fit` of `net`."""
+        return [c for plugin in self.plugins for c in plugin.callbacks(net, config, total_steps)]
+
+    def backup_callback(self, directory: Path):
+        """BackupAndRestore in `directory`; on workers other than the chief, one that only restores."""
+        backup = keras.callbacks.BackupAndRestore if self.role.is_chief else ReadOnlyBackupAndRestore
+        return backup(str(directory))
+
+    def nan_callback(self, config: dict):
+        """A NaN stop that names the epoch and suggests a lower learning rate."""
+        return kzoo_callbacks.TerminateOnNaNWithAdvice(float(config["train"].get("learning_rate", 0)) or None)
+
+    def _callbacks(self) -> list:
+        """The fit callbacks; files go to the write directory (the run dir on the chief, scratch elsewhere)."""
+        bundle, train = self.bundle, self.config["train"]
+        has_val = bundle.val is not None or bool(bundle.callbacks)
+        monitor, mode = (self.task.monitor, self.task.mode) if has_val else ("loss", "min")
+        callbacks = list(bundle.callbacks)  # first: they add metrics (val_hr@10) the others read
+        callbacks += [
+            self.backup_callback(self.dir.backup_dir),  # every worker restores from the chief's backup
+            self.nan_callback(self.config),
+            keras.callbacks.CSVLogger(str(self.write_dir.history_file), append=True),
+            keras.callbacks.ModelCheckpoint(str(self.write_dir.best_file), monitor=monitor, mode=mode,
+                                            save_best_only=True),
+            keras.callbacks.TensorBoard(str(self.write_dir.logs_dir)),
+            self.timer,
+        ]
+        patience = int(train.get("early_stopping_patience", 0))
+        if patience:
+            callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=patience,
+                                                           restore_best_weights=True))
+        return callbacks
+
+    def _local_copy(self) -> keras.Model:
+        """`model.keras` loaded under the default (non-distributed) strategy, compiled for evaluation."""
+        local = keras.saving.load_model(self.write_dir.model_file, compile=False)
+        compile_model(local, self.config)
+        return local
+
+
+def train(
+    model: str,
+    *,
+    config_path: str | None = None,
+    overrides: Iterable[str] | Mapping[str, Any] = (),
+    data: str = "auto",
+    data_dir: str | None = None,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    strategy: str = "auto",
+    mixed_precision: bool = False,
+    jit_compile: bool = False,
+    seed: int = 0,
+    deterministic: bool = False,
+    output: str | None = None,
+    resume: bool = False,
+    tiny: bool = False,
+    export: bool = True,
+    verbose: int | None = None,
+    plugins: Sequence[RunPlugin] = (),
+) -> dict:
+    """Train a zoo entry and return its `metrics.json` content (also written to the run dir).
+
+    The keyword arguments mirror `tools/train.py`'s flags; `plugins` add to (or, one per class,
+    replace) the default plug-ins (see `kzoo.plugin`). Raises ConfigError, UnknownModelError,
+    RunDirError, StrategyError or a data error with a one-line message on bad input.
+    """
+    request = TrainRequest(model, config_path, overrides, data, data_dir, epochs, batch_size, strategy,
+                           mixed_precision, jit_compile, seed, deterministic, output, resume, tiny, export, verbose)
+    return Training(request, plugins).run()
