@@ -106,7 +106,7 @@ class RunDir:
         """A finished run at `path`; RunDirError naming `what` (e.g. "teacher run") otherwise."""
         run = cls(path)
         if not run.path.exists():
-            raise RunDirError(f"{what} {str(run.path)!r} does not exist")
+            raise RunDirError(f"{what} {str(run.path)!r} is not a finished run: the directory does not exist")
         if not run.is_finished:
             raise RunDirError(f"{what} {str(run.path)!r} is not a finished run (config.yaml and model.keras)")
         return run

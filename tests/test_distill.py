@@ -14,7 +14,8 @@ import tensorflow as tf
 import yaml
 
 import kzoo
-from kzoo.compression import Distiller, distill_run, soft_target_kl
+from kzoo.compression import Distiller, soft_target_kl
+from kzoo.training import distill_run
 from kzoo.config import ConfigError
 from kzoo.tasks import compile_model, example_batch
 from kzoo.training import train
@@ -222,7 +223,7 @@ MIRRORED_SCRIPT = """
 import json, sys
 from kzoo.training.strategy import split_logical_cpus
 split_logical_cpus(2)
-from kzoo.compression import distill_run
+from kzoo.training import distill_run
 from kzoo.training import train
 small = {"data.synthetic_size": 256}
 train("cnn", tiny=True, data="synthetic", output=sys.argv[1] + "/teacher", export=False, verbose=0, overrides=small)

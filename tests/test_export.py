@@ -367,6 +367,7 @@ def test_serving_bleu_of_the_translator_export_matches_its_keras_translations(tr
     import sacrebleu
 
     from kzoo import serving_eval
+    from kzoo.signatures import scoring
 
     model, config, preprocessor, path = translator
     keras_out = translate_with_keras(model, config, preprocessor, SOURCES)
@@ -380,7 +381,7 @@ def test_serving_bleu_of_the_translator_export_matches_its_keras_translations(tr
     assert result["entry"] == "transformer_seq2seq" and result["test_examples"] == len(SOURCES)
     assert result["test_bleu"] == pytest.approx(expected)
     fn = tf.saved_model.load(str(path)).signatures["serving_default"]
-    assert serving_eval.evaluate_translation(fn, SOURCES, keras_out, batch_size=3)["test_bleu"] == pytest.approx(100.0)
+    assert scoring.evaluate_translation(fn, SOURCES, keras_out, batch_size=3)["test_bleu"] == pytest.approx(100.0)
 
 
 @pytest.mark.parametrize("fixture", ["translator", "recommender"])

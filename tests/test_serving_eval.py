@@ -9,6 +9,7 @@ import tensorflow as tf
 
 import kzoo
 from kzoo import serving_eval
+from kzoo.signatures import scoring
 from kzoo.config import find_config_file, load_yaml
 from kzoo.export import export_model
 
@@ -34,18 +35,18 @@ def test_accuracy_matches_the_keras_model(text_export):
     path, keras_labels = text_export
     fn = tf.saved_model.load(str(path)).signatures["serving_default"]
     labels = np.array([0, 1, 0, 1, 0, 1, 0, 1])
-    result = serving_eval.evaluate_signature(fn, np.array(TEXTS, dtype=object), labels, "text", batch_size=3)
+    result = scoring.evaluate_signature(fn, np.array(TEXTS, dtype=object), labels, "text", batch_size=3)
     assert result == {"test_accuracy": float(np.mean(keras_labels == labels)), "test_examples": len(TEXTS)}
     # Names decide when both sides have them: the data's labels in the opposite order flip every hit.
-    flipped = serving_eval.evaluate_signature(fn, np.array(TEXTS, dtype=object), labels, "text", batch_size=3,
+    flipped = scoring.evaluate_signature(fn, np.array(TEXTS, dtype=object), labels, "text", batch_size=3,
                                               class_names=["neg", "pos"], label_names=["pos", "neg"])
     assert flipped["test_accuracy"] == pytest.approx(1 - result["test_accuracy"])
 
 
 def test_evaluate_export_reads_the_raw_split(text_export, monkeypatch):
     path, keras_labels = text_export
-    monkeypatch.setattr(serving_eval, "raw_test_split",
-                        lambda entry, data_dir, max_examples=None: (np.array(TEXTS, dtype=object), keras_labels,
+    monkeypatch.setattr(scoring, "raw_test_split",
+                        lambda dataset, data_dir, max_examples=None: (np.array(TEXTS, dtype=object), keras_labels,
                                                                     ["neg", "pos"]))
     result = serving_eval.evaluate_export(path, "unused")
     assert result["entry"] == "lstm" and result["quantization"] is None

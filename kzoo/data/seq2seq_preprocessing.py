@@ -117,7 +117,7 @@ class Seq2SeqPreprocessor:
         directory.mkdir(parents=True, exist_ok=True)
         write_vocabulary(directory, self.source_vocabulary, "source_vocabulary.txt")
         write_vocabulary(directory, self.target_vocabulary, "target_vocabulary.txt")
-        settings = {"kind": "seq2seq", "source_length": self.source_length, "target_length": self.target_length,
+        settings = {"kind": "seq2seq_preprocessor", "source_length": self.source_length, "target_length": self.target_length,
                     "lowercase": self.lowercase, "start_id": START_ID, "end_id": END_ID,
                     "standardize": "kzoo>standardize_sentence" + ("_lower" if self.lowercase else "")}
         (directory / CONFIG_FILE).write_text(json.dumps(settings, indent=2), encoding="utf-8")

@@ -131,7 +131,7 @@ class TextPreprocessor:
         directory.mkdir(parents=True, exist_ok=True)
         write_vocabulary(directory, self.vocabulary)
         settings = {
-            "kind": "text_classification", "tokenizer": self.tokenizer,
+            "kind": "text_preprocessor", "tokenizer": self.tokenizer,
             "sequence_length": self.sequence_length, "max_tokens": self.max_tokens,
             "class_names": self.class_names,
             "standardize": "kzoo>standardize_review" if self.tokenizer == "word" else "kzoo>strip_html_breaks",
