@@ -404,3 +404,22 @@ def test_kzoo_loads_a_wordpiece_export_in_a_fresh_process(wordpiece):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().endswith("(1, 2)")
+
+
+def test_the_size_fix_warns_on_a_keras_it_was_not_checked_on(monkeypatch):
+    import types
+    import warnings
+
+    import keras
+
+    from kzoo.export import core
+
+    archive = types.SimpleNamespace(_tf_trackable=types.SimpleNamespace(variables=[], trainable_variables=[],
+                                                                        non_trainable_variables=[]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        core._store_each_variable_once(archive)  # the checked release: silent
+    monkeypatch.setattr(keras, "__version__", "3.99.0")
+    monkeypatch.setattr(core, "_warned", set())
+    with pytest.warns(UserWarning, match="checked on Keras 3.15, this is 3.99.0"):
+        core._store_each_variable_once(archive)

@@ -161,22 +161,43 @@ def export_model(model, config: Mapping, preprocessor, output: str | os.PathLike
     return _write_atomically(Path(output), write)
 
 
+# The Keras releases `_store_each_variable_once` was written against and checked on (tests/test_export.py
+# compares the export's stored values with the parameter count).
+_DEDUP_CHECKED_ON = ("3.15",)
+
+
 def _store_each_variable_once(archive) -> None:
     """Point the archive's variable collections at the `tf.Variable`s its endpoints capture.
 
     Keras 3.15 on TensorFlow writes every weight twice into the SavedModel: `track()` collects the
     `keras.Variable` wrappers, the traced endpoints capture the `tf.Variable`s inside them, and
     TensorFlow dedupes checkpoint objects by identity (keras-team/keras#23553, open; fix proposed in
-    #23563). Unwrapping the collections halves the export's size and the memory a server loads.
-    Touches the archive's private trackable; without it (another Keras) the export is only larger.
+    #23563, open). Unwrapping the collections halves the export's size and the memory a server loads.
+    It touches the archive's private `_tf_trackable`; on a Keras it was not checked on, it warns
+    once, and without that attribute the export is written as Keras writes it (only larger).
     """
+    release = ".".join(keras.__version__.split(".")[:2])
     trackable = getattr(archive, "_tf_trackable", None)
+    if release not in _DEDUP_CHECKED_ON or trackable is None:
+        _warn_once(f"kzoo.export: the SavedModel size fix (keras-team/keras#23553) was checked on Keras "
+                   f"{', '.join(_DEDUP_CHECKED_ON)}, this is {keras.__version__}"
+                   + ("" if trackable is not None else "; ExportArchive has no _tf_trackable, so it is skipped")
+                   + ": if the upstream fix landed, remove kzoo.export.core._store_each_variable_once")
     if trackable is None:
         return
     for name in ("variables", "trainable_variables", "non_trainable_variables"):
         collection = getattr(trackable, name, None)
         if collection is not None:
             setattr(trackable, name, [getattr(v, "_value", v) for v in collection])
+
+
+_warned: set = set()
+
+
+def _warn_once(message: str) -> None:
+    if message not in _warned:
+        _warned.add(message)
+        warnings.warn(message, stacklevel=3)
 
 
 def export_run(run: str | os.PathLike, output: str | os.PathLike | None = None, quantize: str | None = None) -> Path:
