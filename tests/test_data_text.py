@@ -183,3 +183,20 @@ def test_preprocessor_goes_into_a_saved_model(tmp_path, tokenizer):
     restored = tf.saved_model.load(str(tmp_path / "saved"))
     probe = tf.constant(["Great film!<br />Awful zebraword."])
     np.testing.assert_array_equal(restored.serve(probe).numpy(), pre(probe).numpy())
+
+
+@pytest.mark.parametrize("module,distribution", [
+    ("keras_hub.src.tokenizers.word_piece_tokenizer", "keras-hub"),
+    ("tensorflow_text.tools.wordpiece_vocab.wordpiece_tokenizer_learner_lib", "tensorflow-text"),
+])
+def test_wordpiece_fails_loudly_when_a_private_import_moves(monkeypatch, module, distribution):
+    import importlib.metadata
+    import sys
+
+    from kzoo.data.wordpiece import learn_wordpiece_vocabulary
+
+    monkeypatch.setitem(sys.modules, module, None)  # makes `import module` raise ImportError
+    texts = tf.data.Dataset.from_tensor_slices(sum(TRAIN.values(), [])).batch(2)
+    version = importlib.metadata.version(distribution)
+    with pytest.raises(ImportError, match=rf"{module}\.\w+, which {distribution} {version} does not provide"):
+        learn_wordpiece_vocabulary(texts, 16)

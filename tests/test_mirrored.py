@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import kzoo
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -75,7 +77,33 @@ def test_compat_fix_is_needed_and_works_for_uneven_replica_batches():
                                  env=env, timeout=120) for mode in ("original", "patched")}
     assert runs["patched"].returncode == 0, runs["patched"].stderr[-3000:]
     assert "LOSS" in runs["patched"].stdout
-    # Without kzoo.training.compat the upstream bug (keras-team/keras#20585) still bites; if this
-    # starts passing, Keras has fixed it and compat.py can go.
+    # Without kzoo.training.compat the upstream bug still bites (no upstream issue names it; nearest:
+    # keras-team/keras#19246, see compat.py); if this starts passing, Keras has fixed it and compat.py can go.
     assert runs["original"].returncode != 0
     assert "must have the same size and shape" in runs["original"].stderr
+
+
+def test_compat_warns_once_on_an_untested_keras_version(monkeypatch, recwarn):
+    import keras
+    from keras.src.backend.tensorflow import trainer as tf_trainer
+
+    from kzoo.training import compat
+
+    # install() patches Keras in this process: restore whatever was there after the test.
+    monkeypatch.setattr(tf_trainer.TensorFlowTrainer, "_maybe_symbolic_build",
+                        tf_trainer.TensorFlowTrainer._maybe_symbolic_build)
+    monkeypatch.setattr(tf_trainer, "reduce_per_replica", tf_trainer.reduce_per_replica)
+    monkeypatch.delenv("KZOO_DISABLE_COMPAT", raising=False)
+    monkeypatch.setattr(compat, "_warned", False)
+
+    monkeypatch.setattr(keras, "__version__", compat.TESTED_KERAS_VERSIONS[0])
+    compat.install()
+    assert not [w for w in recwarn if "kzoo.training.compat" in str(w.message)]
+
+    monkeypatch.setattr(keras, "__version__", "3.99.0")
+    with pytest.warns(RuntimeWarning, match=r"Keras 3\.99\.0 is installed.*may no longer be needed.*"
+                                            r"test_multi_worker\.py") as caught:
+        compat.install()
+        compat.install()
+    assert len([w for w in caught if "kzoo.training.compat" in str(w.message)]) == 1
+    assert tf_trainer.reduce_per_replica is compat._reduce_per_replica  # still installed

@@ -1,11 +1,15 @@
 """Transformer entries beyond the registry battery: masks, causality, greedy decoding, learning."""
 
+import zipfile
+
 import numpy as np
 import pytest
 import keras
 import tensorflow as tf
+from keras import ops
 
 import kzoo
+from kzoo.models._transformer_blocks import MaskedMeanPooling, PaddingMask, ZerosLike
 from kzoo.models.transformer_seq2seq import greedy_decode
 
 START, END = 1, 2
@@ -137,3 +141,42 @@ def test_greedy_decode_on_an_untrained_model_never_emits_padding():
     np.testing.assert_array_equal(decoded, reference_greedy(model, source, 10))
     first_end = [np.flatnonzero(r == END)[0] if (r == END).any() else 10 for r in decoded]
     assert all((r[: k + 1] > 0).all() for r, k in zip(decoded, first_end))
+
+
+def test_models_saved_with_the_removed_mask_layers_still_load(tmp_path):
+    """`.keras` files saved before 2026-12-01 name `kzoo>PaddingMask` / `kzoo>ZerosLike`; they still load."""
+    def tiny(mask_of, zeros_of):
+        ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
+        x = keras.layers.Embedding(20, 4, name="embedding")(ids)
+        pooled = MaskedMeanPooling(name="mean_pool")(x, mask_of(ids))
+        return keras.Model(ids, [pooled, zeros_of(ids)])
+
+    old = tiny(PaddingMask(name="padding_mask"), ZerosLike(name="segment_ids"))
+    new = tiny(lambda ids: ops.not_equal(ids, 0), lambda ids: ops.zeros_like(ids, dtype="int32"))
+    new.set_weights(old.get_weights())
+    x = padded_ids(np.random.default_rng(4), 3, 6, 20, keep=4)
+    old.save(tmp_path / "old.keras")
+    restored = keras.saving.load_model(tmp_path / "old.keras")
+    assert {type(layer).__name__ for layer in restored.layers} >= {"PaddingMask", "ZerosLike"}
+    for got, want, ops_graph in zip(restored(x), old(x), new(x)):
+        np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+        np.testing.assert_array_equal(np.asarray(ops_graph), np.asarray(want))
+
+
+@pytest.mark.parametrize("name,kwargs", [
+    ("transformer_cls", dict(CLS_TINY, decoder_layers=1)),
+    ("bert_cls", dict(vocab_size=50, num_layers=1, num_heads=2, hidden_dim=8, intermediate_dim=16,
+                      max_sequence_length=24)),
+    ("transformer_seq2seq", S2S_TINY),
+])
+def test_masks_are_keras_ops_that_load_in_safe_mode(name, kwargs, tmp_path):
+    model = kzoo.build(name, compile=False, **kwargs)
+    path = tmp_path / f"{name}.keras"
+    model.save(path)
+    config = zipfile.ZipFile(path).read("config.json").decode()
+    assert '"NotEqual"' in config  # an op node, not a Lambda (which safe mode refuses)
+    assert not any(word in config for word in ('"Lambda"', '"kzoo>PaddingMask"', '"kzoo>ZerosLike"'))
+    x = padded_ids(np.random.default_rng(5), 2, 6, 20, keep=4)
+    inputs = {"encoder_inputs": x, "decoder_inputs": x % 19 + 1} if name == "transformer_seq2seq" else x
+    restored = keras.saving.load_model(path, safe_mode=True)
+    np.testing.assert_array_equal(np.asarray(restored(inputs)), np.asarray(model(inputs)))

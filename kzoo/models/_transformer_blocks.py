@@ -1,33 +1,15 @@
 """Small serializable layers shared by the Transformer and BERT families (private module).
 
 Token ids use 0 as padding throughout; masks are boolean `[B, L]` tensors, True for real tokens.
+The builders compute the mask as `keras.ops.not_equal(token_ids, 0)` and BERT's segment ids as
+`keras.ops.zeros_like(token_ids, dtype="int32")` directly in the functional graph (saved as op
+nodes, which `keras.saving.load_model` accepts in safe mode).
 """
 
 from __future__ import annotations
 
 import keras
 from keras import ops
-
-
-@keras.saving.register_keras_serializable(package="kzoo")
-class PaddingMask(keras.layers.Layer):
-    """Token ids `[B, L]` -> boolean mask `[B, L]`, True where the id is not `pad_id`."""
-
-    def __init__(self, pad_id: int = 0, **kwargs):
-        super().__init__(**kwargs)
-        self.pad_id = pad_id
-
-    def call(self, token_ids):
-        return ops.not_equal(token_ids, self.pad_id)
-
-    def compute_output_shape(self, input_shape):
-        return tuple(input_shape)
-
-    def compute_output_spec(self, token_ids):
-        return keras.KerasTensor(token_ids.shape, dtype="bool")
-
-    def get_config(self):
-        return {**super().get_config(), "pad_id": self.pad_id}
 
 
 @keras.saving.register_keras_serializable(package="kzoo")
@@ -77,6 +59,33 @@ class LearnedQueries(keras.layers.Layer):
             "dim": self.dim,
             "initializer": keras.initializers.serialize(self.initializer),
         }
+
+
+# --- Kept only so models saved before 2026-12-01 load. ----------------------------------------
+# Those `.keras` files name these layers by registered name ("kzoo>PaddingMask", "kzoo>ZerosLike");
+# the builders no longer use them (`keras.ops` calls compute the same tensors). Do not remove
+# while such saved runs may still be loaded.
+
+
+@keras.saving.register_keras_serializable(package="kzoo")
+class PaddingMask(keras.layers.Layer):
+    """Token ids `[B, L]` -> boolean mask `[B, L]`, True where the id is not `pad_id`."""
+
+    def __init__(self, pad_id: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.pad_id = pad_id
+
+    def call(self, token_ids):
+        return ops.not_equal(token_ids, self.pad_id)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def compute_output_spec(self, token_ids):
+        return keras.KerasTensor(token_ids.shape, dtype="bool")
+
+    def get_config(self):
+        return {**super().get_config(), "pad_id": self.pad_id}
 
 
 @keras.saving.register_keras_serializable(package="kzoo")

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import keras
 import keras_hub
+from keras import ops
 
-from kzoo.models._transformer_blocks import MaskedMeanPooling, PaddingMask, ZerosLike
+from kzoo.models._transformer_blocks import MaskedMeanPooling
 from kzoo.registry import register_model
 
 
@@ -68,11 +69,11 @@ def build_bert_classifier(
         max_sequence_length, attention_dropout,
     )
     token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
-    mask = PaddingMask(name="padding_mask")(token_ids)
+    mask = ops.not_equal(token_ids, 0)
     features = backbone(
         {
             "token_ids": token_ids,
-            "segment_ids": ZerosLike(name="segment_ids")(token_ids),
+            "segment_ids": ops.zeros_like(token_ids, dtype="int32"),
             "padding_mask": mask,
         }
     )

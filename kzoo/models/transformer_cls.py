@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import keras
 import keras_hub
+from keras import ops
 
-from kzoo.models._transformer_blocks import LearnedQueries, MaskedMeanPooling, PaddingMask
+from kzoo.models._transformer_blocks import LearnedQueries, MaskedMeanPooling
 from kzoo.registry import register_model
 
 
@@ -40,7 +41,7 @@ def build_transformer_classifier(
     if d_model % num_heads:
         raise ValueError(f"model.d_model ({d_model}) must be divisible by model.num_heads ({num_heads})")
     token_ids = keras.Input(shape=(None,), dtype="int32", name="token_ids")
-    mask = PaddingMask(name="padding_mask")(token_ids)
+    mask = ops.not_equal(token_ids, 0)
     x = keras_hub.layers.TokenAndPositionEmbedding(
         vocab_size, max_length, d_model, name="embedding"
     )(token_ids)

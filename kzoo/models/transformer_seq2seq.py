@@ -13,7 +13,6 @@ import keras
 import keras_hub
 from keras import ops
 
-from kzoo.models._transformer_blocks import PaddingMask
 from kzoo.registry import register_model
 
 
@@ -26,7 +25,7 @@ def _embed(ids, vocab_size, max_length, d_model, dropout, name):
 
 def _build_encoder(source_vocab_size, max_length, d_model, encoder_layers, block, dropout, normalize_first):
     source = keras.Input(shape=(None,), dtype="int32", name="encoder_inputs")
-    mask = PaddingMask(name="source_mask")(source)
+    mask = ops.not_equal(source, 0)
     x = _embed(source, source_vocab_size, max_length, d_model, dropout, "source")
     for i in range(encoder_layers):
         x = keras_hub.layers.TransformerEncoder(**block, name=f"encoder_{i}")(x, padding_mask=mask)
@@ -39,7 +38,7 @@ def _build_decoder(target_vocab_size, max_length, d_model, decoder_layers, block
     target = keras.Input(shape=(None,), dtype="int32", name="decoder_inputs")
     memory = keras.Input(shape=(None, d_model), name="encoder_outputs")
     source = keras.Input(shape=(None,), dtype="int32", name="encoder_inputs")
-    source_mask = PaddingMask(name="source_mask")(source)
+    source_mask = ops.not_equal(source, 0)
     x = _embed(target, target_vocab_size, max_length, d_model, dropout, "target")
     for i in range(decoder_layers):
         x = keras_hub.layers.TransformerDecoder(**block, name=f"decoder_{i}")(
