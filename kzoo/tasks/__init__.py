@@ -16,7 +16,7 @@ from kzoo.data.bundle import DataBundle
 from kzoo.data.tfds_source import DataError
 from kzoo.tasks.base import Task, UnknownTaskError, register_task
 from kzoo.tasks.compile import compile_model, make_learning_rate, make_optimizer
-from kzoo.tasks.registry import get_task, list_tasks
+from kzoo.tasks.registry import discover, get_task, list_tasks
 
 
 def load_data(config: dict, source: str = "auto", data_dir: str | None = None, seed: int = 0,
@@ -49,6 +49,8 @@ def example_batch(config: Mapping, batch_size: int = 8, seed: int = 0):
     """A fixed random `(inputs, targets)` batch shaped like the entry's real data (tests, `--speed`)."""
     return get_task(config).example_batch(config, batch_size, seed)
 
+
+discover()
 
 __all__ = ["Task", "UnknownTaskError", "compile_model", "example_batch", "get_task", "list_tasks", "load_data",
            "make_learning_rate", "make_optimizer", "register_task"]

@@ -1,7 +1,8 @@
-"""Finding a task: by name or from a resolved config; the built-in tasks are found by import.
+"""Finding a task: by name or from a resolved config; the package's task modules are found by import.
 
-Every module of the `kzoo.tasks` package is imported once, on the first lookup, so a new task
-module registers itself without being listed anywhere.
+`discover()` imports every module of the `kzoo.tasks` package once (`import kzoo.tasks` calls it),
+so a new task module registers itself, and the Keras objects it registers (metrics a saved model
+names), without being listed anywhere.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from kzoo.tasks.base import Task, UnknownTaskError
 _discovered = False
 
 
-def _discover() -> None:
+def discover() -> None:
+    """Import every module of the `kzoo.tasks` package (each registers its Task); idempotent."""
     global _discovered
     if _discovered:
         return
@@ -28,14 +30,14 @@ def _discover() -> None:
 
 def get_task(name_or_config: str | Mapping) -> Task:
     """The registered `Task` named `name`, or the task of a resolved config (`config["task"]`)."""
-    _discover()
+    discover()
     name = name_or_config.get("task") if isinstance(name_or_config, Mapping) else name_or_config
     return base.lookup_task(name)
 
 
 def list_tasks() -> list[str]:
     """The names of every registered task, sorted."""
-    _discover()
+    discover()
     return sorted(base.registered_tasks())
 
 
