@@ -7,7 +7,8 @@ finished run; `evaluate_run()` scores a finished run on a split.
 from kzoo.run_dir import RunDir, RunDirError
 from kzoo.training.distill import distill_run
 from kzoo.training.evaluate import evaluate_run
-from kzoo.training.runner import resolve_config, set_mixed_precision, set_seed, train
+from kzoo.training.process import set_mixed_precision, set_seed
+from kzoo.training.runner import resolve_config, train
 from kzoo.training.strategy import STRATEGIES, StrategyError, get_strategy
 
 __all__ = [

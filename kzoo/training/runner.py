@@ -11,25 +11,19 @@ fixed points of the phases. A new task or a new plug-in never edits this file.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import platform
-import random
 import sys
 import time
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 import keras
-import keras_hub
-import numpy as np
-import tensorflow as tf
 
 import kzoo
 from kzoo import config as config_lib
-from kzoo.compression.teacher import Distillation
 from kzoo.compression.from_run import PruneFromRun
 from kzoo.compression.prune import Pruning
+from kzoo.compression.teacher import Distillation
 from kzoo.export import export_run
 from kzoo.plugin import RunPlugin
 from kzoo.run_dir import RunDir, RunDirError, write_json
@@ -41,6 +35,8 @@ from kzoo.training.cluster import (
     worker_batch_size, worker_role,
 )
 from kzoo.training.curves import plot_curves
+from kzoo.training.history import read_history
+from kzoo.training.process import set_mixed_precision, set_seed, versions
 from kzoo.training.refit import Refit
 from kzoo.training.strategy import get_jax_distribution, get_strategy
 from kzoo.zoo import build_from_config
@@ -51,33 +47,6 @@ PHASES = ("resolve", "strategy", "run_dir", "data", "build", "fit", "after_fit",
 def default_plugins() -> list[RunPlugin]:
     """The plug-ins every run has; each acts only when its config section asks for it."""
     return [PruneFromRun(), Pruning(), Distillation(), Refit()]
-
-
-def set_seed(seed: int, deterministic: bool = False) -> None:
-    """Seed Python, NumPy, TensorFlow and Keras; with `deterministic`, enable op determinism."""
-    random.seed(seed)
-    np.random.seed(seed)
-    keras.utils.set_random_seed(seed)
-    if deterministic:
-        tf.config.experimental.enable_op_determinism()
-
-
-def set_mixed_precision(enabled: bool) -> str:
-    """Set the global Keras dtype policy and return its name.
-
-    `mixed_float16` on GPU, `mixed_bfloat16` on CPU/TPU; models keep float32 logits.
-    """
-    if not enabled:
-        keras.mixed_precision.set_global_policy("float32")
-    else:
-        if keras.backend.backend() == "jax":
-            import jax  # only on the JAX backend
-
-            gpu = jax.default_backend() == "gpu"
-        else:
-            gpu = bool(tf.config.list_physical_devices("GPU"))
-        keras.mixed_precision.set_global_policy("mixed_float16" if gpu else "mixed_bfloat16")
-    return keras.mixed_precision.global_policy().name
 
 
 def resolve_config(
@@ -100,33 +69,6 @@ def resolve_config(
     # Flags left at None keep the file's (or the tiny section's) values.
     merged.update({k: v for k, v in {"train.epochs": epochs, "train.batch_size": batch_size}.items() if v is not None})
     return kzoo.get_config(entry.name, merged, config_path)
-
-
-def read_history(path: Path) -> dict:
-    """Per-epoch values from a CSV log, which survives resumes (Keras's History does not)."""
-    if not path.is_file():
-        return {}
-    with path.open() as f:
-        rows = list(csv.DictReader(f))
-    by_epoch = {int(r["epoch"]): r for r in rows}  # a resumed epoch's row replaces the killed one
-    history: dict[str, list] = {}
-    for epoch in sorted(by_epoch):
-        for key, value in by_epoch[epoch].items():
-            if key != "epoch":
-                history.setdefault(key, []).append(float(value))
-    return history
-
-
-def versions() -> dict:
-    """The versions a run records in `metrics.json`."""
-    return {
-        "python": platform.python_version(),
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-        "keras_hub": keras_hub.__version__,
-        "kzoo": kzoo.__version__,
-        "backend": keras.backend.backend(),
-    }
 
 
 @dataclasses.dataclass
