@@ -99,7 +99,7 @@ def test_register_model_adds_an_entry(tmp_path, monkeypatch):
     from kzoo import registry
     from kzoo.models.mlp import build_mlp
 
-    @kzoo.register_model("tiny_mlp_test", task="image_classification")
+    @kzoo.register_model("tiny_mlp_test", task="image_classification", builder=build_mlp)
     def tiny_mlp_test(**kw):
         return build_mlp(**kw)
 
