@@ -7,19 +7,19 @@
 
 __version__ = "0.1.0"
 
-from kzoo.config import ConfigError
-from kzoo.registry import UnknownModelError, get_config, get_entry, list_models, register_model
+import importlib
 
-_BUILDERS = ("build", "build_from_config")
+from kzoo.entries import UnknownModelError, get_entry, list_models, register_model
+from kzoo.errors import ConfigError
+
+_LAZY = {"build": "kzoo.zoo", "build_from_config": "kzoo.zoo", "get_config": "kzoo.registry"}
 
 
 def __getattr__(name: str):
-    # PEP 562: `kzoo.build` imports TensorFlow, Keras and every task; loading them on first use keeps
+    # PEP 562: these import TensorFlow, Keras and every task; loading them on first use keeps
     # `import kzoo` (and every tool's `--help`) free of that start-up cost.
-    if name in _BUILDERS:
-        from kzoo import zoo
-
-        return getattr(zoo, name)
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'kzoo' has no attribute {name!r}")
 
 

@@ -1,52 +1,38 @@
-"""Zoo configs: load `zoo_configs/<entry>.yaml`, apply strict dotted overrides, validate values.
+"""Zoo configs: load `zoo_configs/<entry>.yaml`, resolve it through the schema, apply strict dotted overrides.
 
 A config is a plain nested dict with the sections `model` (builder hyperparameters), `data`
 (dataset and preprocessing), `train` (optimizer, schedule, batch size, epochs, early stopping),
-`reference` (the published metric the entry is measured against), and the compression sections
-`distill` and `prune` that every entry has with the defaults below (see `kzoo.compression`).
+`reference` (the published metric the entry is measured against), the compression sections
+`distill` and `prune` (see `kzoo.compression`) and `runtime` (strategy, precision, seed). Every
+key is declared once with its type, default and range (`kzoo.schema`; `model` from the builder's
+signature, `data` from the entry's Task, declared per loader in `kzoo.data.schemas`). A resolved
+config has every section and every key: defaults, then the entry's YAML, then its `tiny` overrides
+(on request), then `--set`s.
+This module is the mechanics, given the sections; `kzoo.registry` knows which sections an entry has
+(its builder's signature, its Task's data section) and resolves entries.
 """
 
 from __future__ import annotations
 
 import copy
 import os
-import re
 import sys
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import yaml
 
-SECTIONS = ("model", "data", "train", "reference", "distill", "prune")
+from kzoo import schema
+from kzoo.errors import ConfigError
 
-# Sections an entry's YAML may leave out; these defaults fill them (and any key they omit).
-OPTIONAL_SECTIONS = {
-    # distill.teacher: the teacher's run directory, set by `tools/distill.py` ("" = not distilled).
-    "distill": {"teacher": "", "temperature": 2.0, "alpha": 0.1},
-    # Off while target_sparsity is 0; end_step 0 = three quarters of the run (kzoo.compression.prune);
-    # from_run: a finished run of the entry whose weights (and preprocessing) to start from ("" = from scratch);
-    # exclude: weight-path patterns (fnmatch, e.g. "logits/*") left dense.
-    "prune": {"target_sparsity": 0.0, "initial_sparsity": 0.0, "begin_step": 0, "end_step": 0, "frequency": 100,
-              "from_run": "", "exclude": []},
-}
-# Keys every entry's `train` section has unless its file sets them.
-TRAIN_DEFAULTS = {
-    # After early stopping on validation picks the epoch count, train a fresh model that long on
-    # train + validation and score that one (kzoo.training.refit).
-    "refit": False,
-    # Read by kzoo.tasks.make_optimizer: decoupled weight decay when `optimizer: adamw`; gradient
-    # clipping by global norm when > 0. Defaults here so `--set` reaches them on every entry.
-    "weight_decay": 0.01,
-    "clipnorm": 0.0,
-    # Read by kzoo.tasks.compile_model: XLA on one replica, and how many steps one compiled call runs.
-    "jit_compile": False,
-    "steps_per_execution": 1,
-}
-_VALIDATED = ("model", "data", "train", "distill", "prune")
+SECTIONS = ("model", "data", "train", "reference", "distill", "prune", "runtime")
+_FILE_SECTIONS = ("model", "data", "train")  # the rest may be left out of an entry's file
+_OTHER_KEYS = ("entry", "family", "task", "description", "tiny")  # top-level keys that are not sections
 
-
-class ConfigError(ValueError):
-    """A config file, override key or value is invalid; the message names it."""
+__all__ = [
+    "ConfigError", "SECTIONS", "as_overrides", "config_dirs", "dump_yaml", "find_config_file", "load_entry_file",
+    "load_yaml", "parse_override", "resolve", "with_overrides",
+]
 
 
 def config_dirs() -> list[Path]:
@@ -78,8 +64,14 @@ def load_yaml(path: str | os.PathLike) -> dict:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {str(path)!r} does not exist")
+    raw = path.read_bytes()
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = raw[: err.start].count(b"\n") + 1
+        raise ConfigError(f"{path}: line {line} is not valid UTF-8 text; save the file as UTF-8") from None
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
@@ -102,125 +94,70 @@ def parse_override(text: str) -> tuple[str, Any]:
     return key, value
 
 
-def flatten(tree: Mapping, prefix: str = "") -> dict[str, Any]:
-    """Return {"a.b.c": value} for every leaf of a nested mapping."""
-    flat = {}
-    for key, value in tree.items():
-        dotted = f"{prefix}{key}"
-        if isinstance(value, Mapping) and value:
-            flat.update(flatten(value, dotted + "."))
-        else:
-            flat[dotted] = value
-    return flat
+def resolve(config: Mapping, sections: Mapping[str, schema.Section], entry: str) -> dict:
+    """Return a copy of `config` with every section checked against `sections` and completed.
 
-
-def apply_overrides(config: dict, overrides: Mapping[str, Any] | Iterable[str], entry: str) -> dict:
-    """Return a copy of `config` with dotted overrides applied; unknown keys raise ConfigError.
-
-    `overrides` is a mapping {"model.units": 64} or a list of "model.units=64" strings. Keys
-    without a section (`units=64`) refer to the `model` section. A value of None is ignored, so
-    command-line defaults never override config defaults.
+    Missing sections and keys take their defaults; other top-level keys (`entry`, `task`, ...)
+    are copied. Raises ConfigError naming the key for an unknown key or a bad value.
     """
-    if not isinstance(overrides, Mapping):
-        overrides = dict(parse_override(o) for o in overrides)
+    unknown = [k for k in config if k not in sections and k not in _OTHER_KEYS]
+    if unknown:
+        raise ConfigError(f"unknown top-level key(s) {sorted(unknown)}; valid: {list(sections)}")
+    resolved = {}
+    for key, value in config.items():
+        in_schema = key in sections
+        resolved[key] = schema.check_section(sections[key], value, key, entry) if in_schema else copy.deepcopy(value)
+    for key, section in sections.items():
+        if key not in resolved:
+            resolved[key] = schema.check_section(section, None, key, entry)
+    return resolved
+
+
+def with_overrides(config: dict, overrides: Mapping[str, Any], sections: Mapping[str, schema.Section],
+                    entry: str) -> dict:
+    """Return `config` (resolved) with dotted overrides set, resolved again; None values are skipped."""
     result = copy.deepcopy(config)
-    valid = flatten({k: result.get(k, {}) for k in SECTIONS})
     for key, value in overrides.items():
         if value is None:
             continue
         if "." not in key:
             key = f"model.{key}"
-        if key not in valid:
-            raise ConfigError(
-                f"unknown config key {key!r} for entry {entry!r}; valid keys: {', '.join(sorted(valid))}"
-            )
-        node = result
-        *parents, leaf = key.split(".")
-        for part in parents:
-            node = node[part]
-        node[leaf] = _coerce(key, value, node[leaf], entry)
-    validate(result, entry)
-    return result
+        section, _, leaf = key.partition(".")
+        if section not in sections:
+            raise ConfigError(f"unknown config key {key!r} for entry {entry!r}: no section {section!r}; "
+                              f"valid sections: {', '.join(sections)}")
+        if leaf not in sections[section]:
+            raise schema.unknown_key_error(key, entry, [f"{section}.{k}" for k in sections[section]])
+        result[section][leaf] = value
+    return resolve(result, sections, entry)
 
 
-def _coerce(key: str, value: Any, default: Any, entry: str) -> Any:
-    """Check `value` has the type of the default (int is accepted for float) and return it."""
-    if default is None or value is None:
-        return value
-    expected = type(default)
-    if expected is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if expected is float and isinstance(value, str):
-        try:  # YAML 1.1 reads "1e-4" (no dot) as a string
-            return float(value)
-        except ValueError:
-            raise ConfigError(f"{entry}: {key} must be a number, got {value!r}") from None
-    if expected is bool and not isinstance(value, bool):
-        raise ConfigError(f"{entry}: {key} must be true or false, got {value!r}")
-    if expected is int and (isinstance(value, bool) or not isinstance(value, int)):
-        raise ConfigError(f"{entry}: {key} must be an integer, got {value!r}")
-    if expected in (list, tuple) and not isinstance(value, (list, tuple)):
-        raise ConfigError(f"{entry}: {key} must be a list, got {value!r}")
-    if expected is str and not isinstance(value, str):
-        raise ConfigError(f"{entry}: {key} must be a string, got {value!r}")
-    if expected in (int, float) and not isinstance(value, (int, float)):
-        raise ConfigError(f"{entry}: {key} must be a number, got {value!r}")
-    return value
+def load_entry_file(file: str | os.PathLike, entry: str, sections: Mapping[str, schema.Section],
+                    tiny: bool = False) -> dict:
+    """Load and resolve an entry's config file against `sections` (see `kzoo.registry.entry_sections`).
 
-
-# Range rules keyed by the last part of a dotted key. Patterns are matched with re.fullmatch.
-_FRACTION = re.compile(r".*(dropout|sparsity|label_smoothing|val_fraction|validation_fraction).*")
-_UNIT_INTERVAL = re.compile(r"alpha")
-_POSITIVE = re.compile(
-    r".*(units|_dim|dim|heads|size|epochs|length|classes|vocab.*|learning_rate|temperature|steps_per_execution|"
-    r"frequency|num_users|num_items|patience_positive)"
-)
-
-
-def validate(config: Mapping, entry: str) -> None:
-    """Raise ConfigError naming the key when a value is out of range.
-
-    Rules: fractions (`*dropout*`, `*sparsity*`, `val_fraction`) lie in [0, 1); `alpha` in [0, 1];
-    sizes, units, dims, heads, lengths, epochs, learning rates, `temperature` and `frequency` are > 0;
-    every other number is
-    >= 0; lists of numbers follow the rule of their key element by element.
+    The file's `tiny` overrides (a seconds-long smoke run) are always checked and applied when
+    `tiny` is true. Raises ConfigError naming the file and the key.
     """
-    for key, value in flatten({k: config.get(k, {}) for k in _VALIDATED}).items():
-        leaf = key.rsplit(".", 1)[-1]
-        values = value if isinstance(value, (list, tuple)) else [value]
-        for item in values:
-            if isinstance(item, bool) or not isinstance(item, (int, float)):
-                continue
-            if _FRACTION.fullmatch(leaf):
-                if not 0 <= item < 1:
-                    raise ConfigError(f"{entry}: {key} must be in [0, 1), got {item!r}")
-            elif _UNIT_INTERVAL.fullmatch(leaf):
-                if not 0 <= item <= 1:
-                    raise ConfigError(f"{entry}: {key} must be in [0, 1], got {item!r}")
-            elif _POSITIVE.fullmatch(leaf) and not leaf.startswith(("min_", "initial_")):
-                if item <= 0:
-                    raise ConfigError(f"{entry}: {key} must be > 0, got {item!r}")
-            elif item < 0 and leaf not in ("seed",):
-                raise ConfigError(f"{entry}: {key} must be >= 0, got {item!r}")
-
-
-def load_entry_config(filename: str, entry: str, path: str | os.PathLike | None = None) -> dict:
-    """Load an entry's config (its default file, or `path` when given) and check its sections."""
-    file = Path(path) if path else find_config_file(filename)
-    config = load_yaml(file)
-    missing = [s for s in ("model", "data", "train") if s not in config]
+    file = Path(file)
+    raw = load_yaml(file)
+    missing = [s for s in _FILE_SECTIONS if s not in raw]
     if missing:
         raise ConfigError(f"{file}: missing section(s) {missing}; a zoo config has {list(SECTIONS)}")
-    unknown = set(config) - set(SECTIONS) - {"entry", "family", "task", "description", "tiny"}
-    if unknown:
-        raise ConfigError(f"{file}: unknown top-level key(s) {sorted(unknown)}; valid: {list(SECTIONS)}")
-    config.setdefault("reference", {})
-    for section, defaults in OPTIONAL_SECTIONS.items():
-        config[section] = {**defaults, **(config.get(section) or {})}
-    config["train"] = {**TRAIN_DEFAULTS, **config["train"]}
-    config["entry"] = entry
-    validate(config, entry)
-    return config
+    try:
+        config = resolve({**raw, "entry": entry}, sections, entry)
+        smoke = raw.get("tiny") or {}
+        if not isinstance(smoke, Mapping):
+            raise ConfigError(f"tiny must be a mapping of dotted keys to values, got {smoke!r}")
+        with_tiny = with_overrides(config, smoke, sections, entry)
+    except ConfigError as err:
+        raise ConfigError(f"{file}: {err}") from None
+    return with_tiny if tiny else config
+
+
+def as_overrides(overrides: Mapping[str, Any] | Iterable[str]) -> Mapping[str, Any]:
+    """`{"model.units": 64}` from a mapping or from `["model.units=64", ...]`."""
+    return overrides if isinstance(overrides, Mapping) else dict(parse_override(o) for o in overrides)
 
 
 def dump_yaml(config: Mapping, path: str | os.PathLike) -> None:

@@ -1,117 +1,86 @@
-"""The model registry: `register_model`, `list_models`, `get_entry`, `get_config` (timm's pattern).
+"""The zoo's entries and their resolved configs: `get_entry`, `list_models`, `entry_sections`, `get_config`.
 
-An entry is a small builder function decorated with `@register_model`; its hyperparameters live in
-`zoo_configs/<entry>.yaml`. Building and compiling an entry is `kzoo.zoo.build` (it needs the
-entry's Task, which sits above the models).
+An entry is a builder decorated with `@register_model` (`kzoo.entries`); its hyperparameters live in
+`zoo_configs/<entry>.yaml`. Its config's sections are declared once (`kzoo.schema`): `model` from
+the builder's signature, `data` by the entry's Task (`Task.data_schema`), the rest shared.
+`get_config` resolves defaults → the file → `tiny` → overrides, strictly. Building is `kzoo.zoo`.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import difflib
-import fnmatch
-import re
-from typing import Any, Callable, Mapping
+import os
+from pathlib import Path
+from typing import Any, Iterable, Mapping
 
 from kzoo import config as config_lib
+from kzoo import schema
+from kzoo.entries import Entry, UnknownModelError, get_entry, list_models, register_model
+from kzoo.errors import ConfigError
+from kzoo.tasks import get_task
+
+__all__ = [
+    "Entry", "UnknownModelError", "apply_overrides", "entry_sections", "get_config", "get_entry", "list_models",
+    "load_entry_config", "load_run_config", "register_model",
+]
 
 
-class UnknownModelError(KeyError):
-    """The requested entry is not registered; the message suggests the closest names."""
-
-    def __str__(self) -> str:  # KeyError would quote the whole message
-        return self.args[0]
-
-
-@dataclasses.dataclass(frozen=True)
-class Entry:
-    """One registered model: its builder, config file, task and aliases."""
-
-    name: str
-    builder: Callable[..., Any]
-    config_file: str
-    task: str
-    family: str
-    aliases: tuple[str, ...] = ()
+def entry_sections(entry: Entry) -> dict[str, schema.Section]:
+    """Return the schema of every section of `entry`'s config, keyed by section name."""
+    return {
+        "model": entry.model_section,
+        "data": get_task(entry.task).data_schema,
+        "train": schema.TRAIN,
+        "reference": schema.REFERENCE,
+        "distill": schema.DISTILL,
+        "prune": schema.PRUNE,
+        "runtime": schema.RUNTIME,
+    }
 
 
-_ENTRIES: dict[str, Entry] = {}
-_ALIASES: dict[str, str] = {}
+def apply_overrides(config: Mapping, overrides: Mapping[str, Any] | Iterable[str], entry: str) -> dict:
+    """Return a copy of `config` with dotted overrides applied and every section checked.
 
-
-def register_model(
-    name: str | None = None,
-    *,
-    task: str,
-    config_file: str | None = None,
-    aliases: tuple[str, ...] = (),
-) -> Callable:
-    """Decorator that registers a builder `fn(**model_config) -> keras.Model` under `name`.
-
-    Args:
-      name: entry name (defaults to the function's name).
-      task: one of `kzoo.tasks.TASKS`; chooses loss, metrics and data protocol.
-      config_file: YAML file in `zoo_configs/` (defaults to `<name>.yaml`).
-      aliases: other names that resolve to this entry.
-    Returns the builder unchanged.
+    `overrides` is a mapping {"model.units": 64} or a list of "model.units=64" strings. Keys
+    without a section (`units=64`) refer to the `model` section. A value of None is ignored, so
+    command-line defaults never override config defaults. Unknown keys and bad values raise
+    ConfigError naming the key and the valid keys or values.
     """
-
-    def decorator(fn: Callable) -> Callable:
-        entry_name = name or fn.__name__
-        if entry_name in _ENTRIES or entry_name in _ALIASES:
-            raise ValueError(f"model {entry_name!r} is already registered")
-        family = fn.__module__.rsplit(".", 1)[-1]
-        _ENTRIES[entry_name] = Entry(
-            entry_name, fn, config_file or f"{entry_name}.yaml", task, family, tuple(aliases)
-        )
-        for alias in aliases:
-            _ALIASES[alias] = entry_name
-        return fn
-
-    return decorator
+    sections = entry_sections(get_entry(entry))
+    resolved = config_lib.resolve(config, sections, entry)
+    return config_lib.with_overrides(resolved, config_lib.as_overrides(overrides), sections, entry)
 
 
-def _ensure_loaded() -> None:
-    # Importing kzoo.models imports every family module, which registers its entries.
-    import kzoo.models  # noqa: F401
+def load_entry_config(filename: str, entry: str, path: str | os.PathLike | None = None, tiny: bool = False) -> dict:
+    """Load and resolve an entry's config: its default file `filename`, or `path` when given."""
+    file = Path(path) if path else config_lib.find_config_file(filename)
+    return config_lib.load_entry_file(file, entry, entry_sections(get_entry(entry)), tiny)
 
 
-def _natural_key(name: str) -> list:
-    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
-
-
-def list_models(pattern: str = "*", include_aliases: bool = False) -> list[str]:
-    """Return the registered entry names matching an fnmatch `pattern`, naturally sorted."""
-    _ensure_loaded()
-    names = list(_ENTRIES) + (list(_ALIASES) if include_aliases else [])
-    return sorted(fnmatch.filter(names, pattern), key=_natural_key)
-
-
-def get_entry(name: str) -> Entry:
-    """Return the registry entry for `name` (or an alias); unknown names raise UnknownModelError."""
-    _ensure_loaded()
-    if name in _ALIASES:
-        name = _ALIASES[name]
-    if name not in _ENTRIES:
-        known = list(_ENTRIES) + list(_ALIASES)
-        close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
-        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-        raise UnknownModelError(
-            f"unknown model {name!r}.{hint} Available: {', '.join(list_models())}"
-        )
-    return _ENTRIES[name]
+def load_run_config(path: str | os.PathLike) -> dict:
+    """Load a run directory's `config.yaml` and resolve it, filling keys and sections added since
+    it was written (e.g. `runtime`). Raises ConfigError naming the file and the key."""
+    raw = config_lib.load_yaml(path)
+    entry = raw.get("entry")
+    if not isinstance(entry, str):
+        raise ConfigError(f"{path}: no 'entry' key; is it the config.yaml of a kzoo run?")
+    try:
+        return config_lib.resolve(raw, entry_sections(get_entry(entry)), entry)
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from None
 
 
 def get_config(
     name: str,
     overrides: Mapping[str, Any] | list[str] | None = None,
     config_path: str | None = None,
+    tiny: bool = False,
 ) -> dict:
-    """Return the resolved config of an entry: its YAML (or `config_path`) plus dotted overrides."""
+    """Return the resolved config of an entry: the schema's defaults, its YAML (or `config_path`),
+    the file's `tiny` overrides when `tiny`, then dotted `overrides`. Raises ConfigError naming the key."""
     entry = get_entry(name)
-    config = config_lib.load_entry_config(entry.config_file, entry.name, config_path)
+    config = load_entry_config(entry.config_file, entry.name, config_path, tiny=tiny)
     config["task"] = entry.task
     config["family"] = entry.family
     if overrides:
-        config = config_lib.apply_overrides(config, overrides, entry.name)
+        config = apply_overrides(config, overrides, entry.name)
     return config

@@ -27,7 +27,9 @@ from pathlib import Path
 import keras
 
 import kzoo.models  # noqa: F401  (registers the custom layers that `.keras` files name)
-from kzoo.config import ConfigError, load_yaml
+from kzoo.config import load_yaml
+from kzoo.errors import ConfigError
+from kzoo.registry import load_run_config
 from kzoo.tasks import get_task
 
 _RESOLVED_KEYS = ("entry", "task", "model")
@@ -134,12 +136,17 @@ class RunDir:
         return self.config_file.is_file() and self.model_file.is_file()
 
     def config(self) -> dict:
-        """The run's resolved config; ConfigError when `config.yaml` is not one."""
-        config = load_yaml(self.config_file)
-        missing = [k for k in _RESOLVED_KEYS if k not in config]
-        if missing:
-            raise ConfigError(f"{self.config_file} lacks {missing}: it is not a resolved kzoo config")
-        return config
+        """The run's resolved config, with sections and keys added since it was written filled in.
+
+        ConfigError when `config.yaml` is not a resolved kzoo config.
+        """
+        try:
+            return load_run_config(self.config_file)
+        except ConfigError:
+            missing = [k for k in _RESOLVED_KEYS if k not in load_yaml(self.config_file)]
+            if missing:
+                raise ConfigError(f"{self.config_file} lacks {missing}: it is not a resolved kzoo config") from None
+            raise
 
     def metrics(self) -> dict:
         """`metrics.json`, or {} when the run has not written it."""

@@ -1,7 +1,8 @@
 import pytest
 
 import kzoo
-from kzoo.config import ConfigError, apply_overrides, parse_override
+from kzoo.config import ConfigError, parse_override
+from kzoo.registry import apply_overrides
 
 
 def test_list_models_wildcards_and_sorting():
@@ -96,10 +97,10 @@ def test_register_model_adds_an_entry(tmp_path, monkeypatch):
         "model: {hidden_units: [4], num_classes: 3}\ndata: {dataset: mnist}\ntrain: {epochs: 1}\n"
     )
     monkeypatch.setenv("KZOO_CONFIG_DIR", str(tmp_path))
-    from kzoo import registry
+    from kzoo import entries as registry
     from kzoo.models.mlp import build_mlp
 
-    @kzoo.register_model("tiny_mlp_test", task="image_classification")
+    @kzoo.register_model("tiny_mlp_test", task="image_classification", builder=build_mlp)
     def tiny_mlp_test(**kw):
         return build_mlp(**kw)
 

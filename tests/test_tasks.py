@@ -12,6 +12,7 @@ import kzoo
 from kzoo.data import DataBundle
 from kzoo.export import export_run
 from kzoo.run_dir import RunDir
+from kzoo.schema import Key
 from kzoo.signatures import add_endpoint
 from kzoo.tasks import Task, get_task, list_tasks, register_task
 from kzoo.training import evaluate_run, train
@@ -27,6 +28,7 @@ class ToyRegression(Task):
     name = "toy_regression"
     monitor, mode = "val_mae", "min"
     main_metrics = ("mae",)
+    data_schema = {"val_fraction": Key(float, 0.2, min=0, max=1, max_open=True, doc="held out for validation")}
     validation_key = "data.val_fraction"
 
     def loss(self):

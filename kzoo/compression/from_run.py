@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Mapping
 
-from kzoo.config import ConfigError
+from kzoo.errors import ConfigError
 from kzoo.plugin import RunPlugin
 from kzoo.run_dir import RunDir
 

@@ -27,7 +27,7 @@ import keras
 import numpy as np
 
 from kzoo.compression.size import saved_model_size
-from kzoo.config import ConfigError
+from kzoo.errors import ConfigError
 from kzoo.plugin import RunPlugin
 
 # Layer class -> names of the weights to prune.

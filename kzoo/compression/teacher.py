@@ -15,7 +15,7 @@ from typing import Mapping
 
 from kzoo.compression.distill import Distiller
 from kzoo.compression.size import saved_model_size
-from kzoo.config import ConfigError
+from kzoo.errors import ConfigError
 from kzoo.plugin import RunPlugin
 from kzoo.run_dir import RunDir
 from kzoo.tasks import get_task, list_tasks

@@ -47,7 +47,7 @@ def load_image_data(config: dict, source: str, data_dir: str | None, seed: int,
     decode = lambda x, y: (tf.cast(x, tf.uint8), tf.cast(y, tf.int32))
     train, test = (ds.map(decode, num_parallel_calls=pipeline.AUTOTUNE) for ds in (train, test))
     train, val, n_fit, n_val = pipeline.carve_validation(train, n_train, float(data.get("val_fraction", 0.1)), seed)
-    buffer = min(int(data.get("shuffle_buffer", n_fit)), n_fit)
+    buffer = min(int(data.get("shuffle_buffer") or n_fit), n_fit)  # null = the whole split
     return DataBundle(
         train=pipeline.finish(train, batch_size, n_fit, training=True, seed=seed, shard=shard, shuffle_buffer=buffer),
         val=pipeline.finish(val, batch_size, n_val) if val is not None else None,

@@ -71,7 +71,7 @@ def load_seq2seq_data(config: dict, source: str, data_dir: str | None, seed: int
                 for split, pair in pairs.items()}
     n_train = len(pairs["train"][0])
     train = pipeline.finish(datasets["train"], batch_size, n_train, training=True, seed=seed, shard=shard,
-                            shuffle_buffer=min(int(data.get("shuffle_buffer", n_train)), n_train))
+                            shuffle_buffer=min(int(data.get("shuffle_buffer") or n_train), n_train))
     val, test = (pipeline.finish(datasets[s], batch_size, len(pairs[s][0])) for s in ("val", "test"))
     return DataBundle(
         train=train, val=val, test=test, source=kind, name=name,

@@ -68,7 +68,7 @@ def load_text_data(config: dict, source: str, data_dir: str | None, seed: int,
         return preprocessor(texts), tf.cast(labels, tf.int32)
 
     train, test = (pipeline.map_in_chunks(ds, vectorize) for ds in (train, test))
-    buffer = min(int(data.get("shuffle_buffer", n_fit)), n_fit)
+    buffer = min(int(data.get("shuffle_buffer") or n_fit), n_fit)  # null = the whole split
     chunk = int(data.get("length_sorted_chunks", 0))
 
     def batched(ds, size, training=False):

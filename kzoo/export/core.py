@@ -34,7 +34,7 @@ from typing import Any, Callable, Mapping
 
 import keras
 
-from kzoo.config import ConfigError
+from kzoo.errors import ConfigError
 from kzoo.run_dir import RunDir, RunDirError
 from kzoo.signatures import ExportError, signature_summary
 from kzoo.tasks import UnknownTaskError, get_task, list_tasks

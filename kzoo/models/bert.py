@@ -9,12 +9,15 @@ ids are computed inside it, so serving passes the ids only.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import keras
 import keras_hub
 from keras import ops
 
 from kzoo.models._transformer_blocks import MaskedMeanPooling
-from kzoo.registry import register_model
+from kzoo.entries import register_model
+from kzoo.schema import Fraction, PositiveInt
 
 
 def build_bert_backbone(
@@ -44,16 +47,16 @@ def build_bert_backbone(
 
 def build_bert_classifier(
     preset: str = "",
-    vocab_size: int = 20000,
-    num_layers: int = 2,
-    num_heads: int = 2,
-    hidden_dim: int = 128,
-    intermediate_dim: int = 256,
-    max_sequence_length: int = 512,
-    attention_dropout: float = 0.1,
-    pooling: str = "mean",
-    dropout: float = 0.1,
-    num_classes: int = 2,
+    vocab_size: PositiveInt = 20000,
+    num_layers: PositiveInt = 2,
+    num_heads: PositiveInt = 2,
+    hidden_dim: PositiveInt = 128,
+    intermediate_dim: PositiveInt = 256,
+    max_sequence_length: PositiveInt = 512,
+    attention_dropout: Fraction = 0.1,
+    pooling: Literal["mean", "cls"] = "mean",
+    dropout: Fraction = 0.1,
+    num_classes: PositiveInt = 2,
     name: str = "bert_cls",
 ) -> keras.Model:
     """Return a BERT text classifier on int32 token ids `[B, L]` (0 = [PAD], L <= max length).
@@ -87,7 +90,7 @@ def build_bert_classifier(
     return keras.Model(token_ids, logits, name=name)
 
 
-@register_model(task="text_classification")
+@register_model(task="text_classification", builder=build_bert_classifier)
 def bert_cls(**kwargs) -> keras.Model:
     """IMDB BERT classifier; hyperparameters in `zoo_configs/bert_cls.yaml`."""
     return build_bert_classifier(**kwargs)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import keras
 
-from kzoo.registry import register_model
+from kzoo.entries import register_model
+from kzoo.schema import Fraction, PositiveInt
 
 
 @keras.saving.register_keras_serializable(package="kzoo")
@@ -29,15 +32,15 @@ class GlobalBatchNormalization(keras.layers.BatchNormalization):
 
 
 def build_cnn(
-    image_shape=(28, 28, 1),
-    filters=(32, 64),
-    kernel_size: int = 3,
-    convs_per_block: int = 2,
+    image_shape: Sequence[PositiveInt] = (28, 28, 1),
+    filters: Sequence[PositiveInt] = (32, 64),
+    kernel_size: PositiveInt = 3,
+    convs_per_block: PositiveInt = 2,
     batch_norm: bool = True,
-    dense_units: int = 128,
-    dropout: float = 0.25,
-    head_dropout: float = 0.5,
-    num_classes: int = 10,
+    dense_units: PositiveInt = 128,
+    dropout: Fraction = 0.25,
+    head_dropout: Fraction = 0.5,
+    num_classes: PositiveInt = 10,
     name: str = "cnn",
 ) -> keras.Model:
     """Return a convnet classifier taking raw uint8 images and returning float32 logits.
@@ -66,13 +69,13 @@ def build_cnn(
     return keras.Model(images, logits, name=name)
 
 
-@register_model(task="image_classification")
+@register_model(task="image_classification", builder=build_cnn)
 def cnn(**kwargs) -> keras.Model:
     """MNIST convnet; hyperparameters in `zoo_configs/cnn.yaml`."""
     return build_cnn(**kwargs)
 
 
-@register_model(task="image_classification")
+@register_model(task="image_classification", builder=build_cnn)
 def cnn_small(**kwargs) -> keras.Model:
     """A ~7x smaller MNIST convnet, e.g. a distillation student; `zoo_configs/cnn_small.yaml`."""
     return build_cnn(**{"name": "cnn_small", **kwargs})

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import keras
 
-from kzoo.registry import register_model
+from kzoo.entries import register_model
+from kzoo.schema import Fraction, PositiveInt
 
 
 @keras.saving.register_keras_serializable(package="kzoo")
@@ -31,15 +34,15 @@ class MaskedGlobalMaxPooling1D(keras.layers.Layer):
 
 
 def build_lstm_classifier(
-    vocab_size: int = 20000,
-    embedding_dim: int = 24,
-    units: int = 32,
-    num_layers: int = 1,
+    vocab_size: PositiveInt = 20000,
+    embedding_dim: PositiveInt = 24,
+    units: PositiveInt = 32,
+    num_layers: PositiveInt = 1,
     bidirectional: bool = True,
-    pooling: str = "last",
-    embedding_dropout: float = 0.0,
-    dropout: float = 0.3,
-    num_classes: int = 2,
+    pooling: Literal["last", "max", "mean"] = "last",
+    embedding_dropout: Fraction = 0.0,
+    dropout: Fraction = 0.3,
+    num_classes: PositiveInt = 2,
     name: str = "lstm",
 ) -> keras.Model:
     """Return an LSTM text classifier on int token ids (0 = padding) giving float32 logits.
@@ -68,13 +71,13 @@ def build_lstm_classifier(
     return keras.Model(token_ids, logits, name=name)
 
 
-@register_model(task="text_classification", aliases=("lstm_sentiment",))
+@register_model(task="text_classification", builder=build_lstm_classifier, aliases=("lstm_sentiment",))
 def lstm(**kwargs) -> keras.Model:
     """IMDB sentiment LSTM; hyperparameters in `zoo_configs/lstm.yaml`."""
     return build_lstm_classifier(**kwargs)
 
 
-@register_model(task="text_classification")
+@register_model(task="text_classification", builder=build_lstm_classifier)
 def lstm_small(**kwargs) -> keras.Model:
     """A 4x smaller sentiment LSTM, e.g. a distillation student; `zoo_configs/lstm_small.yaml`."""
     return build_lstm_classifier(**{"name": "lstm_small", **kwargs})

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import keras
 
-from kzoo.registry import register_model
+from kzoo.entries import register_model
+from kzoo.schema import Fraction, PositiveInt
 
 
 def build_mlp(
-    image_shape=(28, 28, 1),
-    hidden_units=(256, 128, 64),
-    dropout: float = 0.2,
+    image_shape: Sequence[PositiveInt] = (28, 28, 1),
+    hidden_units: Sequence[PositiveInt] = (256, 128, 64),
+    dropout: Fraction = 0.2,
     activation: str = "relu",
-    num_classes: int = 10,
+    num_classes: PositiveInt = 10,
     name: str = "mlp",
 ) -> keras.Model:
     """Return a Dense-stack classifier taking raw uint8 images and returning float32 logits.
@@ -30,7 +33,7 @@ def build_mlp(
     return keras.Model(images, logits, name=name)
 
 
-@register_model(task="image_classification")
+@register_model(task="image_classification", builder=build_mlp)
 def mlp(**kwargs) -> keras.Model:
     """MNIST MLP; hyperparameters in `zoo_configs/mlp.yaml`."""
     return build_mlp(**kwargs)

@@ -27,7 +27,8 @@ from typing import Sequence
 import keras
 import numpy as np
 
-from kzoo.registry import register_model
+from kzoo.entries import register_model
+from kzoo.schema import Fraction, NonNegativeFloat, PositiveInt, UnitInterval
 
 
 @keras.saving.register_keras_serializable(package="kzoo")
@@ -91,10 +92,10 @@ def _head(x, fixed: bool = False):
 
 
 def build_gmf(
-    num_users: int = 943,
-    num_items: int = 1682,
-    embedding_size: int = 8,
-    l2: float = 0.0,
+    num_users: PositiveInt = 943,
+    num_items: PositiveInt = 1682,
+    embedding_size: PositiveInt = 8,
+    l2: NonNegativeFloat = 0.0,
     fixed_head: bool = False,
     name: str = "gmf",
 ) -> keras.Model:
@@ -105,13 +106,13 @@ def build_gmf(
 
 
 def build_ncf_mlp(
-    num_users: int = 943,
-    num_items: int = 1682,
-    embedding_size: int = 16,
-    hidden_units: Sequence[int] = (32, 16, 8),
-    l2: float = 0.0,
-    dense_l2: float = 0.0,
-    dropout: float = 0.0,
+    num_users: PositiveInt = 943,
+    num_items: PositiveInt = 1682,
+    embedding_size: PositiveInt = 16,
+    hidden_units: Sequence[PositiveInt] = (32, 16, 8),
+    l2: NonNegativeFloat = 0.0,
+    dense_l2: NonNegativeFloat = 0.0,
+    dropout: Fraction = 0.0,
     name: str = "ncf_mlp",
 ) -> keras.Model:
     """NCF's MLP: a ReLU tower over the concatenated user and item embeddings -> Dense(1)."""
@@ -121,18 +122,18 @@ def build_ncf_mlp(
 
 
 def build_neumf(
-    num_users: int = 943,
-    num_items: int = 1682,
-    gmf_embedding_size: int = 8,
-    mlp_embedding_size: int = 16,
-    hidden_units: Sequence[int] = (32, 16, 8),
-    l2: float = 0.0,
-    dense_l2: float = 0.0,
-    dropout: float = 0.0,
-    mlp_l2: float | None = None,
+    num_users: PositiveInt = 943,
+    num_items: PositiveInt = 1682,
+    gmf_embedding_size: PositiveInt = 8,
+    mlp_embedding_size: PositiveInt = 16,
+    hidden_units: Sequence[PositiveInt] = (32, 16, 8),
+    l2: NonNegativeFloat = 0.0,
+    dense_l2: NonNegativeFloat = 0.0,
+    dropout: Fraction = 0.0,
+    mlp_l2: NonNegativeFloat | None = None,
     pretrained_gmf: str = "",
     pretrained_mlp: str = "",
-    alpha: float = 0.5,
+    alpha: UnitInterval = 0.5,
     name: str = "neumf",
 ) -> keras.Model:
     """NeuMF: concat(GMF vector, last MLP layer) -> Dense(1).
@@ -237,19 +238,19 @@ def neumf_from_pretrained(gmf_model: keras.Model, mlp_model: keras.Model, alpha:
     return load_pretrained_weights(model, gmf_model, mlp_model, alpha)
 
 
-@register_model(task="recommendation")
+@register_model(task="recommendation", builder=build_gmf)
 def gmf(**kwargs) -> keras.Model:
     """NCF's generalized matrix factorisation; hyperparameters in `zoo_configs/gmf.yaml`."""
     return build_gmf(**kwargs)
 
 
-@register_model(task="recommendation")
+@register_model(task="recommendation", builder=build_ncf_mlp)
 def ncf_mlp(**kwargs) -> keras.Model:
     """NCF's MLP tower; hyperparameters in `zoo_configs/ncf_mlp.yaml`."""
     return build_ncf_mlp(**kwargs)
 
 
-@register_model(task="recommendation")
+@register_model(task="recommendation", builder=build_neumf)
 def neumf(**kwargs) -> keras.Model:
     """NeuMF (GMF + MLP fused), optionally from pretrained parts; `zoo_configs/neumf.yaml`."""
     return build_neumf(**kwargs)

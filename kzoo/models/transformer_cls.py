@@ -14,23 +14,24 @@ import keras_hub
 from keras import ops
 
 from kzoo.models._transformer_blocks import LearnedQueries, MaskedMeanPooling
-from kzoo.registry import register_model
+from kzoo.entries import register_model
+from kzoo.schema import Fraction, NonNegativeInt, PositiveInt
 
 
 def build_transformer_classifier(
-    vocab_size: int = 20000,
-    max_length: int = 512,
-    d_model: int = 64,
-    num_heads: int = 2,
-    ff_dim: int = 128,
-    encoder_layers: int = 1,
-    decoder_layers: int = 0,
-    num_queries: int = 1,
+    vocab_size: PositiveInt = 20000,
+    max_length: PositiveInt = 512,
+    d_model: PositiveInt = 64,
+    num_heads: PositiveInt = 2,
+    ff_dim: PositiveInt = 128,
+    encoder_layers: NonNegativeInt = 1,
+    decoder_layers: NonNegativeInt = 0,
+    num_queries: PositiveInt = 1,
     normalize_first: bool = False,
-    embedding_dropout: float = 0.25,
-    attention_dropout: float = 0.1,
-    dropout: float = 0.3,
-    num_classes: int = 2,
+    embedding_dropout: Fraction = 0.25,
+    attention_dropout: Fraction = 0.1,
+    dropout: Fraction = 0.3,
+    num_classes: PositiveInt = 2,
     name: str = "transformer_cls",
 ) -> keras.Model:
     """Return a Transformer text classifier on int32 token ids `[B, L]` (0 = padding).
@@ -74,7 +75,7 @@ def build_transformer_classifier(
     return keras.Model(token_ids, logits, name=name)
 
 
-@register_model(task="text_classification")
+@register_model(task="text_classification", builder=build_transformer_classifier)
 def transformer_cls(**kwargs) -> keras.Model:
     """IMDB Transformer classifier; hyperparameters in `zoo_configs/transformer_cls.yaml`."""
     return build_transformer_classifier(**kwargs)

@@ -13,7 +13,8 @@ import keras
 import keras_hub
 from keras import ops
 
-from kzoo.registry import register_model
+from kzoo.entries import register_model
+from kzoo.schema import Fraction, NonNegativeInt, PositiveInt
 
 
 def _embed(ids, vocab_size, max_length, d_model, dropout, name):
@@ -52,16 +53,16 @@ def _build_decoder(target_vocab_size, max_length, d_model, decoder_layers, block
 
 
 def build_transformer_seq2seq(
-    source_vocab_size: int = 10000,
-    target_vocab_size: int = 8000,
-    max_length: int = 64,
-    d_model: int = 256,
-    num_heads: int = 4,
-    ff_dim: int = 512,
-    encoder_layers: int = 3,
-    decoder_layers: int = 3,
+    source_vocab_size: PositiveInt = 10000,
+    target_vocab_size: PositiveInt = 8000,
+    max_length: PositiveInt = 64,
+    d_model: PositiveInt = 256,
+    num_heads: PositiveInt = 4,
+    ff_dim: PositiveInt = 512,
+    encoder_layers: NonNegativeInt = 3,
+    decoder_layers: NonNegativeInt = 3,
     normalize_first: bool = False,
-    dropout: float = 0.1,
+    dropout: Fraction = 0.1,
     name: str = "transformer_seq2seq",
 ) -> keras.Model:
     """Return an encoder-decoder Transformer on `{"encoder_inputs": [B, S], "decoder_inputs": [B, T]}`.
@@ -151,7 +152,7 @@ def greedy_decode(model: keras.Model, encoder_inputs, max_length: int, start_id:
     return state[1]
 
 
-@register_model(task="seq2seq")
+@register_model(task="seq2seq", builder=build_transformer_seq2seq)
 def transformer_seq2seq(**kwargs) -> keras.Model:
     """Multi30k de->en Transformer; hyperparameters in `zoo_configs/transformer_seq2seq.yaml`."""
     return build_transformer_seq2seq(**kwargs)

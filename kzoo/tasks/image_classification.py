@@ -8,8 +8,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kzoo.config import ConfigError
 from kzoo.data.images import load_image_data
+from kzoo.data.schemas import IMAGE_DATA
+from kzoo.errors import ConfigError
 from kzoo.signatures import image as image_signatures
 from kzoo.signatures import scoring
 from kzoo.tasks.base import Task, register_task
@@ -22,6 +23,7 @@ class ImageClassification(Task):
     name = "image_classification"
     monitor, mode = "val_accuracy", "max"
     main_metrics = ("accuracy",)
+    data_schema = IMAGE_DATA
     validation_key = "data.val_fraction"
     distillable = True
     evaluates_exports = True

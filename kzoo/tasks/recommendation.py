@@ -14,6 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from kzoo.data.recommender import IdMaps, load_recommender_data
+from kzoo.data.schemas import RECOMMENDATION_DATA
 from kzoo.data.tfds_source import DataError
 from kzoo.signatures import recommender as recommender_signatures
 from kzoo.tasks.base import Task, register_task
@@ -26,6 +27,7 @@ class Recommendation(Task):
     name = "recommendation"
     monitor, mode = "val_hr@10", "max"
     main_metrics = ("hr@10", "ndcg@10")
+    data_schema = RECOMMENDATION_DATA
     validation_key = "data.validation"
 
     def loss(self):

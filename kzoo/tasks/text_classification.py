@@ -13,10 +13,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kzoo.config import ConfigError
+from kzoo.data.schemas import TEXT_DATA
 from kzoo.data.text import load_text_data
 from kzoo.data.text_preprocessing import TextPreprocessor
 from kzoo.data.tfds_source import DataError
+from kzoo.errors import ConfigError
 from kzoo.signatures import scoring
 from kzoo.signatures import text as text_signatures
 from kzoo.tasks.base import Task, register_task
@@ -34,6 +35,7 @@ class TextClassification(Task):
     name = "text_classification"
     monitor, mode = "val_accuracy", "max"
     main_metrics = ("accuracy",)
+    data_schema = TEXT_DATA
     validation_key = "data.val_fraction"
     distillable = True
     evaluates_exports = True

@@ -13,6 +13,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from kzoo.data.schemas import TRANSLATION_DATA
 from kzoo.data.seq2seq import load_seq2seq_data
 from kzoo.data.seq2seq_preprocessing import Seq2SeqPreprocessor
 from kzoo.data.tfds_source import DataError
@@ -39,6 +40,7 @@ class Translation(Task):
     name = "seq2seq"
     monitor, mode = "val_accuracy", "max"
     main_metrics = ("bleu", "accuracy")
+    data_schema = TRANSLATION_DATA
     evaluates_exports = True
 
     def loss(self):

@@ -17,7 +17,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kzoo.config import ConfigError
+from kzoo.errors import ConfigError
 
 
 @dataclasses.dataclass(frozen=True)

@@ -18,7 +18,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from kzoo.config import ConfigError
+from kzoo.errors import ConfigError
 from kzoo.plugin import RunPlugin
 from kzoo.run_dir import write_json
 from kzoo.tasks import get_task, list_tasks

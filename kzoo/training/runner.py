@@ -19,13 +19,13 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import keras
 
-import kzoo
 from kzoo import config as config_lib
 from kzoo.compression.from_run import PruneFromRun
 from kzoo.compression.prune import Pruning
 from kzoo.compression.teacher import Distillation
 from kzoo.export import export_run
 from kzoo.plugin import RunPlugin
+from kzoo.registry import get_config
 from kzoo.run_dir import RunDir, RunDirError, write_json
 from kzoo.tasks import compile_model, get_task, load_data
 from kzoo.training import callbacks as kzoo_callbacks
@@ -57,18 +57,11 @@ def resolve_config(
     batch_size: int | None = None,
     tiny: bool = False,
 ) -> dict:
-    """Resolve an entry's config: defaults or `config_path`, the `tiny` overrides, `--set`s, flags."""
-    entry = kzoo.get_entry(model)
-    merged: dict[str, Any] = {}
-    if tiny:
-        raw = config_lib.load_yaml(config_path or config_lib.find_config_file(entry.config_file))
-        merged.update(raw.get("tiny", {}))
-    if not isinstance(overrides, Mapping):
-        overrides = dict(config_lib.parse_override(o) for o in overrides)
-    merged.update(overrides)
+    """Resolve an entry's config: defaults or `config_path`, the `tiny` overrides, `--set`s, then the flags."""
+    merged = dict(config_lib.as_overrides(overrides))
     # Flags left at None keep the file's (or the tiny section's) values.
     merged.update({k: v for k, v in {"train.epochs": epochs, "train.batch_size": batch_size}.items() if v is not None})
-    return kzoo.get_config(entry.name, merged, config_path)
+    return get_config(model, merged, config_path, tiny=tiny)
 
 
 @dataclasses.dataclass
@@ -82,11 +75,12 @@ class TrainRequest:
     data_dir: str | None = None
     epochs: int | None = None
     batch_size: int | None = None
-    strategy: str = "auto"
-    mixed_precision: bool = False
-    jit_compile: bool = False
-    seed: int = 0
-    deterministic: bool = False
+    # The runtime flags: None keeps the config's `runtime` section (its default, a `--set`, a resumed run's).
+    strategy: str | None = None
+    mixed_precision: bool | None = None
+    jit_compile: bool | None = None
+    seed: int | None = None
+    deterministic: bool | None = None
     output: str | None = None
     resume: bool = False
     tiny: bool = False
@@ -123,9 +117,10 @@ class Training:
         else:
             self.config = resolve_config(r.model, r.config_path, r.overrides, r.epochs, r.batch_size, r.tiny)
         self.task = get_task(self.config)
-        self.config["runtime"] = {**self.config.get("runtime", {}), "strategy": r.strategy,
-                                  "mixed_precision": bool(r.mixed_precision), "jit_compile": bool(r.jit_compile),
-                                  "seed": int(r.seed), "deterministic": bool(r.deterministic)}
+        # Flags given win over the config; the strategy name is checked when the strategy is made.
+        flags = {"strategy": r.strategy, "mixed_precision": r.mixed_precision, "jit_compile": r.jit_compile,
+                 "seed": r.seed, "deterministic": r.deterministic}
+        self.config["runtime"].update({k: v for k, v in flags.items() if v is not None})
         for plugin in self.plugins:
             plugin.check(self.config)
 
@@ -359,11 +354,11 @@ def train(
     data_dir: str | None = None,
     epochs: int | None = None,
     batch_size: int | None = None,
-    strategy: str = "auto",
-    mixed_precision: bool = False,
-    jit_compile: bool = False,
-    seed: int = 0,
-    deterministic: bool = False,
+    strategy: str | None = None,
+    mixed_precision: bool | None = None,
+    jit_compile: bool | None = None,
+    seed: int | None = None,
+    deterministic: bool | None = None,
     output: str | None = None,
     resume: bool = False,
     tiny: bool = False,
@@ -373,8 +368,10 @@ def train(
 ) -> dict:
     """Train a zoo entry and return its `metrics.json` content (also written to the run dir).
 
-    The keyword arguments mirror `tools/train.py`'s flags; `plugins` add to (or, one per class,
-    replace) the default plug-ins (see `kzoo.plugin`). Raises ConfigError, UnknownModelError,
+    The keyword arguments mirror `tools/train.py`'s flags; the runtime ones (`strategy`,
+    `mixed_precision`, `jit_compile`, `seed`, `deterministic`) left at None keep the config's
+    `runtime` section. `plugins` add to (or, one per class, replace) the default plug-ins (see
+    `kzoo.plugin`). Raises ConfigError, UnknownModelError,
     RunDirError, StrategyError or a data error with a one-line message on bad input.
     """
     request = TrainRequest(model, config_path, overrides, data, data_dir, epochs, batch_size, strategy,

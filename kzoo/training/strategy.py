@@ -9,7 +9,7 @@ import os
 
 import tensorflow as tf
 
-STRATEGIES = ("auto", "default", "one_device", "mirrored", "multi_worker", "tpu")
+from kzoo.schema import STRATEGIES  # declared with the `runtime` section it is a choice of
 
 
 class StrategyError(RuntimeError):

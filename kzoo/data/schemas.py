@@ -1,0 +1,59 @@
+"""The `data` section of each loader: every key it reads, with the default it uses when a config omits it.
+
+`IMAGE_DATA` (`kzoo.data.images`), `TEXT_DATA` (`kzoo.data.text`), `TRANSLATION_DATA`
+(`kzoo.data.seq2seq`) and `RECOMMENDATION_DATA` (`kzoo.data.recommender`); see `kzoo.schema`.
+"""
+
+from __future__ import annotations
+
+from kzoo.schema import REQUIRED, Key, Section
+
+_VAL_FRACTION = Key(float, 0.1, min=0, max=1, max_open=True, doc="share of the training data held out for validation")
+_SHUFFLE_BUFFER = Key(int, None, min=0, min_open=True, doc="shuffle buffer in examples; null = the whole training split")
+_SYNTHETIC_SIZE = Key(int, 4000, min=10, doc="generated training examples (`--data synthetic`)")
+
+IMAGE_DATA: Section = {
+    "dataset": Key(str, "mnist", doc="tfds name"),
+    "val_fraction": _VAL_FRACTION,
+    "shuffle_buffer": _SHUFFLE_BUFFER,
+    "synthetic_size": _SYNTHETIC_SIZE,
+}
+
+TEXT_DATA: Section = {
+    "dataset": Key(str, "imdb_reviews", doc="tfds name"),
+    "tokenizer": Key(str, "word", choices=("word", "wordpiece")),
+    "sequence_length": Key(int, REQUIRED, min=0, min_open=True, doc="token ids per example (padded or cut)"),
+    "val_fraction": _VAL_FRACTION,
+    "test_fraction": Key(float, 0.2, min=0, max=1, min_open=True, max_open=True,
+                         doc="share of a single CSV/TSV file held out as test"),
+    "shuffle_buffer": _SHUFFLE_BUFFER,
+    "length_sorted_chunks": Key(int, 0, min=0, doc="batches per length-sorted chunk, padding trimmed; 0 = off"),
+    "synthetic_size": _SYNTHETIC_SIZE,
+}
+
+TRANSLATION_DATA: Section = {
+    "dataset": Key(str, "multi30k", doc="raw folder name looked up beside the tfds data directory"),
+    "tfds_name": Key(str, "ted_hrlr_translate/pt_to_en", doc="tfds dataset of `--data tfds`"),
+    "source_lang": Key(str, "de", doc="suffix of the source files (train.de)"),
+    "target_lang": Key(str, "en"),
+    "source_length": Key(int, REQUIRED, min=0, min_open=True),
+    "target_length": Key(int, REQUIRED, min=0, min_open=True),
+    "lowercase": Key(bool, False),
+    "val_fraction": Key(float, 0.1, min=0, max=1, max_open=True, doc="share of train held out when no val files"),
+    "test_fraction": Key(float, 0.1, min=0, max=1, min_open=True, max_open=True,
+                         doc="share of train held out when no test files"),
+    "shuffle_buffer": _SHUFFLE_BUFFER,
+    "synthetic_size": _SYNTHETIC_SIZE,
+}
+
+RECOMMENDATION_DATA: Section = {
+    "dataset": Key(str, "movielens/100k-ratings", doc="tfds name"),
+    "validation": Key(bool, True, doc="hold out each user's second-latest interaction for validation"),
+    "num_negatives": Key(int, 4, min=0, doc="sampled negatives per training positive"),
+    "eval_negatives": Key(int, 99, min=0, min_open=True, doc="sampled candidates beside each held-out item"),
+    "full_ranking": Key(bool, False, doc="rank against all items instead of sampled candidates"),
+    "top_k": Key(int, 10, min=0, min_open=True),
+    "synthetic_users": Key(int, 200, min=0, min_open=True),
+    "synthetic_items": Key(int, 300, min=0, min_open=True),
+    "synthetic_per_user": Key(int, 25, min=0, min_open=True),
+}
