@@ -1,4 +1,4 @@
-"""`tools/benchmark.py --vs-baseline`: kzoo against the hand-written Keras baseline of an entry.
+"""`kzoo-benchmark --vs-baseline`: kzoo against the hand-written Keras baseline of an entry.
 
 Two comparisons, run in one process (issue 6):
 
@@ -26,7 +26,6 @@ import contextlib
 import csv
 import importlib
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -34,20 +33,20 @@ from pathlib import Path
 import keras
 
 import kzoo
-from kzoo.benchmark import ROOT
+import kzoo.data
+from kzoo.bench.baselines._shared import load_imdb_texts
 from kzoo.tasks import compile_model
+from kzoo.training.run import resolve_config, set_seed, train
 
 BASELINES = ("lstm", "transformer_cls", "neumf")
 DEFAULT_STEPS = {"lstm": 60, "transformer_cls": 60, "neumf": 1000}
 
 
 def load_baseline(model: str):
-    """Import `benchmarks/baselines/<model>.py` (it must not import kzoo)."""
+    """Return the module `kzoo.bench.baselines.<model>` (ValueError when `model` has none)."""
     if model not in BASELINES:
         raise ValueError(f"no hand-written baseline for {model!r}; baselines: {', '.join(BASELINES)}")
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
-    return importlib.import_module(f"benchmarks.baselines.{model}")
+    return importlib.import_module(f"kzoo.bench.baselines.{model}")
 
 
 class StepWindow(keras.callbacks.Callback):
@@ -101,26 +100,22 @@ def _bundle_callbacks(factory):
     `train()` runs every `bundle.callbacks` entry first at each epoch end, so the test evaluation
     happens before that epoch's checkpoint is written; its time is left out of the epoch either way.
     """
-    import kzoo.data as data
-
-    original = data.load_data
+    original = kzoo.data.load_data
 
     def load_data(*args, **kwargs):
         bundle = original(*args, **kwargs)
         bundle.callbacks = list(bundle.callbacks) + factory(bundle)
         return bundle
 
-    data.load_data = load_data
+    kzoo.data.load_data = load_data
     try:
         yield
     finally:
-        data.load_data = original
+        kzoo.data.load_data = original
 
 
 def write_imdb_csv(data_dir: str | None, max_train_examples: int, folder: Path) -> Path:
     """Write the first `max_train_examples` tfds IMDB training reviews and the test split as CSV."""
-    from benchmarks.baselines._shared import load_imdb_texts
-
     x_train, y_train, x_test, y_test = load_imdb_texts(data_dir, max_train_examples)
     folder.mkdir(parents=True, exist_ok=True)
     for split, texts, labels in (("train", x_train, y_train), ("test", x_test, y_test)):
@@ -137,12 +132,9 @@ def _kzoo_side(model: str, data: str, data_dir: str | None, seed: int, overrides
 
     `steps_per_execution` replaces the config's value (for trying one before it goes into a config).
     """
-    from kzoo.data import load_data
-    from kzoo.training.run import resolve_config, set_seed
-
     config = resolve_config(model, overrides=overrides)
     set_seed(seed)
-    bundle = load_data(config, source=data, data_dir=data_dir, seed=seed)
+    bundle = kzoo.data.load_data(config, source=data, data_dir=data_dir, seed=seed)
     sizes = getattr(bundle.preprocessor, "model_overrides", None)
     if callable(sizes):
         config["model"].update(sizes())
@@ -200,8 +192,6 @@ def time_to_metric(model: str, data_dir: str | None, seed: int = 0, epochs: int 
     `baseline_arrays` (tests) replaces the baseline's data loading; its `total_seconds` then
     counts training and evaluation only.
     """
-    from kzoo.training.run import train
-
     base = load_baseline(model)
     if baseline_arrays is not None:
         result = base.train_and_evaluate(baseline_arrays, epochs or base.EPOCHS, seed)
