@@ -3,7 +3,7 @@
 
     python benchmarks/multi_worker.py --data-dir ../shared/datasets/tfds [--model mlp] [--epochs 3]
 
-Prints one JSON line per measurement. Both parts train through `tools/train.py`, the second with
+Prints one JSON line per measurement. Both parts train through `kzoo-train`, the second with
 `--strategy multi_worker` under `kzoo.training.launch`, so the numbers include what users pay.
 """
 
@@ -17,12 +17,9 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from kzoo.training.launch import free_ports, launch_local, tf_config
 
-from kzoo.training.launch import free_ports, launch_local, tf_config  # noqa: E402
-
-TRAIN = [sys.executable, str(ROOT / "tools" / "train.py")]
+TRAIN = [sys.executable, "-m", "kzoo.cli.train"]
 
 
 def _metrics(run: Path) -> dict:

@@ -6,7 +6,7 @@
 Side A is the entry's config with `--a` overrides (none by default), side B with `--b`. Each side is
 built and compiled as `train()` does, fed by its own real-data pipeline (cache filled first); the
 sides then alternate (A, B, A, B, ...) and every window skips `--warmup` steps and times the next
-`--steps` (`kzoo.vs_baseline.StepWindow`). Prints one JSON line: examples/s per window, the ratio of
+`--steps` (`kzoo.bench.vs_baseline.StepWindow`). Prints one JSON line: examples/s per window, the ratio of
 the means B / A and the median of the per-round ratios (each round's two windows ran under similar load).
 """
 
@@ -16,12 +16,10 @@ import argparse
 import json
 import os
 import statistics
-import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from kzoo import vs_baseline  # noqa: E402
+from kzoo.bench import vs_baseline  # noqa: E402
 
 
 def compare(model: str, a: list[str], b: list[str], data_dir: str | None, warmup: int, steps: int, rounds: int,

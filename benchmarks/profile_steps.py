@@ -14,18 +14,16 @@ import argparse
 import collections
 import glob
 import os
-import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from tensorflow.tsl.profiler.protobuf import xplane_pb2  # noqa: E402
 
-from kzoo import vs_baseline  # noqa: E402
+from kzoo.bench import vs_baseline  # noqa: E402
 
 
 def _fit_function(model: str, side: str, data_dir: str, jit_compile: bool, steps_per_execution: int | None):

@@ -16,13 +16,9 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import keras  # noqa: E402
-
-import kzoo.models.ncf  # noqa: E402,F401  registers the NCF layers for loading
-from kzoo.config import load_yaml  # noqa: E402
-from kzoo.data import load_data, load_preprocessor  # noqa: E402
-from kzoo.export.core import quantize_model  # noqa: E402
-from kzoo.tasks import compile_model  # noqa: E402
+from kzoo.export import quantize_model  # noqa: E402
+from kzoo.run_dir import RunDir  # noqa: E402
+from kzoo.tasks import compile_model, load_data  # noqa: E402
 
 
 def main() -> None:
@@ -31,12 +27,11 @@ def main() -> None:
     parser.add_argument("--data", default="tfds")
     parser.add_argument("--data-dir", default=None)
     args = parser.parse_args()
-    config = load_yaml(os.path.join(args.run_dir, "config.yaml"))
-    with open(os.path.join(args.run_dir, "metrics.json")) as f:
-        seed = int(json.load(f).get("seed", 0))
-    bundle = load_data(config, source=args.data, data_dir=args.data_dir, seed=seed,
-                       preprocessor=load_preprocessor(os.path.join(args.run_dir, "preprocessing")))
-    model = keras.saving.load_model(os.path.join(args.run_dir, "model.keras"), compile=False)
+    run = RunDir.open(args.run_dir)
+    config = run.config()
+    seed = int(run.metrics().get("seed", 0))
+    bundle = load_data(config, source=args.data, data_dir=args.data_dir, seed=seed, preprocessor=run.preprocessor(config))
+    model = run.load_model()
     compile_model(model, config)
     quantized, report = quantize_model(model, "int8")
     compile_model(quantized, config)

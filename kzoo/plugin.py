@@ -12,6 +12,7 @@ Hooks, in the order the phases call them:
 |---------------------------------------|------------|-------------------------------------------------|
 | `check(config)`                       | resolve    | None; raises ConfigError/RunDirError on bad use |
 | `preprocessor(config)`                | data       | a fitted preprocessor to reuse, or None         |
+| `on_data(bundle, config)`             | data       | None (may add `bundle.callbacks`)               |
 | `init_weights(net, config)`           | build      | None (loads weights into the fresh model)       |
 | `wrap_model(net, config)`             | build      | the model `fit` trains instead of `net`, or None|
 | `callbacks(net, config, total_steps)` | fit        | extra Keras callbacks                           |
@@ -37,6 +38,9 @@ class RunPlugin:
     def preprocessor(self, config: Mapping) -> Any:
         """A fitted preprocessor the run must reuse (e.g. a teacher's vocabulary), or None."""
         return None
+
+    def on_data(self, bundle, config: Mapping) -> None:
+        """See the run's `DataBundle` once it is loaded (e.g. add callbacks that need its splits)."""
 
     def init_weights(self, net, config: Mapping) -> None:
         """Load weights into the freshly built `net` (before it is compiled)."""

@@ -22,8 +22,8 @@ def load_saved_model(export_dir):
     """`tf.saved_model.load(export_dir)`, registering TensorFlow Text's ops first when the export uses them.
 
     WordPiece exports (`bert_cls`) need the `tensorflow_text` ops; importing it only when the plain
-    load reports an unregistered op keeps the other exports free of that dependency. `tools/predict.py`
-    keeps its own copy of this fallback because it must run without kzoo.
+    load reports an unregistered op keeps the other exports free of that dependency. `kzoo/cli/predict.py`
+    keeps its own copy of this fallback because it must run without the rest of kzoo.
     """
     try:
         return tf.saved_model.load(str(export_dir))

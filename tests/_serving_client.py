@@ -2,7 +2,8 @@
 
 As a script, `python _serving_client.py JOBS.json` runs each job
 `{"export": dir, "signature": name, "inputs": in.npz, "outputs": out.npz}` through the loader of
-`tools/predict.py`, with imports of kzoo and keras-hub blocked, and prints a JSON report:
+`kzoo/cli/predict.py` (loaded as a lone file, as a serving machine holds it), with imports of kzoo
+and keras-hub blocked, and prints a JSON report:
 `kzoo_modules` (must be empty) and `new_keras_modules`, the Keras modules imported after
 `import tensorflow` (TensorFlow itself imports part of Keras; serving must add none).
 
@@ -20,7 +21,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-PREDICT = HERE.parent / "tools" / "predict.py"
+PREDICT = HERE.parent / "kzoo" / "cli" / "predict.py"
 BLOCKED = ("kzoo", "keras_hub", "keras_nlp")
 
 

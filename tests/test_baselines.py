@@ -1,9 +1,9 @@
-"""Hand-written baselines (benchmarks/baselines/) and the `--vs-baseline` plumbing, on tiny synthetic arrays."""
+"""Hand-written baselines (kzoo/bench/baselines/) and the `--vs-baseline` plumbing, on tiny synthetic arrays."""
 
 import numpy as np
 import pytest
 
-from kzoo import vs_baseline
+from kzoo.bench import baselines, vs_baseline
 
 
 def _text_arrays(n=16, length=12, vocab=50, seed=0):
@@ -46,11 +46,26 @@ def test_baselines_do_not_import_kzoo():
     import ast
     from pathlib import Path
 
-    for path in (vs_baseline.ROOT / "benchmarks" / "baselines").glob("*.py"):
+    for path in Path(baselines.__file__).parent.glob("*.py"):
         tree = ast.parse(Path(path).read_text())
         names = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
         names += [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
         assert not any(m.split(".")[0] == "kzoo" for m in names), path
+
+
+def test_baselines_import_nothing_of_kzoo_beyond_their_folder():
+    import ast
+    from pathlib import Path
+
+    paths = sorted(Path(baselines.__file__).parent.glob("*.py"))
+    assert {p.stem for p in paths} >= {"__init__", "_shared", *vs_baseline.BASELINES}
+    for path in paths:
+        tree = ast.parse(path.read_text())
+        relative = [n for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.level]
+        assert all(n.level == 1 for n in relative), path  # `from ._shared import ...`, never `from .. import`
+        names = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+        names += [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and not n.level]
+        assert not any(m.split(".")[0] in ("kzoo", "benchmarks", "tools") for m in names), path
 
 
 TINY_LSTM = ["data.sequence_length=12", "model.vocab_size=50", "model.embedding_dim=8", "model.units=8",

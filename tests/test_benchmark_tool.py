@@ -4,8 +4,9 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
-from kzoo.benchmark import ROOT
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_first_seed_adds_seeds_to_an_earlier_run(tmp_path):
@@ -29,7 +30,7 @@ def test_first_seed_adds_seeds_to_an_earlier_run(tmp_path):
 
 
 def test_speed_record_reports_the_compile_settings_the_config_applied():
-    from kzoo.benchmark import speed_run
+    from kzoo.bench.runs import speed_run
 
     record = speed_run("gmf", batch_size=8, warmup=1, steps=4,
                        overrides=["train.jit_compile=true", "train.steps_per_execution=2"])

@@ -1,68 +1,7 @@
 #!/usr/bin/env python
-"""Input-pipeline throughput of a zoo entry's training data, without a model.
+"""Input-pipeline throughput of an entry's training data (see --help); installed as `kzoo-data-benchmark`."""
 
-    python tools/data_benchmark.py --model mlp --data-dir /work/shared/datasets/tfds --batches 200
-
-Builds the entry's `DataBundle`, iterates the whole training dataset once (warm-up: fills the
-cache), then times `--batches` batches (repeating the dataset as needed) and prints JSON lines:
-one with the load time, one with examples/sec and ms/batch.
-"""
-
-from __future__ import annotations
-
-import argparse
-import json
-import os
-import sys
-import time
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", required=True, help="zoo entry whose data to load (e.g. mlp, lstm)")
-    parser.add_argument("--data", default="auto", help="auto, tfds, synthetic or a path to your own files")
-    parser.add_argument("--data-dir", default=None, help="tfds data directory (default $TFDS_DATA_DIR)")
-    parser.add_argument("--batches", type=int, default=200, help="batches to time after the warm-up pass")
-    parser.add_argument("--batch-size", type=int, default=None, help="global batch size (default: the config's)")
-    parser.add_argument("--seed", type=int, default=0)
-    return parser.parse_args(argv)
-
-
-def _count(batch) -> int:
-    targets = batch[1]
-    return int(targets.shape[0])
-
-
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    import kzoo
-    from kzoo.data import load_data
-
-    config = kzoo.get_config(args.model)
-    started = time.perf_counter()
-    bundle = load_data(config, source=args.data, data_dir=args.data_dir, seed=args.seed, batch_size=args.batch_size)
-    load_seconds = time.perf_counter() - started
-    started = time.perf_counter()
-    warm_examples = sum(_count(b) for b in bundle.train)  # warm-up: one full pass fills the cache
-    warmup_seconds = time.perf_counter() - started
-    print(json.dumps({"model": args.model, "source": bundle.source, "dataset": bundle.name, "sizes": bundle.sizes,
-                      "load_seconds": round(load_seconds, 2), "warmup_pass_seconds": round(warmup_seconds, 2),
-                      "warmup_examples": warm_examples}), flush=True)
-
-    iterator = iter(bundle.train.repeat())
-    examples = 0
-    started = time.perf_counter()
-    for _ in range(args.batches):
-        examples += _count(next(iterator))
-    seconds = time.perf_counter() - started
-    print(json.dumps({"model": args.model, "batches": args.batches, "examples": examples,
-                      "examples_per_sec": round(examples / seconds, 1),
-                      "ms_per_batch": round(1000 * seconds / args.batches, 3)}), flush=True)
-    return 0
-
+from kzoo.cli.data_benchmark import run
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

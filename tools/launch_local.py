@@ -1,36 +1,7 @@
 #!/usr/bin/env python
-"""Run a kzoo tool as N local workers: `python tools/launch_local.py --workers 2 -- tools/train.py --model mlp --strategy multi_worker`.
+"""Run a kzoo tool as N local workers (see --help); installed as `kzoo-launch-local`."""
 
-Each worker gets a `TF_CONFIG` naming all N on 127.0.0.1 (free ports); output lines are prefixed
-`[w<i>]`. Exits with the first non-zero worker exit code, else 0.
-"""
-
-import argparse
-import os
-import sys
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-
-
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--workers", type=int, default=2, help="number of local worker processes")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="TensorFlow threads per worker (default: cores / workers)")
-    parser.add_argument("command", nargs=argparse.REMAINDER, help="-- SCRIPT [ARGS...] (run with this Python)")
-    args = parser.parse_args()
-    command = args.command[1:] if args.command[:1] == ["--"] else args.command
-    if not command:
-        parser.error("give the command after --, e.g. -- tools/train.py --model mlp --strategy multi_worker")
-    if args.workers < 1:
-        parser.error(f"--workers must be >= 1, got {args.workers}")
-    from kzoo.training.launch import launch_local
-
-    threads = args.threads or max(1, (os.cpu_count() or 1) // args.workers)
-    codes = launch_local([sys.executable, *command], args.workers, cpu_threads=threads)
-    print(f"launch_local: worker exit codes {codes}", flush=True)
-    return next((c for c in codes if c != 0), 0)
-
+from kzoo.cli.launch_local import run
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

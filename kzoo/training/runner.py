@@ -154,6 +154,8 @@ class Training:
             saved = next((p for p in (plugin.preprocessor(self.config) for plugin in self.plugins) if p is not None), None)
         self.bundle = self.load_data(self.config, saved)
         bundle = self.bundle
+        for plugin in self.plugins:
+            plugin.on_data(bundle, self.config)
         print(f"kzoo: {self.config['entry']} on {bundle.source} data '{bundle.name}' {bundle.sizes}", flush=True)
         model_overrides = getattr(bundle.preprocessor, "model_overrides", None)
         if callable(model_overrides):

@@ -5,21 +5,16 @@ embedding 24 with mask, SpatialDropout 0.3, BiLSTM 32 returning sequences, maske
 dropout 0.5, Dense(2) logits; Adam 1e-3; batch 64; 3 epochs). Everything else is Keras's
 default: TextVectorization's own standardisation, `compile` and `fit` settings, no validation.
 
-    python benchmarks/baselines/lstm.py --data-dir ../shared/datasets/tfds [--epochs 3] [--max-train-examples N]
+    python -m kzoo.bench.baselines.lstm --data-dir ../shared/datasets/tfds [--epochs 3] [--max-train-examples N]
 """
 
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-if __package__ in (None, ""):  # run as a script
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+import keras
 
-import keras  # noqa: E402
-from benchmarks.baselines._shared import (  # noqa: E402
-    fit_text_classifier, load_imdb_arrays, same_arrays_every_epoch, script_main, timed_run,
-)
+from ._shared import fit_text_classifier, load_imdb_arrays, same_arrays_every_epoch, script_main, timed_run
 
 VOCAB_SIZE, SEQUENCE_LENGTH, BATCH_SIZE, EPOCHS, METRIC = 20000, 512, 64, 3, "accuracy"
 

@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-from typing import Callable
+from typing import Callable, Sequence
 
-from kzoo.training.strategy import STRATEGIES
+from kzoo.data import DataError, DataUnavailableError
+from kzoo.entries import UnknownModelError
+from kzoo.errors import ConfigError
+from kzoo.export import ExportError
+from kzoo.run_dir import RunDirError
+from kzoo.schema import STRATEGIES
+from kzoo.tasks import UnknownTaskError
+from kzoo.training.strategy import StrategyError
+
+# FileNotFoundError: a path the user named does not exist (data file, config, run dir).
+USER_ERRORS: tuple[type[BaseException], ...] = (
+    ConfigError, UnknownModelError, UnknownTaskError, RunDirError, StrategyError, FileNotFoundError,
+    DataError, DataUnavailableError, ExportError,
+)
 
 
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add `--data` and `--data-dir`."""
+    """Add `--data` and `--data-dir` to `parser` (returns nothing)."""
     parser.add_argument("--data", default="auto",
                         help="auto (real data when available, else synthetic), tfds, synthetic, or a PATH to your own files")
     parser.add_argument("--data-dir", default=None,
@@ -19,8 +31,11 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_train_arguments(parser: argparse.ArgumentParser, model_flag: str = "--model") -> None:
-    """Add the flags of `tools/train.py` (also used by other tools that train; `tools/distill.py`
-    names the entry `--student`)."""
+    """Add the flags of `kzoo-train` to `parser` (returns nothing).
+
+    Also used by other tools that train: `kzoo-distill` names the entry `model_flag="--student"`;
+    either way it lands in `args.model`.
+    """
     parser.add_argument(model_flag, dest="model", required=True, help="zoo entry name (see kzoo.list_models())")
     parser.add_argument("--config", dest="config_path", default=None, help="a YAML file instead of the entry's default")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -28,11 +43,13 @@ def add_train_arguments(parser: argparse.ArgumentParser, model_flag: str = "--mo
     add_data_arguments(parser)
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=None, help="global batch size (split across replicas)")
-    parser.add_argument("--strategy", default="auto", help=f"one of: {', '.join(STRATEGIES)}")
-    parser.add_argument("--mixed-precision", action="store_true", help="mixed_float16 on GPU, mixed_bfloat16 on CPU/TPU")
-    parser.add_argument("--jit-compile", action="store_true", help="compile train/eval steps with XLA")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--deterministic", action="store_true", help="enable TensorFlow op determinism")
+    # The runtime flags default to None: the config's `runtime` section (or a resumed run's) applies.
+    parser.add_argument("--strategy", default=None, help=f"one of: {', '.join(STRATEGIES)} (default: auto)")
+    parser.add_argument("--mixed-precision", action="store_true", default=None,
+                        help="mixed_float16 on GPU, mixed_bfloat16 on CPU/TPU")
+    parser.add_argument("--jit-compile", action="store_true", default=None, help="compile train/eval steps with XLA")
+    parser.add_argument("--seed", type=int, default=None, help="(default: 0)")
+    parser.add_argument("--deterministic", action="store_true", default=None, help="enable TensorFlow op determinism")
     parser.add_argument("--output", default=None, help="run directory (default runs/<model>-<timestamp>)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --output from its last finished epoch")
     parser.add_argument("--tiny", action="store_true", help="use the entry's tiny config: a seconds-long smoke run")
@@ -41,35 +58,16 @@ def add_train_arguments(parser: argparse.ArgumentParser, model_flag: str = "--mo
 
 def user_errors() -> tuple[type[BaseException], ...]:
     """The exception types that mean bad input (reported as one line), not a bug."""
-    from kzoo.config import ConfigError
-    from kzoo.registry import UnknownModelError
-    from kzoo.run_dir import RunDirError
-    from kzoo.tasks import UnknownTaskError
-    from kzoo.training.strategy import StrategyError
+    return USER_ERRORS
 
-    # FileNotFoundError: a path the user named does not exist (data file, config, run dir).
-    errors: list[type[BaseException]] = [ConfigError, UnknownModelError, UnknownTaskError, RunDirError, StrategyError,
-                                         FileNotFoundError]
+
+def run_tool(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None = None) -> None:
+    """Run a tool's `main(argv)` (None: `sys.argv[1:]`) and exit with its status.
+
+    Bad input (`user_errors()`) exits 2 with `error: <message>` on stderr and no traceback.
+    """
     try:
-        from kzoo.data import DataError, DataUnavailableError
-
-        errors += [DataError, DataUnavailableError]
-    except ImportError:
-        pass
-    try:
-        from kzoo.export import ExportError
-
-        errors.append(ExportError)
-    except ImportError:
-        pass
-    return tuple(errors)
-
-
-def run_tool(main: Callable[[], int | None]) -> None:
-    """Run a tool's `main`; bad input exits 2 with `error: <message>` and no traceback."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    try:
-        code = main()
+        code = main(argv)
     except user_errors() as err:
         message = err.args[0] if err.args else str(err)
         print(f"error: {message}", file=sys.stderr)

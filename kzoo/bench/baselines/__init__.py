@@ -1,4 +1,4 @@
-"""Hand-written Keras baselines for `tools/benchmark.py --vs-baseline` (issue 6).
+"""Hand-written Keras baselines for `kzoo-benchmark --vs-baseline` (issue 6).
 
 Each module (`lstm`, `transformer_cls`, `neumf`) is what a Keras user would write without kzoo:
 the data read into NumPy arrays, the same architecture and batch size as the zoo entry built by
@@ -11,5 +11,8 @@ hand, default `compile`/`fit` settings. Each exposes the same functions:
 - `run(data_dir, epochs, seed, max_train_examples=None) -> dict`: test metric, train/total
   seconds, examples/s, per-epoch seconds,
 
-and runs as a script: `python benchmarks/baselines/lstm.py --data-dir ../shared/datasets/tfds`.
+and runs as a script: `python -m kzoo.bench.baselines.lstm --data-dir ../shared/datasets/tfds`.
+
+They import each other (relatively) and third-party packages only, never kzoo's library code:
+the baselines stand for what a Keras user writes without kzoo (`tests/test_baselines.py` checks).
 """

@@ -10,22 +10,18 @@ no early stopping, default `fit` settings. (Since the sixth session the zoo conf
 its MLP-path embeddings with `mlp_l2: 0.3`; this baseline keeps 0.01 everywhere, as the
 vs-baseline figures in BENCHMARKS.md were measured. Compute per step is the same.)
 
-    python benchmarks/baselines/neumf.py --data-dir ../shared/datasets/tfds [--epochs 30]
+    python -m kzoo.bench.baselines.neumf --data-dir ../shared/datasets/tfds [--epochs 30]
 """
 
 from __future__ import annotations
 
 import sys
 import time
-from pathlib import Path
 
-if __package__ in (None, ""):  # run as a script
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+import keras
+import numpy as np
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-
-from benchmarks.baselines._shared import EpochTimer, report, script_main, timed_run  # noqa: E402
+from ._shared import EpochTimer, report, script_main, timed_run
 
 BATCH_SIZE, EPOCHS, METRIC, NEGATIVES, EVAL_NEGATIVES, TOP_K = 256, 30, "hr@10", 4, 99, 10
 

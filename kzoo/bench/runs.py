@@ -1,7 +1,7 @@
-"""Benchmarks behind `tools/benchmark.py`: real-data accuracy runs, step throughput, serving latency.
+"""Benchmarks behind `kzoo-benchmark`: real-data accuracy runs, step throughput, serving latency.
 
-Accuracy runs train each seed in a child process (`tools/train.py`), so peak RSS is measured per
-run and one run's memory never inflates the next.
+Accuracy runs train each seed in a child process (`python -m kzoo.cli.train`), so peak RSS is
+measured per run and one run's memory never inflates the next.
 """
 
 from __future__ import annotations
@@ -15,25 +15,25 @@ import time
 from pathlib import Path
 from typing import Iterable
 
+import keras
 import numpy as np
+import tensorflow as tf
 
 import kzoo
-
-ROOT = Path(__file__).resolve().parent.parent
-MAIN_METRIC = {
-    "image_classification": ["accuracy"],
-    "text_classification": ["accuracy"],
-    "recommendation": ["hr@10", "ndcg@10"],
-    "seq2seq": ["bleu", "accuracy"],
-}
-
+from kzoo.serving_eval import load_saved_model
+from kzoo.tasks import compile_model, example_batch, get_task
 
 def accuracy_run(model: str, seed: int, data: str, data_dir: str | None, overrides: Iterable[str] = (),
                  epochs: int | None = None, output: str | None = None, export: bool = False) -> dict:
-    """Train `model` once on real data in a child process; return one benchmark record."""
+    """Train `model` once with `seed` in a child process; return one benchmark record.
+
+    `data`/`data_dir`/`overrides`/`epochs` are passed on as `kzoo-train` flags; the run goes to
+    `output/run` (default: a new temporary folder). The record holds the command, wall seconds,
+    peak RSS and exit code, then the run's test metrics and sizes, or the log's tail on failure.
+    """
     output = output or tempfile.mkdtemp(prefix=f"kzoo-bench-{model}-s{seed}-")
     run_dir = Path(output) / "run"
-    cmd = [sys.executable, str(ROOT / "tools" / "train.py"), "--model", model, "--data", data,
+    cmd = [sys.executable, "-m", "kzoo.cli.train", "--model", model, "--data", data,
            "--seed", str(seed), "--output", str(run_dir)]
     cmd += ["--data-dir", data_dir] if data_dir else []
     cmd += ["--epochs", str(epochs)] if epochs else []
@@ -62,10 +62,11 @@ def accuracy_run(model: str, seed: int, data: str, data_dir: str | None, overrid
 
 
 def summarize(records: list[dict], task: str) -> dict:
-    """Mean and per-seed values of the task's main metrics over successful records."""
+    """Return the run counts and the mean, std and per-seed values of `task`'s main metrics
+    (`Task.main_metrics`) over the successful `records`."""
     ok = [r for r in records if r.get("exit_code") == 0]
     summary = {"runs": len(records), "ok": len(ok)}
-    for metric in MAIN_METRIC[task]:
+    for metric in get_task(task).main_metrics:
         values = [r["test"][metric] for r in ok if metric in r["test"]]
         if values:
             summary[metric] = {"mean": float(np.mean(values)), "std": float(np.std(values)), "values": values}
@@ -74,12 +75,11 @@ def summarize(records: list[dict], task: str) -> dict:
 
 def speed_run(model: str, batch_size: int | None = None, warmup: int = 5, steps: int = 30,
               overrides: Iterable[str] = (), jit_compile: bool = False) -> dict:
-    """Training-step throughput on a fixed in-memory batch (timm's benchmark.py style)."""
-    import keras
-    import tensorflow as tf
+    """Training-step throughput of `model` on a fixed in-memory batch (timm's benchmark.py style).
 
-    from kzoo.tasks import compile_model, example_batch
-
+    Compiles as `train()` does (`jit_compile` adds XLA), fits `warmup` steps, times `steps`;
+    returns a record with ms/step, samples/s and the compile settings that applied.
+    """
     config = kzoo.get_config(model, list(overrides))
     batch_size = batch_size or int(config["train"]["batch_size"])
     net = kzoo.build_from_config(config, compile=False)
@@ -103,9 +103,11 @@ def _percentile_ms(samples: list[float], q: float) -> float:
 
 def serving_run(export_dir: str, inputs_batch1: dict, inputs_batch256: dict, calls: int = 1000,
                 signature: str = "serving_default") -> dict:
-    """Batch-1 latency (p50/p99 over `calls`) and batch-256 throughput of a SavedModel signature."""
-    from kzoo.serving_eval import load_saved_model
+    """Batch-1 latency (p50/p99 over `calls`) and batch-256 throughput of a SavedModel signature.
 
+    `inputs_batch1` / `inputs_batch256`: keyword tensors for the signature (`serving_inputs`).
+    Returns one record (milliseconds, examples/s).
+    """
     fn = load_saved_model(export_dir).signatures[signature]
     for _ in range(10):
         fn(**inputs_batch1)
@@ -127,19 +129,5 @@ def serving_run(export_dir: str, inputs_batch1: dict, inputs_batch256: dict, cal
 
 def serving_inputs(export_dir: str, batch: int) -> dict:
     """Representative raw inputs for an export's `serving_default`, from its `assets.extra/kzoo.json`."""
-    import tensorflow as tf
-
     info = json.loads((Path(export_dir) / "assets.extra" / "kzoo.json").read_text())
-    task = info["task"]
-    if task in ("text_classification", "seq2seq"):
-        review = ("This film was a wonderful surprise: the acting is superb, the story moves quickly "
-                  "and the ending stayed with me for days. ") * 8
-        text = review if task == "text_classification" else "Ein Mann fährt mit dem Fahrrad über eine Brücke."
-        return {"text": tf.constant([text] * batch)}
-    if task == "image_classification":
-        rng = np.random.default_rng(0)
-        return {"image": tf.constant(rng.integers(0, 256, (batch, 28, 28), dtype=np.uint8))}
-    if task == "recommendation":
-        ids = tf.constant(np.arange(1, batch + 1), dtype=tf.int64)
-        return {"user_id": ids, "item_id": ids}
-    raise ValueError(f"no serving inputs for task {task!r}")
+    return get_task(info["task"]).serving_example(batch)

@@ -1,4 +1,4 @@
-"""`tools/benchmark.py --vs-baseline`: kzoo against the hand-written Keras baseline of an entry.
+"""`kzoo-benchmark --vs-baseline`: kzoo against the hand-written Keras baseline of an entry.
 
 Two comparisons, run in one process (issue 6):
 
@@ -22,32 +22,30 @@ through its own file loader, the baseline slices its arrays.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import importlib
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import keras
 
-import kzoo
-from kzoo.benchmark import ROOT
-from kzoo.tasks import compile_model
+from kzoo.bench.baselines._shared import load_imdb_texts
+from kzoo.plugin import RunPlugin
+from kzoo.tasks import compile_model, load_data
+from kzoo.training import resolve_config, set_seed, train
+from kzoo.zoo import build_from_config
 
 BASELINES = ("lstm", "transformer_cls", "neumf")
 DEFAULT_STEPS = {"lstm": 60, "transformer_cls": 60, "neumf": 1000}
 
 
 def load_baseline(model: str):
-    """Import `benchmarks/baselines/<model>.py` (it must not import kzoo)."""
+    """Return the module `kzoo.bench.baselines.<model>` (ValueError when `model` has none)."""
     if model not in BASELINES:
         raise ValueError(f"no hand-written baseline for {model!r}; baselines: {', '.join(BASELINES)}")
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
-    return importlib.import_module(f"benchmarks.baselines.{model}")
+    return importlib.import_module(f"kzoo.bench.baselines.{model}")
 
 
 class StepWindow(keras.callbacks.Callback):
@@ -94,33 +92,22 @@ class TestEveryEpoch(keras.callbacks.Callback):
         self.eval_seconds += finished - started
 
 
-@contextlib.contextmanager
-def _bundle_callbacks(factory):
-    """Make `kzoo.data.load_data` add `factory(bundle)` to the bundle's fit callbacks (for `train()`).
+class _TestEveryEpochPlugin(RunPlugin):
+    """Adds `TestEveryEpoch` to the run's data callbacks, which `train()` runs first at each epoch end,
+    so the test evaluation happens before that epoch's checkpoint; its time is left out either way."""
 
-    `train()` runs every `bundle.callbacks` entry first at each epoch end, so the test evaluation
-    happens before that epoch's checkpoint is written; its time is left out of the epoch either way.
-    """
-    import kzoo.data as data
+    def __init__(self, metric: str, t0: float):
+        self.metric, self.t0 = metric, t0
+        self.callback: TestEveryEpoch | None = None
 
-    original = data.load_data
-
-    def load_data(*args, **kwargs):
-        bundle = original(*args, **kwargs)
-        bundle.callbacks = list(bundle.callbacks) + factory(bundle)
-        return bundle
-
-    data.load_data = load_data
-    try:
-        yield
-    finally:
-        data.load_data = original
+    def on_data(self, bundle, config) -> None:
+        if self.callback is None:  # the first bundle is the run's own (a refit loads another)
+            self.callback = TestEveryEpoch(bundle, self.metric, self.t0)
+            bundle.callbacks = list(bundle.callbacks) + [self.callback]
 
 
 def write_imdb_csv(data_dir: str | None, max_train_examples: int, folder: Path) -> Path:
     """Write the first `max_train_examples` tfds IMDB training reviews and the test split as CSV."""
-    from benchmarks.baselines._shared import load_imdb_texts
-
     x_train, y_train, x_test, y_test = load_imdb_texts(data_dir, max_train_examples)
     folder.mkdir(parents=True, exist_ok=True)
     for split, texts, labels in (("train", x_train, y_train), ("test", x_test, y_test)):
@@ -137,9 +124,6 @@ def _kzoo_side(model: str, data: str, data_dir: str | None, seed: int, overrides
 
     `steps_per_execution` replaces the config's value (for trying one before it goes into a config).
     """
-    from kzoo.data import load_data
-    from kzoo.training.run import resolve_config, set_seed
-
     config = resolve_config(model, overrides=overrides)
     set_seed(seed)
     bundle = load_data(config, source=data, data_dir=data_dir, seed=seed)
@@ -147,7 +131,7 @@ def _kzoo_side(model: str, data: str, data_dir: str | None, seed: int, overrides
     if callable(sizes):
         config["model"].update(sizes())
     steps = int(bundle.train.cardinality().numpy())
-    net = kzoo.build_from_config(config, compile=False)
+    net = build_from_config(config, compile=False)
     compile_model(net, config, steps_per_epoch=steps if steps > 0 else None, jit_compile=jit_compile,
                   steps_per_execution=steps_per_execution)
     for _ in bundle.train:  # one pass fills the pipeline's cache, as the first epoch of a run does
@@ -200,8 +184,6 @@ def time_to_metric(model: str, data_dir: str | None, seed: int = 0, epochs: int 
     `baseline_arrays` (tests) replaces the baseline's data loading; its `total_seconds` then
     counts training and evaluation only.
     """
-    from kzoo.training.run import train
-
     base = load_baseline(model)
     if baseline_arrays is not None:
         result = base.train_and_evaluate(baseline_arrays, epochs or base.EPOCHS, seed)
@@ -211,17 +193,11 @@ def time_to_metric(model: str, data_dir: str | None, seed: int = 0, epochs: int 
     with tempfile.TemporaryDirectory(prefix="kzoo-vs-baseline-") as tmp:
         if max_train_examples and data == "tfds":
             data = str(write_imdb_csv(data_dir, max_train_examples, Path(tmp) / "csv"))
-        callbacks = []
-
-        def factory(bundle):
-            callbacks.append(TestEveryEpoch(bundle, base.METRIC, t0))
-            return callbacks[-1:]
-
-        t0 = time.perf_counter()
-        with _bundle_callbacks(factory):
-            metrics = train(model, data=data, data_dir=data_dir, epochs=epochs, seed=seed, overrides=overrides,
-                            jit_compile=jit_compile, output=str(Path(tmp) / "run"), export=False, verbose=0)
-    records = callbacks[0].records
+        plugin = _TestEveryEpochPlugin(base.METRIC, time.perf_counter())
+        metrics = train(model, data=data, data_dir=data_dir, epochs=epochs, seed=seed, overrides=overrides,
+                        jit_compile=jit_compile, output=str(Path(tmp) / "run"), export=False, verbose=0,
+                        plugins=[plugin])
+    records = plugin.callback.records
     target = result["metric_value"]
     reached = next((r for r in records if r["metric"] >= target), None)
     seconds = reached["seconds"] if reached else None

@@ -7,22 +7,17 @@ Dense(2) logits; AdamW 1e-3 with weight decay 0.05 and clipnorm 1.0 at a constan
 2 epochs). Everything else is Keras's default: TextVectorization's own standardisation, `compile`
 and `fit` settings, no validation, no learning-rate schedule.
 
-    python benchmarks/baselines/transformer_cls.py --data-dir ../shared/datasets/tfds [--epochs 2] [--max-train-examples N]
+    python -m kzoo.bench.baselines.transformer_cls --data-dir ../shared/datasets/tfds [--epochs 2] [--max-train-examples N]
 """
 
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-if __package__ in (None, ""):  # run as a script
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+import keras
+import keras_hub
 
-import keras  # noqa: E402
-import keras_hub  # noqa: E402
-from benchmarks.baselines._shared import (  # noqa: E402
-    fit_text_classifier, load_imdb_arrays, same_arrays_every_epoch, script_main, timed_run,
-)
+from ._shared import fit_text_classifier, load_imdb_arrays, same_arrays_every_epoch, script_main, timed_run
 
 VOCAB_SIZE, SEQUENCE_LENGTH, BATCH_SIZE, EPOCHS, METRIC = 20000, 512, 64, 2, "accuracy"
 

@@ -1,0 +1,139 @@
+"""Benchmark zoo entries on real data (one JSON line per run), or their step speed (--speed).
+
+    python tools/benchmark.py --model lstm --data-dir ../shared/datasets/tfds --seeds 3 --json out.jsonl
+    python tools/benchmark.py --all --data-dir ../shared/datasets/tfds
+    python tools/benchmark.py --model transformer_seq2seq --data ../shared/datasets/raw/multi30k
+    python tools/benchmark.py --model lstm --speed
+    python tools/benchmark.py --vs-baseline --model neumf --data-dir ../shared/datasets/tfds
+    python tools/benchmark.py --vs-baseline --model lstm --data-dir D --epochs 1 --max-train-examples 5000
+    python tools/benchmark.py --serving EXPORT_DIR/1 --eval-data-dir ../shared/datasets/tfds
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Sequence
+
+import keras
+
+import kzoo
+from kzoo.bench import runs, vs_baseline
+from kzoo.cli.common import run_tool
+from kzoo.data import is_prepared, resolve_data_dir
+from kzoo.serving_eval import evaluate_export
+
+
+def _emit(record: dict, json_path: str | None) -> None:
+    line = json.dumps(record, default=float)
+    print(line, flush=True)
+    if json_path:
+        with open(json_path, "a", encoding="utf-8") as f:
+            f.write(line + "\n")
+
+
+def _entries_with_real_data(data_dir: str | None) -> list[str]:
+    chosen = []
+    for name in kzoo.list_models():
+        dataset = kzoo.get_config(name)["data"].get("dataset", "")
+        try:
+            if is_prepared(dataset, resolve_data_dir(data_dir)):
+                chosen.append(name)
+        except Exception:  # not a tfds name (e.g. multi30k raw files): needs --data PATH
+            continue
+    return chosen
+
+
+def _vs_baseline(models: list[str], args) -> None:
+    common = dict(max_train_examples=args.max_train_examples, overrides=args.overrides, jit_compile=args.jit_compile)
+    for name in models:
+        if args.vs_baseline in ("both", "throughput"):
+            _emit(vs_baseline.throughput(name, args.data_dir, warmup=args.warmup_steps, steps=args.steps,
+                                         rounds=args.rounds, steps_per_execution=args.steps_per_execution,
+                                         **common), args.json)
+            keras.backend.clear_session()
+        if args.vs_baseline in ("both", "time"):
+            _emit(vs_baseline.time_to_metric(name, args.data_dir, epochs=args.epochs, **common), args.json)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the tool's argument parser."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", action="append", default=[], help="entry to benchmark (repeatable)")
+    parser.add_argument("--all", action="store_true", help="every entry whose real tfds data is in --data-dir")
+    parser.add_argument("--data", default="tfds", help="tfds (default) or a PATH to raw files")
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--seeds", type=int, default=1, help="how many seeds: FIRST..FIRST+N-1")
+    parser.add_argument("--first-seed", type=int, default=0, metavar="FIRST",
+                        help="first seed (to add seeds to an earlier run: --first-seed 1 --seeds 2)")
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--json", default=None, help="append every record to this JSON-lines file")
+    parser.add_argument("--speed", action="store_true", help="only measure training-step throughput")
+    parser.add_argument("--batch-size", type=int, default=None, help="--speed batch size")
+    parser.add_argument("--steps", type=int, default=None, help="timed steps (--speed: 30; --vs-baseline: per model)")
+    parser.add_argument("--jit-compile", action="store_true", help="--speed / --vs-baseline: kzoo with XLA")
+    parser.add_argument("--serving", action="append", default=[], metavar="EXPORT_DIR",
+                        help="batch-1 latency (p50/p99 over 1000 calls) and batch-256 throughput of a SavedModel")
+    parser.add_argument("--eval-data-dir", default=None, metavar="DIR",
+                        help="with --serving: also score serving_default on the entry's raw test split: the tfds "
+                             "data dir (classifiers) or the raw parallel-text folder (translation, BLEU)")
+    parser.add_argument("--vs-baseline", nargs="?", const="both", choices=("both", "throughput", "time"),
+                        help="compare with the hand-written baseline in kzoo/bench/baselines/ (lstm, transformer_cls, neumf)")
+    parser.add_argument("--max-train-examples", type=int, default=None, help="--vs-baseline: first N training reviews")
+    parser.add_argument("--warmup-steps", type=int, default=10, help="--vs-baseline: steps before each timed window")
+    parser.add_argument("--rounds", type=int, default=2, help="--vs-baseline: alternating windows per side")
+    parser.add_argument("--steps-per-execution", type=int, default=None,
+                        help="--vs-baseline throughput: kzoo with this steps_per_execution instead of the config's")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse `argv` (None: `sys.argv[1:]`), run the chosen benchmarks, print one JSON line per
+    record (and append it to `--json`); return 0."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+
+    for export_dir in args.serving:
+        record = runs.serving_run(export_dir, runs.serving_inputs(export_dir, 1), runs.serving_inputs(export_dir, 256))
+        if args.eval_data_dir:
+            record.update(evaluate_export(export_dir, args.eval_data_dir))
+        _emit(record, args.json)
+    if args.serving and not (args.model or args.all):
+        return 0
+    models = args.model or []
+    if args.all:
+        models = _entries_with_real_data(args.data_dir)
+    if not models:
+        parser.error("give --model NAME or --all")
+    for name in models:
+        kzoo.get_entry(name)  # unknown names fail before any work
+    if args.vs_baseline:
+        if any(name not in vs_baseline.BASELINES for name in models):
+            parser.error(f"--vs-baseline has hand-written baselines for {', '.join(vs_baseline.BASELINES)} only")
+        if args.max_train_examples and "neumf" in models:
+            parser.error("--max-train-examples applies to the text entries only (neumf always uses all of ML-100k)")
+        _vs_baseline(models, args)
+        return 0
+    for name in models:
+        if args.speed:
+            _emit(runs.speed_run(name, args.batch_size, steps=args.steps or 30, overrides=args.overrides,
+                                 jit_compile=args.jit_compile), args.json)
+            continue
+        records = []
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
+            record = runs.accuracy_run(name, seed, args.data, args.data_dir, args.overrides, args.epochs)
+            records.append(record)
+            _emit(record, args.json)
+        summary = runs.summarize(records, kzoo.get_entry(name).task)
+        _emit({"model": name, "summary": summary}, args.json)
+    return 0
+
+
+def run(argv: Sequence[str] | None = None) -> None:
+    """Console script `kzoo-benchmark`: `main(argv)`, exiting 2 with one line on bad input."""
+    run_tool(main, argv)
+
+
+if __name__ == "__main__":
+    run()

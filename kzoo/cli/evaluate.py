@@ -1,0 +1,36 @@
+"""Print a finished run's metrics as one JSON object: `python tools/evaluate.py RUN_DIR [--split test]`.
+
+RUN_DIR may also be a SavedModel exported inside a run (`RUN_DIR/export/1`); the run's model and
+preprocessing are evaluated. Recommenders report HR@10/NDCG@10 with the leave-one-out protocol.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Sequence
+
+from kzoo.cli.common import add_data_arguments, run_tool
+from kzoo.training.evaluate import evaluate_run
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse `argv` (None: `sys.argv[1:]`), evaluate the run, print its metrics as JSON; return 0."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run", help="run directory (or a SavedModel exported inside one)")
+    add_data_arguments(parser)
+    parser.add_argument("--split", default="test", help="train, val or test")
+    parser.add_argument("--seed", type=int, default=None, help="default: the run's seed")
+    args = parser.parse_args(argv)
+
+    print(json.dumps(evaluate_run(args.run, args.data, args.data_dir, args.split, args.seed)))
+    return 0
+
+
+def run(argv: Sequence[str] | None = None) -> None:
+    """Console script `kzoo-evaluate`: `main(argv)`, exiting 2 with one line on bad input."""
+    run_tool(main, argv)
+
+
+if __name__ == "__main__":
+    run()

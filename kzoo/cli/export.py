@@ -1,0 +1,37 @@
+"""Export a finished run as a TensorFlow SavedModel for serving; print the version folder.
+
+    python tools/export.py runs/lstm-20250101-120000                    # -> runs/.../export/1
+    python tools/export.py runs/mlp-X/best.keras --output serving/mlp   # a .keras file inside a run
+    python tools/export.py runs/mlp-X --output serving/mlp --quantize int8
+
+Each call writes the next version (`OUTPUT/1`, `OUTPUT/2`, ...), TF Serving's layout.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Sequence
+
+from kzoo.cli.common import run_tool
+from kzoo.export import export_run
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse `argv` (None: `sys.argv[1:]`), export the run, print the version folder; return 0."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run", help="run directory, or a .keras file inside one")
+    parser.add_argument("--output", default=None, help="versioned export folder (default RUN/export)")
+    parser.add_argument("--quantize", default=None, help="int8: quantize the layers that support it (on a copy)")
+    args = parser.parse_args(argv)
+
+    print(export_run(args.run, output=args.output, quantize=args.quantize))
+    return 0
+
+
+def run(argv: Sequence[str] | None = None) -> None:
+    """Console script `kzoo-export`: `main(argv)`, exiting 2 with one line on bad input."""
+    run_tool(main, argv)
+
+
+if __name__ == "__main__":
+    run()

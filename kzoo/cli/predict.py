@@ -1,0 +1,177 @@
+"""Query a kzoo SavedModel export with TensorFlow alone and print the predictions as JSON.
+
+    python tools/predict.py runs/lstm-X/export --text "a fine film" --text "dull"
+    python tools/predict.py runs/mlp-X/export --image-npy digits.npy     # uint8 [N, 28, 28] or [28, 28]
+    python tools/predict.py runs/neumf-X/export --user-id 196 186 --item-id 242 302
+    python tools/predict.py runs/neumf-X/export --user-id 196 --k 10
+    python tools/predict.py runs/transformer_seq2seq-X/export --text "ein Hund läuft"
+
+EXPORT_DIR is the versioned folder (its highest version is used) or one version folder. This
+client needs no kzoo and no Keras: everything it runs is inside the SavedModel. This file imports
+TensorFlow, NumPy and the standard library only, never another kzoo module, so it can be copied
+alone to a serving machine and run there as `python predict.py EXPORT_DIR ...`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+
+class UsageError(Exception):
+    """Bad arguments or export folder; printed as `error: ...` with exit status 2."""
+
+
+def resolve_version_dir(path: str) -> str:
+    """Return `path` when it holds `saved_model.pb`, else its highest integer subfolder that does."""
+    if os.path.isfile(os.path.join(path, "saved_model.pb")):
+        return path
+    if not os.path.isdir(path):
+        raise UsageError(f"export directory {path!r} does not exist")
+    versions = [int(n) for n in os.listdir(path)
+                if n.isdigit() and os.path.isfile(os.path.join(path, n, "saved_model.pb"))]
+    if not versions:
+        raise UsageError(f"{path!r} holds no SavedModel (no saved_model.pb, no numbered version folder)")
+    return os.path.join(path, str(max(versions)))
+
+
+def load(path: str):
+    """Return `(version_dir, loaded SavedModel)`; TensorFlow Text ops are imported only when needed."""
+    version_dir = resolve_version_dir(path)
+    try:
+        return version_dir, tf.saved_model.load(version_dir)
+    except (tf.errors.NotFoundError, RuntimeError, ValueError) as err:
+        if "Op type not registered" not in str(err):
+            raise
+        try:
+            import tensorflow_text  # noqa: F401  (WordPiece tokenizers: registers their ops)
+        except ImportError:
+            raise UsageError("this export uses TensorFlow Text ops: pip install tensorflow-text") from None
+        return version_dir, tf.saved_model.load(version_dir)
+
+
+def metadata(version_dir: str) -> dict:
+    """The export's `assets.extra/kzoo.json` (class names, quantization), or {} when absent."""
+    path = os.path.join(version_dir, "assets.extra", "kzoo.json")
+    if not os.path.isfile(path):
+        return {}
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def input_spec(loaded, signature: str, name: str) -> tf.TensorSpec:
+    """The `tf.TensorSpec` of input `name` of `signature` (UsageError when either is missing)."""
+    if signature not in loaded.signatures:
+        raise UsageError(f"this export has no {signature!r} signature (it has {sorted(loaded.signatures)})")
+    specs = loaded.signatures[signature].structured_input_signature[1]
+    if name not in specs:
+        raise UsageError(f"signature {signature!r} takes {sorted(specs)}, not {name!r}")
+    return specs[name]
+
+
+def image_request(loaded, path: str) -> tuple[str, np.ndarray]:
+    """Pick `serving_default` or `serve_nhwc` by the array's shape; add a batch axis to one image."""
+    images = np.load(path)
+    if images.dtype != np.uint8:
+        if not np.issubdtype(images.dtype, np.number) or images.min() < 0 or images.max() > 255:
+            raise UsageError(f"{path}: expected raw pixels 0..255, got dtype {images.dtype}")
+        images = images.astype(np.uint8)
+    for signature in ("serving_default", "serve_nhwc"):
+        if signature not in loaded.signatures:
+            continue
+        sample = input_spec(loaded, signature, "image").shape[1:]
+        if images.shape == tuple(sample):
+            images = images[None]
+        if images.shape[1:] == tuple(sample):
+            return signature, images
+    raise UsageError(f"{path}: image shape {images.shape} fits no signature of this export")
+
+
+def build_request(args, loaded) -> tuple[str, dict]:
+    """Return `(signature name, {input name: value})` for the command-line arguments."""
+    if args.text:
+        return "serving_default", {"text": tf.constant(args.text)}
+    if args.image_npy:
+        signature, images = image_request(loaded, args.image_npy)
+        return signature, {"image": tf.constant(images)}
+    if args.user_id:
+        users = tf.constant(args.user_id, tf.int64)
+        if args.k is not None:
+            return "recommend", {"user_id": users, "k": tf.constant(args.k, tf.int32)}
+        if not args.item_id or len(args.item_id) != len(args.user_id):
+            raise UsageError("--user-id needs --k K, or as many --item-id values as user ids")
+        return "serving_default", {"user_id": users, "item_id": tf.constant(args.item_id, tf.int64)}
+    raise UsageError("give --text, --image-npy, or --user-id with --item-id or --k")
+
+
+def to_json(value):
+    """Tensors and arrays to JSON values (bytes decoded as UTF-8)."""
+    value = value.numpy() if hasattr(value, "numpy") else value
+    if isinstance(value, np.ndarray):
+        return [to_json(v) for v in value] if value.ndim else to_json(value.item())
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    if isinstance(value, (np.generic,)):
+        return value.item()
+    return value
+
+
+def predict(version_dir: str, loaded, signature: str, inputs: dict) -> dict:
+    """Run one signature of a loaded export; return the JSON-able result, one row per example."""
+    outputs = loaded.signatures[signature](**inputs)
+    batched = {k: to_json(v) for k, v in inputs.items() if k != "image" and len(v.shape)}  # echo ids, texts
+    rows = []
+    for i in range(int(next(iter(outputs.values())).shape[0])):
+        row = {k: v[i] for k, v in batched.items()}
+        row.update({k: to_json(v[i]) for k, v in outputs.items()})
+        rows.append(row)
+    names = metadata(version_dir).get("class_names") or []
+    for row in rows:
+        if "label" in row and row["label"] < len(names):
+            row["label_name"] = names[row["label"]]
+    return {"export": version_dir, "signature": signature, "predictions": rows}
+
+
+def main(argv=None) -> int:
+    """Parse `argv` (None: `sys.argv[1:]`), query the export, print the predictions as JSON.
+
+    Returns 0, or 2 after one `error: ...` line on bad arguments or an export that rejects them.
+    """
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("export_dir", help="export folder (highest version used) or one version folder")
+    parser.add_argument("--text", action="append", help="a text to classify or translate (repeatable)")
+    parser.add_argument("--image-npy", help=".npy file of uint8 images [N, H, W], [N, H, W, C] or one image")
+    parser.add_argument("--user-id", type=int, nargs="+", action="extend", help="raw user id(s)")
+    parser.add_argument("--item-id", type=int, nargs="+", action="extend", help="raw item id(s), one per user id")
+    parser.add_argument("--k", type=int, help="recommend the top K items for each user id")
+    args = parser.parse_args(argv)
+    try:
+        version_dir, loaded = load(args.export_dir)
+        signature, inputs = build_request(args, loaded)
+        if signature not in loaded.signatures:
+            raise UsageError(f"this export has no {signature!r} signature (it has {sorted(loaded.signatures)})")
+        result = predict(version_dir, loaded, signature, inputs)
+    except (UsageError, OSError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except (tf.errors.InvalidArgumentError, TypeError, ValueError) as err:
+        print(f"error: the export rejected the input: {str(err).splitlines()[0]}", file=sys.stderr)
+        return 2
+    print(json.dumps(result, ensure_ascii=False))
+    return 0
+
+
+def run(argv=None) -> None:
+    """Console script `kzoo-predict`: exit with `main(argv)`'s status (main reports bad input itself)."""
+    sys.exit(main(argv))
+
+
+if __name__ == "__main__":
+    run()
