@@ -9,10 +9,11 @@ __version__ = "0.1.0"
 
 import importlib
 
-from kzoo.entries import UnknownModelError, get_entry, list_models, register_model
+from kzoo.entries import UnknownModelError, register_model
 from kzoo.errors import ConfigError
 
-_LAZY = {"build": "kzoo.zoo", "build_from_config": "kzoo.zoo", "get_config": "kzoo.registry"}
+_LAZY = {"build": "kzoo.zoo", "build_from_config": "kzoo.zoo", "get_config": "kzoo.registry",
+         "get_entry": "kzoo.registry", "list_models": "kzoo.registry"}
 
 
 def __getattr__(name: str):

@@ -1,16 +1,15 @@
-"""The registered zoo entries: `register_model`, `get_entry`, `list_models` (timm's pattern).
+"""Registering zoo entries: `register_model` (timm's pattern) and the table it fills.
 
 An entry is a builder function decorated with `@register_model`; the signature of its builder
 declares the entry's `model` section (`kzoo.schema.signature_section`), and its values live in
-`zoo_configs/<entry>.yaml`. Resolving and building configs is `kzoo.registry`'s job.
+`zoo_configs/<entry>.yaml`. Model modules import this module only; looking entries up
+(`get_entry`, `list_models`, after every family registered) and resolving their configs is
+`kzoo.registry`'s job.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import fnmatch
-import re
 from typing import Any, Callable
 
 from kzoo import schema
@@ -87,34 +86,3 @@ def register_model(
         return fn
 
     return decorator
-
-
-def _ensure_loaded() -> None:
-    # Importing kzoo.models imports every family module, which registers its entries.
-    import kzoo.models  # noqa: F401
-
-
-def _natural_key(name: str) -> list:
-    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
-
-
-def list_models(pattern: str = "*", include_aliases: bool = False) -> list[str]:
-    """Return the registered entry names matching an fnmatch `pattern`, naturally sorted."""
-    _ensure_loaded()
-    names = list(_ENTRIES) + (list(_ALIASES) if include_aliases else [])
-    return sorted(fnmatch.filter(names, pattern), key=_natural_key)
-
-
-def get_entry(name: str) -> Entry:
-    """Return the registry entry for `name` (or an alias); unknown names raise UnknownModelError."""
-    _ensure_loaded()
-    if name in _ALIASES:
-        name = _ALIASES[name]
-    if name not in _ENTRIES:
-        known = list(_ENTRIES) + list(_ALIASES)
-        close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
-        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-        raise UnknownModelError(
-            f"unknown model {name!r}.{hint} Available: {', '.join(list_models())}"
-        )
-    return _ENTRIES[name]

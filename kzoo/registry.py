@@ -8,13 +8,17 @@ the builder's signature, `data` by the entry's Task (`Task.data_schema`), the re
 
 from __future__ import annotations
 
+import difflib
+import fnmatch
 import os
+import re
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+import kzoo.models  # noqa: F401  (importing the families registers their entries)
 from kzoo import config as config_lib
 from kzoo import schema
-from kzoo.entries import Entry, UnknownModelError, get_entry, list_models, register_model
+from kzoo.entries import _ALIASES, _ENTRIES, Entry, UnknownModelError, register_model
 from kzoo.errors import ConfigError
 from kzoo.tasks import get_task
 
@@ -22,6 +26,30 @@ __all__ = [
     "Entry", "UnknownModelError", "apply_overrides", "entry_sections", "get_config", "get_entry", "list_models",
     "load_entry_config", "load_run_config", "register_model",
 ]
+
+
+def _natural_key(name: str) -> list:
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
+
+
+def list_models(pattern: str = "*", include_aliases: bool = False) -> list[str]:
+    """Return the registered entry names matching an fnmatch `pattern`, naturally sorted."""
+    names = list(_ENTRIES) + (list(_ALIASES) if include_aliases else [])
+    return sorted(fnmatch.filter(names, pattern), key=_natural_key)
+
+
+def get_entry(name: str) -> Entry:
+    """Return the registry entry for `name` (or an alias); unknown names raise UnknownModelError."""
+    if name in _ALIASES:
+        name = _ALIASES[name]
+    if name not in _ENTRIES:
+        known = list(_ENTRIES) + list(_ALIASES)
+        close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        raise UnknownModelError(
+            f"unknown model {name!r}.{hint} Available: {', '.join(list_models())}"
+        )
+    return _ENTRIES[name]
 
 
 def entry_sections(entry: Entry) -> dict[str, schema.Section]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
+import sacrebleu
 import tensorflow as tf
 
 
@@ -23,8 +24,6 @@ def make_bleu_evaluator(preprocessor, raw_pairs: Mapping[str, tuple[Sequence[str
     """
 
     def evaluate(model, split: str = "test") -> dict:
-        import sacrebleu
-
         if split not in raw_pairs:
             raise ValueError(f"no split {split!r} to score; known splits: {sorted(raw_pairs)}")
         sources, references = raw_pairs[split]

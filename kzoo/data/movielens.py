@@ -14,8 +14,9 @@ import dataclasses
 from pathlib import Path
 
 import numpy as np
+import tensorflow as tf
 
-from kzoo.data.tfds_source import DataError
+from kzoo.data.tfds_source import DataError, load_tfds
 
 RATING_FILES = ("u.data", "ratings.dat", "ratings.csv")
 
@@ -138,10 +139,6 @@ def _column(path, numbered, fields, index: int, dtype, what: str) -> np.ndarray:
 
 def read_tfds_ratings(name: str, data_dir=None, download="auto") -> Ratings:
     """Read the whole `train` split of a tfds `movielens/*-ratings` dataset into NumPy, in batches."""
-    import tensorflow as tf
-
-    from kzoo.data.tfds_source import load_tfds
-
     ds = load_tfds(name, "train", data_dir=data_dir, download=download)
     needed = ("user_id", "movie_id", "user_rating", "timestamp")
     missing = [key for key in needed if key not in ds.element_spec]

@@ -94,6 +94,7 @@ class TextPreprocessor:
         """Learn the vocabulary from a dataset of scalar strings (the training split only)."""
         batches = texts.batch(1024)
         if tokenizer == "wordpiece":
+            # keras-hub and TensorFlow Text's learner: imported only for WordPiece vocabularies.
             from kzoo.data.wordpiece import learn_wordpiece_vocabulary
 
             vocabulary = learn_wordpiece_vocabulary(batches.map(strip_html_breaks), max_tokens,
@@ -153,7 +154,7 @@ class WordPieceClassifierTokens(keras.layers.Layer):
 
     def __init__(self, vocabulary, sequence_length, **kwargs):
         super().__init__(**kwargs)
-        import keras_hub
+        import keras_hub  # seconds to import: only for WordPiece (bert_cls) tokenizers
 
         self.vocabulary, self.sequence_length = list(vocabulary), int(sequence_length)
 

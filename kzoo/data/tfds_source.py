@@ -37,7 +37,7 @@ def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> str:
 
 
 def _builder(name: str, data_dir: str):
-    import tensorflow_datasets as tfds
+    import tensorflow_datasets as tfds  # seconds to import: only when a tfds dataset is asked for
 
     try:
         return tfds.builder(name, data_dir=data_dir)
@@ -125,7 +125,7 @@ def load_tfds(
     False or "never" only reads a prepared copy. Raises DataUnavailableError (within seconds)
     when the copy is missing and cannot be downloaded, DataError for an unknown dataset or split.
     """
-    import tensorflow_datasets as tfds
+    import tensorflow_datasets as tfds  # seconds to import: only when a tfds dataset is asked for
 
     data_dir = resolve_data_dir(data_dir)
     splits = [split] if isinstance(split, str) else list(split)

@@ -128,5 +128,6 @@ def lookup_task(name: str) -> Task:
     if name not in _TASKS:
         close = difflib.get_close_matches(str(name), list(_TASKS), n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise UnknownTaskError(f"unknown task {name!r}.{hint} Registered tasks: {', '.join(sorted(_TASKS))}")
+        raise UnknownTaskError(f"unknown task {name!r}: no data loader, loss or serving endpoints are registered for "
+                               f"it.{hint} Registered tasks: {', '.join(sorted(_TASKS))}")
     return _TASKS[name]

@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 
+import keras
 import tensorflow as tf
 
 from kzoo.schema import STRATEGIES  # declared with the `runtime` section it is a choice of
@@ -131,8 +132,6 @@ class JaxDistribution:
         """Drop a final training batch that the device count does not divide (JAX cannot split it)."""
         if self.distribution is None:
             return dataset
-        import tensorflow as tf
-
         count = self.num_replicas_in_sync
         return dataset.filter(lambda *batch: tf.shape(tf.nest.flatten(batch)[0])[0] % count == 0)
 
@@ -145,7 +144,7 @@ def get_jax_distribution(name: str = "auto") -> JaxDistribution:
     one device) train on the first device. `multi_worker` names TensorFlow's
     MultiWorkerMirroredStrategy and is refused with the way out. Raises StrategyError.
     """
-    import jax
+    import jax  # the JAX backend only
     from keras import distribution
 
     if name not in STRATEGIES:
@@ -188,8 +187,6 @@ def _data_parallel_any_batch():
 
 
 def _shard_during_training_callback(data_parallel):
-    import keras
-
     class ShardDuringTraining(keras.callbacks.Callback):
         """Turns batch sharding on for training steps and off for validation and end-of-epoch callbacks."""
 
