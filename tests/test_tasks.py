@@ -9,19 +9,19 @@ import pytest
 import tensorflow as tf
 
 import kzoo
+from kzoo import entries
 from kzoo.data import DataBundle
 from kzoo.export import export_run
 from kzoo.run_dir import RunDir
 from kzoo.schema import Key
 from kzoo.signatures import add_endpoint
-from kzoo.tasks import Task, get_task, list_tasks, register_task
+from kzoo.tasks import Task, base, get_task, list_tasks, register_task
 from kzoo.training import evaluate_run, train
 
 PACKAGE = Path(kzoo.__file__).resolve().parent
 WEIGHTS = np.array([1.0, -2.0, 0.5, 3.0], np.float32)
 
 
-@register_task
 class ToyRegression(Task):
     """Four features in, one number out: y = x . WEIGHTS (a task kzoo does not ship)."""
 
@@ -66,7 +66,6 @@ class ToyRegression(Task):
         return {"serving_default": add_endpoint(archive, "serving_default", serve, [spec])}
 
 
-@kzoo.register_model(task="toy_regression")
 def toy_linear(units: int = 1):
     """A linear model for the throwaway task."""
     inputs = keras.Input((4,), name="features")
@@ -81,7 +80,17 @@ train: {optimizer: adam, learning_rate: 0.05, batch_size: 32, epochs: 6, early_s
 """
 
 
-def test_a_new_task_trains_refits_exports_and_evaluates_through_the_normal_tools(tmp_path, monkeypatch):
+@pytest.fixture
+def toy_task():
+    """The throwaway task and its entry, registered for one test only (other tests list every entry)."""
+    register_task(ToyRegression)
+    kzoo.register_model(task="toy_regression")(toy_linear)
+    yield
+    base._TASKS.pop("toy_regression")
+    entries._ENTRIES.pop("toy_linear")
+
+
+def test_a_new_task_trains_refits_exports_and_evaluates_through_the_normal_tools(tmp_path, monkeypatch, toy_task):
     (tmp_path / "configs").mkdir()
     (tmp_path / "configs" / "toy_linear.yaml").write_text(TOY_YAML)
     monkeypatch.setenv("KZOO_CONFIG_DIR", str(tmp_path / "configs"))
