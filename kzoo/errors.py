@@ -3,6 +3,7 @@
 `ConfigError` (a bad config, key or value) and `UnsafeFileError` (a file Keras's safe mode refuses)
 mean bad input: the tools print one line and exit 2. `TrainingDiverged` means the run itself
 failed (non-finite loss or weights): the tools print one line and exit 1, and nothing is exported.
+`TrainingInterrupted` (Ctrl-C) exits 130 with the command that resumes the run.
 """
 
 
@@ -16,3 +17,7 @@ class UnsafeFileError(ValueError):
 
 class TrainingDiverged(RuntimeError):
     """Training produced a non-finite loss or non-finite weights; the run is not finished or exported."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a run; the message says how far it got and the command that continues it."""

@@ -65,7 +65,8 @@ def run_tool(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[
     """Run a tool's `main(argv)` (None: `sys.argv[1:]`) and exit with its status.
 
     Bad input (`user_errors()`) exits 2 with `error: <message>` on stderr and no traceback; a run
-    that diverged (`TrainingDiverged`: nothing exported) exits 1 the same way.
+    that diverged (`TrainingDiverged`: nothing exported) exits 1 the same way; Ctrl-C exits 130 with
+    one line (a run's says how to resume it).
     """
     try:
         code = main(argv)
@@ -73,6 +74,8 @@ def run_tool(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[
         _fail(err, 2)
     except TrainingDiverged as err:
         _fail(err, 1)
+    except KeyboardInterrupt as err:  # a run's TrainingInterrupted says how to continue it
+        _fail(err if err.args else KeyboardInterrupt("interrupted"), 130)
     sys.exit(code or 0)
 
 

@@ -25,7 +25,7 @@ from kzoo.compression.prune import Pruning
 from kzoo.compression.teacher import Distillation
 from kzoo.export import export_run
 from kzoo.finite import nonfinite_weights
-from kzoo.errors import ConfigError, TrainingDiverged
+from kzoo.errors import ConfigError, TrainingDiverged, TrainingInterrupted
 from kzoo.plugin import RunPlugin
 from kzoo.registry import apply_overrides, get_config, get_entry
 from kzoo.run_dir import RunDir, RunDirError, write_json
@@ -141,10 +141,13 @@ class Training:
 
     def run(self) -> dict:
         """Run every phase in order; return the `metrics.json` content."""
-        for phase in PHASES:
-            getattr(self, phase)()
-            if self.done:
-                break
+        try:
+            for phase in PHASES:
+                getattr(self, phase)()
+                if self.done:
+                    break
+        except KeyboardInterrupt:
+            raise TrainingInterrupted(self._interrupted_message()) from None
         return self.metrics
 
     # ------------------------------------------------------------------ phases
@@ -195,6 +198,7 @@ class Training:
 
     def data(self) -> None:
         """This worker's data; sizes only the data knows go into the model config; config and preprocessor saved."""
+        print(f"kzoo: run directory {self.dir}", flush=True)
         # A resumed run keeps the vocabulary / id maps its checkpoints were trained with.
         if self.request.resume and self.dir.preprocessing_dir.is_dir():
             saved = self.dir.preprocessor(self.config)
@@ -204,7 +208,10 @@ class Training:
         bundle = self.bundle
         for plugin in self.plugins:
             plugin.on_data(bundle, self.config)
-        print(f"kzoo: {self.config['entry']} on {bundle.source} data '{bundle.name}' {bundle.sizes}", flush=True)
+        source = "SYNTHETIC (generated; scores mean nothing)" if bundle.source == "synthetic" else bundle.source
+        print(f"kzoo: {self.config['entry']} on {source} data '{bundle.name}' {bundle.sizes}", flush=True)
+        # What the run really trained on, beside the dataset the entry names (config.yaml's data.dataset).
+        self.config["data_source"] = {"kind": bundle.source, "name": bundle.name}
         model_overrides = getattr(bundle.preprocessor, "model_overrides", None)
         if callable(model_overrides):
             self.config["model"].update(model_overrides())
@@ -306,7 +313,13 @@ class Training:
             self.done = True
             return
         write_json(self.metrics, self.dir.metrics_file)
-        plot_curves(history, self.task.monitor.removeprefix("val_"), self.dir.curves_file)
+        metric = self.task.monitor.removeprefix("val_")
+        reference = self.config.get("reference") or {}
+        plot_curves(history, metric, self.dir.curves_file,
+                    title=f"{self.config['entry']} on {self.bundle.source} data {self.bundle.name}",
+                    test_value=self.metrics["test"].get(metric),
+                    reference=reference.get("value") if reference.get("metric") == metric else None,
+                    refit_epochs=(self.refit_info or {}).get("epochs"))
 
     def export(self) -> None:
         """The SavedModel under `export/<version>/` (unless `export=False`)."""
@@ -318,6 +331,15 @@ class Training:
         write_json(self.metrics, self.dir.metrics_file)
 
     # ------------------------------------------------------------------ what the phases and plug-ins share
+    def _interrupted_message(self) -> str:
+        """`interrupted after epoch N; continue with: kzoo-train --model M --output DIR --resume`."""
+        run_dir = getattr(self, "dir", None)
+        if run_dir is None or not run_dir.config_file.is_file():
+            return "interrupted before the run started; nothing to resume"
+        epochs = len(read_history(run_dir.history_file).get("loss", []))
+        return (f"interrupted after epoch {epochs}; continue with: kzoo-train --model {self.config['entry']} "
+                f"--output {run_dir} --resume")
+
     def _run_summary(self, history: dict) -> dict:
         """What every `metrics.json` holds, finished or diverged: entry, data, epochs, history, runtime, versions."""
         runtime = self.config["runtime"]
