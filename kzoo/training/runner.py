@@ -23,6 +23,7 @@ from kzoo import config as config_lib
 from kzoo.compression.from_run import PruneFromRun
 from kzoo.compression.prune import Pruning
 from kzoo.compression.teacher import Distillation
+from kzoo.data import resolve_data_dir
 from kzoo.export import export_run
 from kzoo.finite import nonfinite_weights
 from kzoo.errors import ConfigError, TrainingDiverged, TrainingInterrupted
@@ -211,7 +212,9 @@ class Training:
         source = "SYNTHETIC (generated; scores mean nothing)" if bundle.source == "synthetic" else bundle.source
         print(f"kzoo: {self.config['entry']} on {source} data '{bundle.name}' {bundle.sizes}", flush=True)
         # What the run really trained on, beside the dataset the entry names (config.yaml's data.dataset).
-        self.config["data_source"] = {"kind": bundle.source, "name": bundle.name}
+        self.config["data_source"] = {"kind": bundle.source, "name": bundle.name,
+                                      "data_dir": resolve_data_dir(self.request.data_dir) if bundle.source == "tfds"
+                                      else None}
         model_overrides = getattr(bundle.preprocessor, "model_overrides", None)
         if callable(model_overrides):
             self.config["model"].update(model_overrides())
