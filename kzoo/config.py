@@ -27,7 +27,8 @@ from kzoo.errors import ConfigError
 
 SECTIONS = ("model", "data", "train", "reference", "distill", "prune", "runtime")
 _FILE_SECTIONS = ("model", "data", "train")  # the rest may be left out of an entry's file
-_OTHER_KEYS = ("entry", "family", "task", "description", "tiny")  # top-level keys that are not sections
+# Top-level keys that are not sections (`data_source`: what a run trained on, written by the trainer).
+_OTHER_KEYS = ("entry", "family", "task", "description", "tiny", "data_source")
 
 __all__ = [
     "ConfigError", "SECTIONS", "as_overrides", "config_dirs", "dump_yaml", "find_config_file", "load_entry_file",

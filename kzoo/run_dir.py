@@ -30,6 +30,7 @@ import kzoo.models  # noqa: F401  (registers the custom layers that `.keras` fil
 from kzoo.config import load_yaml
 from kzoo.errors import ConfigError
 from kzoo.registry import load_run_config
+from kzoo.saving import load_keras_file
 from kzoo.tasks import get_task
 
 _RESOLVED_KEYS = ("entry", "task", "model")
@@ -155,8 +156,11 @@ class RunDir:
         return json.loads(self.metrics_file.read_text(encoding="utf-8"))
 
     def load_model(self, file: str | os.PathLike | None = None, compile: bool = False) -> keras.Model:
-        """Load `model.keras` (or another `.keras` file of the run) with Keras's safe mode on."""
-        return keras.saving.load_model(Path(file) if file else self.model_file, compile=compile)
+        """Load `model.keras` (or another `.keras` file of the run) with Keras's safe mode on.
+
+        UnsafeFileError (one line, exit 2 in the tools) when the file holds a Lambda layer.
+        """
+        return load_keras_file(Path(file) if file else self.model_file, f"the model of run {str(self.path)!r}:", compile)
 
     def preprocessor(self, config: dict | None = None):
         """The preprocessor the run saved in `preprocessing/`, reloaded by its Task.

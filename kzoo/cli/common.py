@@ -8,7 +8,7 @@ from typing import Callable, Sequence
 
 from kzoo.data import DataError, DataUnavailableError
 from kzoo.entries import UnknownModelError
-from kzoo.errors import ConfigError
+from kzoo.errors import ConfigError, TrainingDiverged, UnsafeFileError
 from kzoo.export import ExportError
 from kzoo.run_dir import RunDirError
 from kzoo.schema import STRATEGIES
@@ -18,7 +18,7 @@ from kzoo.training.strategy import StrategyError
 # FileNotFoundError: a path the user named does not exist (data file, config, run dir).
 USER_ERRORS: tuple[type[BaseException], ...] = (
     ConfigError, UnknownModelError, UnknownTaskError, RunDirError, StrategyError, FileNotFoundError,
-    DataError, DataUnavailableError, ExportError,
+    DataError, DataUnavailableError, ExportError, UnsafeFileError,
 )
 
 
@@ -64,12 +64,22 @@ def user_errors() -> tuple[type[BaseException], ...]:
 def run_tool(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None = None) -> None:
     """Run a tool's `main(argv)` (None: `sys.argv[1:]`) and exit with its status.
 
-    Bad input (`user_errors()`) exits 2 with `error: <message>` on stderr and no traceback.
+    Bad input (`user_errors()`) exits 2 with `error: <message>` on stderr and no traceback; a run
+    that diverged (`TrainingDiverged`: nothing exported) exits 1 the same way; Ctrl-C exits 130 with
+    one line (a run's says how to resume it).
     """
     try:
         code = main(argv)
     except user_errors() as err:
-        message = err.args[0] if err.args else str(err)
-        print(f"error: {message}", file=sys.stderr)
-        sys.exit(2)
+        _fail(err, 2)
+    except TrainingDiverged as err:
+        _fail(err, 1)
+    except KeyboardInterrupt as err:  # a run's TrainingInterrupted says how to continue it
+        _fail(err if err.args else KeyboardInterrupt("interrupted"), 130)
     sys.exit(code or 0)
+
+
+def _fail(err: BaseException, status: int) -> None:
+    message = err.args[0] if err.args else str(err)
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(status)

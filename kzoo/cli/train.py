@@ -7,7 +7,9 @@ import json
 from typing import Sequence
 
 from kzoo.cli.common import add_train_arguments, run_tool
+from kzoo.run_dir import RunDir
 from kzoo.training import train
+from kzoo.training.summary import format_summary
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -17,6 +19,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = vars(parser.parse_args(argv))
 
     metrics = train(args.pop("model"), **args)
+    if metrics.get("status") == "finished" and "test" in metrics:
+        print(format_summary(metrics, RunDir(metrics["run_dir"]).config()), flush=True)
     print(json.dumps({"model": metrics["model"], "data": metrics["data"]["source"], "test": metrics["test"],
                       "epochs_run": metrics["epochs_run"], "run_dir": metrics["run_dir"]}))
     return 0

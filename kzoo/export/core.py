@@ -35,6 +35,7 @@ from typing import Any, Callable, Mapping
 import keras
 
 from kzoo.errors import ConfigError
+from kzoo.finite import nonfinite_weights, outputs_are_finite
 from kzoo.run_dir import RunDir, RunDirError
 from kzoo.signatures import ExportError, signature_summary
 from kzoo.tasks import UnknownTaskError, get_task, list_tasks
@@ -124,6 +125,18 @@ def _write_atomically(output: Path, write: Callable[[Path], None]) -> Path:
         raise
 
 
+def _check_finite(model, config: Mapping, task) -> None:
+    """Refuse a model with non-finite weights, or non-finite outputs on its task's example batch."""
+    bad = nonfinite_weights(model)
+    if bad:
+        raise ExportError(f"refusing to export {config.get('entry')!r}: its weights are not finite "
+                          f"({', '.join(bad[:3])}{' ...' if len(bad) > 3 else ''}); the run diverged")
+    inputs, _ = task.example_batch(config, batch_size=4)
+    if not outputs_are_finite(model, inputs):
+        raise ExportError(f"refusing to export {config.get('entry')!r}: its outputs on an example batch are not "
+                          "finite; the run diverged")
+
+
 def export_model(model, config: Mapping, preprocessor, output: str | os.PathLike, quantize: str | None = None) -> Path:
     """Export `model` with its `preprocessor` as `output/<next version>/` and return that path.
 
@@ -137,6 +150,7 @@ def export_model(model, config: Mapping, preprocessor, output: str | os.PathLike
     """
     _check_quantize(quantize)
     task = _task(config.get("task"))
+    _check_finite(model, config, task)
     report = None
     if quantize:
         model, report = quantize_model(model, quantize)

@@ -7,14 +7,14 @@ from typing import Sequence
 import keras
 
 from kzoo.entries import register_model
-from kzoo.schema import Fraction, PositiveInt
+from kzoo.schema import Activation, Fraction, PositiveInt
 
 
 def build_mlp(
     image_shape: Sequence[PositiveInt] = (28, 28, 1),
     hidden_units: Sequence[PositiveInt] = (256, 128, 64),
     dropout: Fraction = 0.2,
-    activation: str = "relu",
+    activation: Activation = "relu",
     num_classes: PositiveInt = 10,
     name: str = "mlp",
 ) -> keras.Model:

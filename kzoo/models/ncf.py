@@ -22,12 +22,14 @@ weights move between them by name.
 
 from __future__ import annotations
 
+import os
 from typing import Sequence
 
 import keras
 import numpy as np
 
 from kzoo.entries import register_model
+from kzoo.saving import load_keras_file
 from kzoo.schema import Fraction, NonNegativeFloat, PositiveInt, UnitInterval
 
 
@@ -164,11 +166,9 @@ def build_neumf(
 
 
 def _load(path: str, key: str) -> keras.Model:
-    import os
-
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{key}: no such file {path!r}")
-    return keras.saving.load_model(path, compile=False)
+    return load_keras_file(path, key)
 
 
 def load_pretrained_weights(neumf: keras.Model, gmf: keras.Model, mlp: keras.Model, alpha: float = 0.5):

@@ -1,6 +1,6 @@
 """`train()`: one zoo entry end to end, as a sequence of named phases.
 
-    resolve → strategy → run_dir → data → build → fit → after_fit (refit) → save → test → record → export
+    resolve → strategy → run_dir → data → build → fit → after_fit (refit) → check → save → test → record → export
 
 Each phase is a method of `Training`, which holds what the phases build up (config, strategy,
 worker role, run directory, data, models, callbacks, metrics). What differs between tasks comes
@@ -23,9 +23,12 @@ from kzoo import config as config_lib
 from kzoo.compression.from_run import PruneFromRun
 from kzoo.compression.prune import Pruning
 from kzoo.compression.teacher import Distillation
+from kzoo.data import resolve_data_dir
 from kzoo.export import export_run
+from kzoo.finite import nonfinite_weights
+from kzoo.errors import ConfigError, TrainingDiverged, TrainingInterrupted
 from kzoo.plugin import RunPlugin
-from kzoo.registry import get_config
+from kzoo.registry import apply_overrides, get_config, get_entry
 from kzoo.run_dir import RunDir, RunDirError, write_json
 from kzoo.tasks import compile_model, get_task, load_data
 from kzoo.training import callbacks as kzoo_callbacks
@@ -35,13 +38,15 @@ from kzoo.training.cluster import (
     worker_batch_size, worker_role,
 )
 from kzoo.training.curves import plot_curves
+from kzoo.training.divergence import divergence_message, loss_growth
 from kzoo.training.history import read_history
 from kzoo.training.process import set_mixed_precision, set_seed, versions
 from kzoo.training.refit import Refit
 from kzoo.training.strategy import get_jax_distribution, get_strategy
 from kzoo.zoo import build_from_config
 
-PHASES = ("resolve", "strategy", "run_dir", "data", "build", "fit", "after_fit", "save", "test", "record", "export")
+PHASES = ("resolve", "strategy", "run_dir", "data", "build", "fit", "after_fit", "check", "save", "test", "record",
+          "export")
 
 
 def default_plugins() -> list[RunPlugin]:
@@ -62,6 +67,40 @@ def resolve_config(
     # Flags left at None keep the file's (or the tiny section's) values.
     merged.update({k: v for k, v in {"train.epochs": epochs, "train.batch_size": batch_size}.items() if v is not None})
     return get_config(model, merged, config_path, tiny=tiny)
+
+
+def _dotted(config: Mapping, key: str):
+    section, _, leaf = key.partition(".")
+    return config.get(section, {}).get(leaf)
+
+
+def resume_differences(saved: dict, request: "TrainRequest") -> list[str]:
+    """What a `--resume` command asks for that the saved run was not started with (empty: none).
+
+    Compared: `--model` (aliases allowed), every `--set` key, `--epochs`, `--batch-size`, and the
+    `data`, `train`, `prune` and `distill` sections of a `--config` file. Runtime flags may differ
+    (a run may resume on other hardware); `--tiny` is the saved config's already.
+    """
+    differences = []
+    if request.model and get_entry(request.model).name != saved["entry"]:
+        differences.append(f"--model {request.model} (the run is {saved['entry']!r})")
+    overrides = dict(config_lib.as_overrides(request.overrides))
+    overrides.update({k: v for k, v in {"train.epochs": request.epochs, "train.batch_size": request.batch_size}.items()
+                      if v is not None})
+    if overrides:
+        asked = apply_overrides(saved, overrides, saved["entry"])  # also checks the values
+        for key in overrides:
+            key = key if "." in key else f"model.{key}"
+            if _dotted(asked, key) != _dotted(saved, key):
+                differences.append(f"{key}={_dotted(asked, key)!r} (the run has {_dotted(saved, key)!r})")
+    if request.config_path:
+        other = get_config(saved["entry"], None, request.config_path, tiny=request.tiny)
+        for section in ("data", "train", "prune", "distill"):
+            for key, value in other[section].items():
+                if saved[section].get(key) != value:
+                    differences.append(f"{section}.{key}={value!r} in {request.config_path} "
+                                       f"(the run has {saved[section].get(key)!r})")
+    return differences
 
 
 @dataclasses.dataclass
@@ -98,14 +137,18 @@ class Training:
         self.plugins = [p for p in default_plugins() if type(p) not in given] + list(plugins)
         self.metrics: dict = {}
         self.refit_info: dict | None = None  # set by the Refit plug-in
+        self.nan_stops: list = []  # every NaN stop handed to a fit (the refit's too)
         self.done = False  # a phase sets it to end the run early (workers other than the chief)
 
     def run(self) -> dict:
         """Run every phase in order; return the `metrics.json` content."""
-        for phase in PHASES:
-            getattr(self, phase)()
-            if self.done:
-                break
+        try:
+            for phase in PHASES:
+                getattr(self, phase)()
+                if self.done:
+                    break
+        except KeyboardInterrupt:
+            raise TrainingInterrupted(self._interrupted_message()) from None
         return self.metrics
 
     # ------------------------------------------------------------------ phases
@@ -113,7 +156,16 @@ class Training:
         """The config: the resumed run's, or the entry's resolved with overrides; checked by every plug-in."""
         r = self.request
         if r.resume:
-            self.config = RunDir.create(r.output, r.model, resume=True).config()
+            run = RunDir.create(r.output, r.model, resume=True)
+            self.config = run.config()  # checked like a new config: a tampered value is refused
+            differences = resume_differences(self.config, r)
+            if differences:
+                raise ConfigError(f"--resume: {run} was started with other settings: {'; '.join(differences)}. "
+                                  "Resume with the run's own settings, or start a new run with another --output")
+            if run.is_finished and run.metrics().get("status", "finished") == "finished":
+                print(f"kzoo: {run} is a finished run (model.keras and metrics.json): nothing to resume", flush=True)
+                self.metrics, self.done = run.metrics(), True
+                return
         else:
             self.config = resolve_config(r.model, r.config_path, r.overrides, r.epochs, r.batch_size, r.tiny)
         self.task = get_task(self.config)
@@ -147,6 +199,7 @@ class Training:
 
     def data(self) -> None:
         """This worker's data; sizes only the data knows go into the model config; config and preprocessor saved."""
+        print(f"kzoo: run directory {self.dir}", flush=True)
         # A resumed run keeps the vocabulary / id maps its checkpoints were trained with.
         if self.request.resume and self.dir.preprocessing_dir.is_dir():
             saved = self.dir.preprocessor(self.config)
@@ -156,7 +209,12 @@ class Training:
         bundle = self.bundle
         for plugin in self.plugins:
             plugin.on_data(bundle, self.config)
-        print(f"kzoo: {self.config['entry']} on {bundle.source} data '{bundle.name}' {bundle.sizes}", flush=True)
+        source = "SYNTHETIC (generated; scores mean nothing)" if bundle.source == "synthetic" else bundle.source
+        print(f"kzoo: {self.config['entry']} on {source} data '{bundle.name}' {bundle.sizes}", flush=True)
+        # What the run really trained on, beside the dataset the entry names (config.yaml's data.dataset).
+        self.config["data_source"] = {"kind": bundle.source, "name": bundle.name,
+                                      "data_dir": resolve_data_dir(self.request.data_dir) if bundle.source == "tfds"
+                                      else None}
         model_overrides = getattr(bundle.preprocessor, "model_overrides", None)
         if callable(model_overrides):
             self.config["model"].update(model_overrides())
@@ -195,6 +253,26 @@ class Training:
         for plugin in self.plugins:
             plugin.after_fit(self)
 
+    def check(self) -> None:
+        """A run whose loss became non-finite, or whose weights are, has diverged: record it and stop.
+
+        `metrics.json` says `status: diverged` with the reason; `model.keras` is not written (the
+        run is not finished) and nothing is exported. Raises TrainingDiverged.
+        """
+        stops = [c.message for c in self.nan_stops if c.message]
+        bad = nonfinite_weights(self.net)
+        if not stops and not bad:
+            return
+        message = divergence_message(stops, bad, float(self.config["train"].get("learning_rate", 0)) or None)
+        if self.role.is_chief:
+            history = read_history(self.write_dir.history_file)
+            write_json({**self._run_summary(history), "status": "diverged", "reason": message,
+                        "stopped_on_nan": stops[0] if stops else None, "nonfinite_weights": bad},
+                       self.dir.metrics_file)
+        else:
+            remove_scratch(self.write_dir.path)
+        raise TrainingDiverged(f"{message} Nothing was saved as model.keras or exported ({self.dir}).")
+
     def save(self) -> None:
         """`model.keras`: the final model, written once training is over (what marks a run finished)."""
         self.net.save(self.write_dir.model_file)
@@ -215,30 +293,21 @@ class Training:
         if self.role.count > 1:
             print(f"kzoo: worker {self.role.index} of {self.role.count} final weights sha256 {weights_digest(self.net)}",
                   flush=True)
-        nan_stop = next((c.message for c in self.callbacks if isinstance(c, kzoo_callbacks.TerminateOnNaNWithAdvice)),
-                        None)
-        runtime = self.config["runtime"]
+        growth = loss_growth(history)
+        if growth:
+            print(f"kzoo: warning: the training loss rose from {growth['first']:.4g} (epoch 1) to {growth['last']:.4g} "
+                  f"(epoch {len(history['loss'])}): the run is diverging; lower train.learning_rate", flush=True)
         self.metrics = {
-            "model": self.config["entry"],
-            "run_dir": str(self.dir),
-            "data": self.bundle.summary(),
-            "epochs_run": len(history.get("loss", [])),
-            "epochs_requested": int(self.config["train"]["epochs"]),
-            "history": history,
+            **self._run_summary(history),
+            "status": "finished",
             "test": {k: float(v) for k, v in self.test_metrics.items()},
             "train_seconds": round(self.train_seconds, 3),
             "train_examples_per_sec": self.timer.examples_per_sec,
-            "strategy": runtime["strategy"],
-            "replicas": self.dist.num_replicas_in_sync,
-            "workers": self.role.count,
-            "dtype_policy": self.policy,
             "jit_compile": bool(self.fit_model.jit_compile),  # as compiled: flag, config or backend
-            "seed": runtime["seed"],
-            "deterministic": runtime["deterministic"],
             "parameters": int(self.net.count_params()),
-            "stopped_on_nan": nan_stop,
+            "stopped_on_nan": None,
+            "loss_growth": growth,
             "refit": self.refit_info,
-            "versions": versions(),
         }
         for plugin in self.plugins:
             self.metrics.update(plugin.metrics(self.net, self.config, self.total_steps))
@@ -247,7 +316,13 @@ class Training:
             self.done = True
             return
         write_json(self.metrics, self.dir.metrics_file)
-        plot_curves(history, self.task.monitor.removeprefix("val_"), self.dir.curves_file)
+        metric = self.task.monitor.removeprefix("val_")
+        reference = self.config.get("reference") or {}
+        plot_curves(history, metric, self.dir.curves_file,
+                    title=f"{self.config['entry']} on {self.bundle.source} data {self.bundle.name}",
+                    test_value=self.metrics["test"].get(metric),
+                    reference=reference.get("value") if reference.get("metric") == metric else None,
+                    refit_epochs=(self.refit_info or {}).get("epochs"))
 
     def export(self) -> None:
         """The SavedModel under `export/<version>/` (unless `export=False`)."""
@@ -259,6 +334,34 @@ class Training:
         write_json(self.metrics, self.dir.metrics_file)
 
     # ------------------------------------------------------------------ what the phases and plug-ins share
+    def _interrupted_message(self) -> str:
+        """`interrupted after epoch N; continue with: kzoo-train --model M --output DIR --resume`."""
+        run_dir = getattr(self, "dir", None)
+        if run_dir is None or not run_dir.config_file.is_file():
+            return "interrupted before the run started; nothing to resume"
+        epochs = len(read_history(run_dir.history_file).get("loss", []))
+        return (f"interrupted after epoch {epochs}; continue with: kzoo-train --model {self.config['entry']} "
+                f"--output {run_dir} --resume")
+
+    def _run_summary(self, history: dict) -> dict:
+        """What every `metrics.json` holds, finished or diverged: entry, data, epochs, history, runtime, versions."""
+        runtime = self.config["runtime"]
+        return {
+            "model": self.config["entry"],
+            "run_dir": str(self.dir),
+            "data": self.bundle.summary(),
+            "epochs_run": len(history.get("loss", [])),
+            "epochs_requested": int(self.config["train"]["epochs"]),
+            "history": history,
+            "strategy": runtime["strategy"],
+            "replicas": self.dist.num_replicas_in_sync,
+            "workers": self.role.count,
+            "dtype_policy": self.policy,
+            "seed": runtime["seed"],
+            "deterministic": runtime["deterministic"],
+            "versions": versions(),
+        }
+
     @property
     def fit_verbose(self) -> int:
         """`fit`'s verbosity: a progress bar on a terminal, one line per epoch otherwise."""
@@ -316,8 +419,10 @@ class Training:
         return backup(str(directory))
 
     def nan_callback(self, config: dict):
-        """A NaN stop that names the epoch and suggests a lower learning rate."""
-        return kzoo_callbacks.TerminateOnNaNWithAdvice(float(config["train"].get("learning_rate", 0)) or None)
+        """A NaN stop that names the epoch and suggests a lower learning rate (the `check` phase reads it)."""
+        stop = kzoo_callbacks.TerminateOnNaNWithAdvice(float(config["train"].get("learning_rate", 0)) or None)
+        self.nan_stops.append(stop)
+        return stop
 
     def _callbacks(self) -> list:
         """The fit callbacks; files go to the write directory (the run dir on the chief, scratch elsewhere)."""
