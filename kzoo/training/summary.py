@@ -7,12 +7,12 @@ from typing import Mapping
 SYNTHETIC_WARNING = "SYNTHETIC data (generated, not the real dataset): its scores say nothing about the model"
 
 
-def data_line(data: Mapping) -> str:
-    """`imdb_reviews (tfds): train 22500, val 2500, test 25000`, or a SYNTHETIC warning."""
-    sizes = ", ".join(f"{k} {v}" for k, v in data["sizes"].items() if k in ("train", "val", "test"))
-    if data["source"] == "synthetic":
+def data_line(used: Mapping) -> str:
+    """`imdb_reviews (tfds): train 22500, val 2500, test 25000` from `metrics.json`'s `data`, or a SYNTHETIC warning."""
+    sizes = ", ".join(f"{k} {v}" for k, v in used["sizes"].items() if k in ("train", "val", "test"))
+    if used["source"] == "synthetic":
         return f"{SYNTHETIC_WARNING} — {sizes}"
-    return f"{data['name']} ({data['source']}): {sizes}"
+    return f"{used['name']} ({used['source']}): {sizes}"
 
 
 def reference_line(test: Mapping, reference: Mapping, synthetic: bool) -> str | None:
