@@ -31,8 +31,8 @@ _FILE_SECTIONS = ("model", "data", "train")  # the rest may be left out of an en
 _OTHER_KEYS = ("entry", "family", "task", "description", "tiny", "data_source")
 
 __all__ = [
-    "ConfigError", "SECTIONS", "as_overrides", "config_dirs", "dump_yaml", "find_config_file", "load_entry_file",
-    "load_yaml", "parse_override", "resolve", "with_overrides",
+    "ConfigError", "SECTIONS", "as_overrides", "commented_yaml", "config_dirs", "dump_yaml", "find_config_file",
+    "load_entry_file", "load_yaml", "parse_override", "resolve", "with_overrides",
 ]
 
 
@@ -125,8 +125,9 @@ def with_overrides(config: dict, overrides: Mapping[str, Any], sections: Mapping
             key = f"model.{key}"
         section, _, leaf = key.partition(".")
         if section not in sections:
+            every_key = [f"{name}.{k}" for name, keys in sections.items() for k in keys]
             raise ConfigError(f"unknown config key {key!r} for entry {entry!r}: no section {section!r}; "
-                              f"valid sections: {', '.join(sections)}")
+                              f"valid sections: {', '.join(sections)}.{schema.did_you_mean(key, every_key)}")
         if leaf not in sections[section]:
             raise schema.unknown_key_error(key, entry, [f"{section}.{k}" for k in sections[section]])
         result[section][leaf] = value
@@ -164,3 +165,25 @@ def as_overrides(overrides: Mapping[str, Any] | Iterable[str]) -> Mapping[str, A
 def dump_yaml(config: Mapping, path: str | os.PathLike) -> None:
     """Write a resolved config as YAML (used for `config.yaml` in run directories)."""
     Path(path).write_text(yaml.safe_dump(dict(config), sort_keys=False), encoding="utf-8")
+
+
+def commented_yaml(config: Mapping, sections: Mapping[str, schema.Section]) -> str:
+    """`config` as YAML (loadable as a `--config` file) with each section key's doc and valid values
+    (`kzoo.schema.describe_key`) as a comment at the end of its line."""
+    lines = []
+    head = [name for name in config if name not in sections and not isinstance(config[name], Mapping)]
+    for name in head + [name for name in config if name not in head]:  # entry, task, ... first
+        value = config[name]
+        if name not in sections:
+            lines.append(yaml.safe_dump({name: value}, sort_keys=False, width=100, allow_unicode=True).rstrip("\n"))
+            continue
+        rows = [(f"  {key}: {_flow(item)}", schema.describe_key(sections[name][key])) for key, item in value.items()]
+        column = max((len(row) for row, _ in rows), default=0)
+        lines += [f"{name}:"] + [f"{row.ljust(column)}  # {comment}" if comment else row for row, comment in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _flow(value: Any) -> str:
+    # A one-item flow list, unbracketed: the value on one line, quoted where YAML needs it, with no
+    # "..." document end (which a bare scalar's dump has).
+    return yaml.safe_dump([value], default_flow_style=True, width=float("inf"), allow_unicode=True).strip()[1:-1]

@@ -8,7 +8,6 @@ the builder's signature, `data` by the entry's Task (`Task.data_schema`), the re
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 import os
 import re
@@ -23,8 +22,8 @@ from kzoo.errors import ConfigError
 from kzoo.tasks import get_task
 
 __all__ = [
-    "Entry", "UnknownModelError", "apply_overrides", "entry_sections", "get_config", "get_entry", "list_models",
-    "load_entry_config", "load_run_config", "register_model",
+    "Entry", "UnknownModelError", "apply_overrides", "describe_config", "entry_sections", "get_config", "get_entry",
+    "list_models", "load_entry_config", "load_run_config", "register_model",
 ]
 
 
@@ -39,17 +38,14 @@ def list_models(pattern: str = "*", include_aliases: bool = False) -> list[str]:
 
 
 def get_entry(name: str) -> Entry:
-    """Return the registry entry for `name` (or an alias); unknown names raise UnknownModelError."""
-    if name in _ALIASES:
-        name = _ALIASES[name]
-    if name not in _ENTRIES:
-        known = list(_ENTRIES) + list(_ALIASES)
-        close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
-        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-        raise UnknownModelError(
-            f"unknown model {name!r}.{hint} Available: {', '.join(list_models())}"
-        )
-    return _ENTRIES[name]
+    """Return the registry entry for `name` or an alias, in any case (`LSTM` is `lstm`); unknown
+    names raise UnknownModelError suggesting the closest."""
+    known = {n.lower(): n for n in [*_ENTRIES, *_ALIASES]}
+    found = name if name in _ENTRIES or name in _ALIASES else known.get(name.lower())
+    if found is None:
+        hint = schema.did_you_mean(name, list(known.values()), cutoff=0.5)
+        raise UnknownModelError(f"unknown model {name!r}.{hint} Available: {', '.join(list_models())}")
+    return _ENTRIES[_ALIASES.get(found, found)]
 
 
 def entry_sections(entry: Entry) -> dict[str, schema.Section]:
@@ -112,3 +108,13 @@ def get_config(
     if overrides:
         config = apply_overrides(config, overrides, entry.name)
     return config
+
+
+def describe_config(name: str, overrides: Mapping[str, Any] | list[str] | None = None, config_path: str | None = None,
+                    tiny: bool = False) -> str:
+    """Return `get_config(...)`'s config as commented YAML: each key's doc and valid values at the end
+    of its line (`kzoo.config.commented_yaml`), preceded by a header naming the entry."""
+    entry = get_entry(name)
+    config = get_config(name, overrides, config_path, tiny)
+    return (f"# {entry.name}: resolved config (kzoo-train --describe); loadable with --config\n"
+            + config_lib.commented_yaml(config, entry_sections(entry)))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import collections.abc
 import copy
 import dataclasses
+import difflib
 import inspect
 import types
 import typing
@@ -154,9 +155,28 @@ def check_value(key: Key, value: Any, name: str, entry: str) -> Any:
     return value
 
 
+def describe_key(key: Key) -> str:
+    """A Key in words, for a comment: its doc, then its type with the range or choices ("an integer > 0")."""
+    if key.choices is not None:
+        kind = "one of: " + ", ".join(str(c) for c in key.choices)
+    elif key.type is list and key.items is not None:
+        kind = f"a list (items: {describe_key(key.items)})"
+    else:
+        kind = " ".join(filter(None, [_TYPE_NAMES[key.type], describe_range(key)]))
+    return "; ".join(filter(None, [key.doc, kind + (" or null" if key.nullable else "")]))
+
+
+def did_you_mean(word: str, known: list[str], cutoff: float = 0.75) -> str:
+    """" Did you mean 'x', 'y'?" for the names in `known` closest to `word` (any case), or ""."""
+    folded = {name.lower(): name for name in known}
+    close = difflib.get_close_matches(word.lower(), list(folded), n=3, cutoff=cutoff)
+    return f" Did you mean {', '.join(repr(folded[c]) for c in close)}?" if close else ""
+
+
 def unknown_key_error(key: str, entry: str, valid: list[str]) -> ConfigError:
-    """The error for a key no schema declares; it lists the valid dotted keys."""
-    return ConfigError(f"unknown config key {key!r} for entry {entry!r}; valid keys: {', '.join(valid)}")
+    """The error for a key no schema declares; it suggests the closest keys and lists the valid ones."""
+    return ConfigError(f"unknown config key {key!r} for entry {entry!r}.{did_you_mean(key, valid)} "
+                       f"(valid keys: {', '.join(valid)})")
 
 
 def check_section(schema: Mapping[str, Key], values: Mapping | None, section: str, entry: str) -> dict:

@@ -1,6 +1,8 @@
 """Build a zoo entry: its resolved config, its builder, and its task's compile settings.
 
     model = kzoo.build("lstm", units=32, **{"train.learning_rate": 3e-4})
+
+`entry_summaries` lists the entries with their parameter counts (what `kzoo-train --list-models` prints).
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from typing import Mapping
 
 import keras
 
-from kzoo.registry import get_config, get_entry
+from kzoo.registry import get_config, get_entry, list_models
 from kzoo.tasks import compile_model
 
 
@@ -30,3 +32,17 @@ def build(name: str, compile: bool = True, **overrides) -> keras.Model:
     """
     config = get_config(name, overrides)
     return build_from_config(config, compile=compile)
+
+
+def entry_summaries(pattern: str = "*") -> list[dict]:
+    """One dict per entry matching `pattern`: `entry`, `aliases`, `task`, `dataset`, `parameters`
+    (of its default config, built uncompiled; nothing is written) and `reference` (metric, value, source)."""
+    summaries = []
+    for name in list_models(pattern):
+        config = get_config(name)
+        summaries.append({
+            "entry": name, "aliases": list(get_entry(name).aliases), "task": config["task"],
+            "dataset": config["data"].get("dataset", ""),
+            "parameters": build_from_config(config, compile=False).count_params(), "reference": config["reference"],
+        })
+    return summaries

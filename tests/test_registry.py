@@ -22,6 +22,23 @@ def test_unknown_model_suggests_closest():
         kzoo.build("lsmt")
 
 
+def test_entry_names_are_found_in_any_case():
+    assert kzoo.get_entry("LSTM").name == "lstm" and kzoo.get_entry("Lstm_Sentiment").name == "lstm"
+    assert kzoo.get_config("CNN_small")["entry"] == "cnn_small"
+    with pytest.raises(kzoo.UnknownModelError, match=r"unknown model 'LSMT'.*Did you mean 'lstm'"):
+        kzoo.get_entry("LSMT")
+
+
+def test_a_mistyped_key_or_section_gets_the_key_meant():
+    with pytest.raises(ConfigError, match=r"'model.unit'.*Did you mean 'model.units'\?"):
+        kzoo.get_config("lstm", ["model.unit=3"])
+    with pytest.raises(ConfigError, match=r"no section 'modle'.*Did you mean 'model.units'\?"):
+        kzoo.get_config("lstm", ["modle.units=3"])
+    with pytest.raises(ConfigError) as err:
+        kzoo.get_config("lstm", ["train.lr=3"])  # nothing close: no guess, the valid keys
+    assert "Did you mean" not in str(err.value) and "train.learning_rate" in str(err.value)
+
+
 def test_unknown_override_names_key_entry_and_valid_keys():
     with pytest.raises(ConfigError) as err:
         kzoo.build("lstm", unitz=3)

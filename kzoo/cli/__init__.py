@@ -3,11 +3,7 @@
 They are installed as console scripts (`kzoo-train`, `kzoo-distill`, `kzoo-evaluate`,
 `kzoo-export`, `kzoo-predict`, `kzoo-benchmark`, `kzoo-data-benchmark`, `kzoo-launch-local`);
 `tools/<tool>.py` and `python -m kzoo.cli.<tool>` run the same code. `common` holds the shared
-flags and the error handling (bad input: one `error: ...` line, exit status 2).
+flags and the error handling (bad input: one `error: ...` line, exit status 2); `quiet` hides
+TensorFlow's start-up lines unless `--verbose`. Each tool parses its arguments before it imports
+TensorFlow, so `--help` and bad flags answer at once.
 """
-
-import os
-
-# Every tool imports TensorFlow; this package is imported first, so its C++ start-up logs stay
-# quiet unless the user chose a level.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

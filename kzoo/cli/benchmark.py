@@ -15,13 +15,8 @@ import argparse
 import json
 from typing import Sequence
 
-import keras
-
 import kzoo
-from kzoo.bench import runs, vs_baseline
-from kzoo.cli.common import run_tool
-from kzoo.data import is_prepared, resolve_data_dir
-from kzoo.serving_eval import evaluate_export
+from kzoo.cli.common import add_verbose_argument, framework_start, run_tool
 
 
 def _emit(record: dict, json_path: str | None) -> None:
@@ -33,6 +28,8 @@ def _emit(record: dict, json_path: str | None) -> None:
 
 
 def _entries_with_real_data(data_dir: str | None) -> list[str]:
+    from kzoo.data import is_prepared, resolve_data_dir  # loaded by main, after parsing (start-up latency)
+
     chosen = []
     for name in kzoo.list_models():
         dataset = kzoo.get_config(name)["data"].get("dataset", "")
@@ -45,6 +42,10 @@ def _entries_with_real_data(data_dir: str | None) -> list[str]:
 
 
 def _vs_baseline(models: list[str], args) -> None:
+    import keras  # loaded by main, after parsing (start-up latency)
+
+    from kzoo.bench import vs_baseline
+
     common = dict(max_train_examples=args.max_train_examples, overrides=args.overrides, jit_compile=args.jit_compile)
     for name in models:
         if args.vs_baseline in ("both", "throughput"):
@@ -85,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--rounds", type=int, default=2, help="--vs-baseline: alternating windows per side")
     parser.add_argument("--steps-per-execution", type=int, default=None,
                         help="--vs-baseline throughput: kzoo with this steps_per_execution instead of the config's")
+    add_verbose_argument(parser)
     return parser
 
 
@@ -93,6 +95,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     record (and append it to `--json`); return 0."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    with framework_start(args.verbose):  # imported after parsing: TensorFlow takes seconds to load (start-up latency)
+        from kzoo.bench import runs, vs_baseline
+        from kzoo.serving_eval import evaluate_export
 
     for export_dir in args.serving:
         record = runs.serving_run(export_dir, runs.serving_inputs(export_dir, 1), runs.serving_inputs(export_dir, 256))

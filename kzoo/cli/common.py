@@ -1,4 +1,8 @@
-"""Command-line plumbing shared by the tools: the train flags, and errors as one line + exit 2."""
+"""Command-line plumbing shared by the tools: the shared flags, and errors as one line + exit 2.
+
+Nothing here imports TensorFlow: `--help` and bad flags answer before it loads (the tools import
+their heavy modules after parsing, inside `framework_start`).
+"""
 
 from __future__ import annotations
 
@@ -6,19 +10,21 @@ import argparse
 import sys
 from typing import Callable, Sequence
 
-from kzoo.data import DataError, DataUnavailableError
-from kzoo.entries import UnknownModelError
-from kzoo.errors import ConfigError, TrainingDiverged, UnsafeFileError
-from kzoo.export import ExportError
-from kzoo.run_dir import RunDirError
+from kzoo.cli.quiet import framework_start
+from kzoo.errors import TrainingDiverged
 from kzoo.schema import STRATEGIES
-from kzoo.tasks import UnknownTaskError
-from kzoo.training.strategy import StrategyError
 
-# FileNotFoundError: a path the user named does not exist (data file, config, run dir).
-USER_ERRORS: tuple[type[BaseException], ...] = (
-    ConfigError, UnknownModelError, UnknownTaskError, RunDirError, StrategyError, FileNotFoundError,
-    DataError, DataUnavailableError, ExportError, UnsafeFileError,
+__all__ = ["add_data_arguments", "add_train_arguments", "add_verbose_argument", "framework_start", "run_tool",
+           "user_errors"]
+
+# The types that mean bad input, by (module, name). They are looked up in the modules already
+# imported: an exception of one of them implies its module is loaded, and importing none here keeps
+# `--help` free of TensorFlow. FileNotFoundError: a path the user named does not exist.
+_USER_ERRORS = (
+    ("kzoo.errors", "ConfigError"), ("kzoo.errors", "UnsafeFileError"), ("kzoo.entries", "UnknownModelError"),
+    ("kzoo.tasks.base", "UnknownTaskError"), ("kzoo.run_dir", "RunDirError"),
+    ("kzoo.training.strategy", "StrategyError"), ("kzoo.data.tfds_source", "DataError"),
+    ("kzoo.data.tfds_source", "DataUnavailableError"), ("kzoo.signatures.core", "ExportError"),
 )
 
 
@@ -30,13 +36,20 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
                         help="tfds data_dir holding prepared datasets (default: $TFDS_DATA_DIR or ~/tensorflow_datasets)")
 
 
-def add_train_arguments(parser: argparse.ArgumentParser, model_flag: str = "--model") -> None:
+def add_verbose_argument(parser: argparse.ArgumentParser) -> None:
+    """Add `--verbose` (TensorFlow's start-up and INFO lines shown) to `parser` (returns nothing)."""
+    parser.add_argument("--verbose", action="store_true",
+                        help="show TensorFlow's start-up log lines (hidden by default)")
+
+
+def add_train_arguments(parser: argparse.ArgumentParser, model_flag: str = "--model", required: bool = True) -> None:
     """Add the flags of `kzoo-train` to `parser` (returns nothing).
 
     Also used by other tools that train: `kzoo-distill` names the entry `model_flag="--student"`;
-    either way it lands in `args.model`.
+    either way it lands in `args.model`. `required=False` lets a tool check it itself.
     """
-    parser.add_argument(model_flag, dest="model", required=True, help="zoo entry name (see kzoo.list_models())")
+    parser.add_argument(model_flag, dest="model", required=required,
+                        help="zoo entry name, any case (see --list-models)")
     parser.add_argument("--config", dest="config_path", default=None, help="a YAML file instead of the entry's default")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="dotted config override, repeatable (e.g. --set model.units=64)")
@@ -54,11 +67,13 @@ def add_train_arguments(parser: argparse.ArgumentParser, model_flag: str = "--mo
     parser.add_argument("--resume", action="store_true", help="continue the run in --output from its last finished epoch")
     parser.add_argument("--tiny", action="store_true", help="use the entry's tiny config: a seconds-long smoke run")
     parser.add_argument("--no-export", dest="export", action="store_false", help="skip the SavedModel export")
+    add_verbose_argument(parser)
 
 
 def user_errors() -> tuple[type[BaseException], ...]:
-    """The exception types that mean bad input (reported as one line), not a bug."""
-    return USER_ERRORS
+    """The exception types that mean bad input (reported as one line), not a bug, among those loaded."""
+    loaded = (getattr(sys.modules.get(module), name, None) for module, name in _USER_ERRORS)
+    return (FileNotFoundError, *(t for t in loaded if t is not None))
 
 
 def run_tool(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None = None) -> None:

@@ -15,8 +15,7 @@ import time
 from typing import Sequence
 
 import kzoo
-from kzoo.cli.common import run_tool
-from kzoo.tasks import load_data
+from kzoo.cli.common import add_verbose_argument, framework_start, run_tool
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -28,6 +27,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batches", type=int, default=200, help="batches to time after the warm-up pass")
     parser.add_argument("--batch-size", type=int, default=None, help="global batch size (default: the config's)")
     parser.add_argument("--seed", type=int, default=0)
+    add_verbose_argument(parser)
     return parser.parse_args(argv)
 
 
@@ -39,6 +39,8 @@ def _count(batch) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse `argv`, time the entry's training pipeline, print two JSON lines; return 0."""
     args = parse_args(argv)
+    with framework_start(args.verbose):  # imported after parsing: TensorFlow takes seconds to load (start-up latency)
+        from kzoo.tasks import load_data
     config = kzoo.get_config(args.model)
     started = time.perf_counter()
     bundle = load_data(config, source=args.data, data_dir=args.data_dir, seed=args.seed, batch_size=args.batch_size)

@@ -14,8 +14,7 @@ import argparse
 import json
 from typing import Sequence
 
-from kzoo.cli.common import add_train_arguments, run_tool
-from kzoo.training import distill_run
+from kzoo.cli.common import add_train_arguments, framework_start, run_tool
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -24,6 +23,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--teacher", required=True, help="the teacher's finished run directory")
     add_train_arguments(parser, model_flag="--student")
     args = vars(parser.parse_args(argv))
+    with framework_start(args.pop("verbose")):  # imported after parsing: TensorFlow loads in seconds (start-up latency)
+        from kzoo.training import distill_run
 
     metrics = distill_run(args.pop("teacher"), args.pop("model"), **args)
     print(json.dumps({"model": metrics["model"], "teacher": metrics["distill"]["teacher"], "data": metrics["data"]["source"],

@@ -10,8 +10,7 @@ import argparse
 import json
 from typing import Sequence
 
-from kzoo.cli.common import add_data_arguments, run_tool
-from kzoo.training.evaluate import evaluate_run
+from kzoo.cli.common import add_data_arguments, add_verbose_argument, framework_start, run_tool
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -21,7 +20,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_data_arguments(parser)
     parser.add_argument("--split", default="test", help="train, val or test")
     parser.add_argument("--seed", type=int, default=None, help="default: the run's seed")
+    add_verbose_argument(parser)
     args = parser.parse_args(argv)
+    with framework_start(args.verbose):  # imported after parsing: TensorFlow takes seconds to load (start-up latency)
+        from kzoo.training.evaluate import evaluate_run
 
     print(json.dumps(evaluate_run(args.run, args.data, args.data_dir, args.split, args.seed)))
     return 0

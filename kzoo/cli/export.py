@@ -12,8 +12,7 @@ from __future__ import annotations
 import argparse
 from typing import Sequence
 
-from kzoo.cli.common import run_tool
-from kzoo.export import export_run
+from kzoo.cli.common import add_verbose_argument, framework_start, run_tool
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -22,7 +21,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("run", help="run directory, or a .keras file inside one")
     parser.add_argument("--output", default=None, help="versioned export folder (default RUN/export)")
     parser.add_argument("--quantize", default=None, help="int8: quantize the layers that support it (on a copy)")
+    add_verbose_argument(parser)
     args = parser.parse_args(argv)
+    with framework_start(args.verbose):  # imported after parsing: TensorFlow takes seconds to load (start-up latency)
+        from kzoo.export import export_run
 
     print(export_run(args.run, output=args.output, quantize=args.quantize))
     return 0

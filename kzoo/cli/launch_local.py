@@ -11,8 +11,7 @@ import os
 import sys
 from typing import Sequence
 
-from kzoo.cli.common import run_tool
-from kzoo.training.launch import launch_local
+from kzoo.cli.common import framework_start, run_tool
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -30,6 +29,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.workers < 1:
         parser.error(f"--workers must be >= 1, got {args.workers}")
 
+    with framework_start():  # imported after parsing: kzoo.training loads TensorFlow, seconds (start-up latency)
+        from kzoo.training.launch import launch_local
     threads = args.threads or max(1, (os.cpu_count() or 1) // args.workers)
     codes = launch_local([sys.executable, *command], args.workers, cpu_threads=threads)
     print(f"launch_local: worker exit codes {codes}", flush=True)

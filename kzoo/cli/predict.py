@@ -19,10 +19,11 @@ import json
 import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import numpy as np
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# TensorFlow is imported inside the functions that use it, after the arguments parse: it takes seconds
+# to load (start-up latency), and `--help` or a bad flag should not wait for it.
 
 
 class UsageError(Exception):
@@ -44,6 +45,8 @@ def resolve_version_dir(path: str) -> str:
 
 def load(path: str):
     """Return `(version_dir, loaded SavedModel)`; TensorFlow Text ops are imported only when needed."""
+    import tensorflow as tf
+
     version_dir = resolve_version_dir(path)
     try:
         return version_dir, tf.saved_model.load(version_dir)
@@ -96,6 +99,8 @@ def image_request(loaded, path: str) -> tuple[str, np.ndarray]:
 
 def build_request(args, loaded) -> tuple[str, dict]:
     """Return `(signature name, {input name: value})` for the command-line arguments."""
+    import tensorflow as tf
+
     if args.text:
         return "serving_default", {"text": tf.constant(args.text)}
     if args.image_npy:
@@ -152,6 +157,8 @@ def main(argv=None) -> int:
     parser.add_argument("--item-id", type=int, nargs="+", action="extend", help="raw item id(s), one per user id")
     parser.add_argument("--k", type=int, help="recommend the top K items for each user id")
     args = parser.parse_args(argv)
+    import tensorflow as tf
+
     try:
         version_dir, loaded = load(args.export_dir)
         signature, inputs = build_request(args, loaded)
