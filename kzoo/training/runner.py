@@ -102,10 +102,14 @@ class Training:
 
     def run(self) -> dict:
         """Run every phase in order; return the `metrics.json` content."""
-        for phase in PHASES:
-            getattr(self, phase)()
-            if self.done:
-                break
+        try:
+            for phase in PHASES:
+                getattr(self, phase)()
+                if self.done:
+                    break
+        finally:  # the run directory's lock (taken in `run_dir`) ends with the run, however it ends
+            if getattr(self, "dir_lock", None) is not None:
+                self.dir_lock.release()
         return self.metrics
 
     # ------------------------------------------------------------------ phases
@@ -139,6 +143,8 @@ class Training:
             self.dir = RunDir.create(r.output, self.config["entry"], r.resume)
         else:
             self.dir = RunDir(r.output)  # the chief creates and checks it
+        # One writer per run directory: the chief holds its lock until `run()` ends (the others write scratch).
+        self.dir_lock = self.dir.lock() if self.role.is_chief else None
         self.write_dir = self.dir if self.role.is_chief else RunDir(scratch_dir(self.role))
         self.reseed()
         self.policy = set_mixed_precision(self.config["runtime"]["mixed_precision"])
@@ -197,7 +203,7 @@ class Training:
 
     def save(self) -> None:
         """`model.keras`: the final model, written once training is over (what marks a run finished)."""
-        self.net.save(self.write_dir.model_file)
+        self.write_dir.save_model(self.net)  # whole or not at all: a full disk keeps a run unfinished, not broken
 
     def test(self) -> None:
         """The test metrics: the bundle's own evaluation (HR@10, BLEU) or `model.evaluate`."""
@@ -311,8 +317,12 @@ class Training:
         return [c for plugin in self.plugins for c in plugin.callbacks(net, config, total_steps)]
 
     def backup_callback(self, directory: Path):
-        """BackupAndRestore in `directory`; on workers other than the chief, one that only restores."""
-        backup = keras.callbacks.BackupAndRestore if self.role.is_chief else ReadOnlyBackupAndRestore
+        """BackupAndRestore in `directory`, checked first; on workers other than the chief, one that only restores.
+
+        A damaged backup is a one-line RunDirError here, before `fit` (not a traceback inside it).
+        """
+        kzoo_callbacks.read_backup(directory)
+        backup = kzoo_callbacks.SafeBackupAndRestore if self.role.is_chief else ReadOnlyBackupAndRestore
         return backup(str(directory))
 
     def nan_callback(self, config: dict):
@@ -329,8 +339,8 @@ class Training:
             self.backup_callback(self.dir.backup_dir),  # every worker restores from the chief's backup
             self.nan_callback(self.config),
             keras.callbacks.CSVLogger(str(self.write_dir.history_file), append=True),
-            keras.callbacks.ModelCheckpoint(str(self.write_dir.best_file), monitor=monitor, mode=mode,
-                                            save_best_only=True),
+            kzoo_callbacks.AtomicModelCheckpoint(str(self.write_dir.best_file), monitor=monitor, mode=mode,
+                                                 save_best_only=True),
             keras.callbacks.TensorBoard(str(self.write_dir.logs_dir)),
             self.timer,
         ]
