@@ -11,6 +11,7 @@
       refit.json           the refit phase's epoch choice
       curves.png
       export/<version>/    SavedModels (TF Serving layout)
+      .lock                held by the process writing the run (see `DirLock`)
 
 A run is *finished* when it holds `config.yaml` and `model.keras`: the trainer writes
 `model.keras` only after the last phase of training. Trainer, exporter, evaluator, pruning
@@ -19,10 +20,14 @@ A run is *finished* when it holds `config.yaml` and `model.keras`: the trainer w
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
 import os
+import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import keras
 
@@ -34,6 +39,7 @@ from kzoo.saving import load_keras_file
 from kzoo.tasks import get_task
 
 _RESOLVED_KEYS = ("entry", "task", "model")
+LOCK_FILE = ".lock"
 
 
 class RunDirError(ValueError):
@@ -45,6 +51,96 @@ def write_json(data: dict, path: Path) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(data, indent=2, sort_keys=False, default=float) + "\n", encoding="utf-8")
     os.replace(tmp, path)
+
+
+def write_atomically(path: str | os.PathLike, write: Callable[[Path], None]) -> None:
+    """Run `write(tmp)` on a temporary file beside `path`, then rename it to `path`.
+
+    A crash or a full disk never leaves half a file under `path`: the previous one stays. An
+    OSError (ENOSPC, EACCES, ...) becomes a one-line RunDirError naming `path`. The temporary name
+    keeps `path`'s ending (`.tmp-<pid>-best.keras`), which Keras's savers check.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException as err:
+        tmp.unlink(missing_ok=True)
+        if isinstance(err, OSError):
+            kept = f"; the previous {path.name} is kept" if path.exists() else ""
+            raise RunDirError(f"cannot write {path}: {err.strerror or err}{kept}") from err
+        raise
+    for stale in path.parent.glob(f".tmp-*-{path.name}"):  # a killed writer's (the directory's lock is ours)
+        stale.unlink(missing_ok=True)
+
+
+class DirLock:
+    """An exclusive `flock` on `DIRECTORY/.lock`, which holds the holder's PID and command: one writer per directory.
+
+    The kernel drops the lock when its process dies, so a `kill -9`'d writer's lock file blocks nobody.
+    `release()` (or leaving the `with` block) unlocks and removes the file.
+    """
+
+    def __init__(self, directory: str | os.PathLike):
+        self.path = Path(directory) / LOCK_FILE
+        self._fd: int | None = None
+
+    def acquire(self) -> "DirLock":
+        """Take the lock; RunDirError naming the holder's PID when another process holds it."""
+        while True:
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as err:
+                raise RunDirError(f"cannot lock {self.path.parent}: {err.strerror or err}") from err
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as err:
+                os.close(fd)
+                if err.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+                    raise RunDirError(f"cannot lock {self.path.parent}: {err.strerror or err}") from err
+                raise RunDirError(f"{self.path.parent} is in use by {self._holder()}: one process writes it at a "
+                                  "time; wait for that one to end, or choose another --output") from None
+            # A holder that let go between our open and flock removed that file: lock the one now at the path.
+            if self.path.exists() and os.path.samestat(os.fstat(fd), os.stat(self.path)):
+                break
+            os.close(fd)
+        command = " ".join(sys.argv).replace("\n", " ")[:300]
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()} {command}\n".encode())
+        self._fd = fd
+        return self
+
+    def _holder(self) -> str:
+        """`pid N (command)` from the lock file; the holder writes it just after locking, so wait a moment."""
+        for _ in range(40):
+            try:
+                pid, _, command = self.path.read_text(encoding="utf-8", errors="replace").strip().partition(" ")
+            except OSError:
+                pid = ""
+            if pid:
+                return f"pid {pid} ({command})"
+            time.sleep(0.05)
+        return "another process"
+
+    def release(self) -> None:
+        """Remove the lock file and unlock (no-op when not held)."""
+        if self._fd is None:
+            return
+        self.path.unlink(missing_ok=True)  # before unlocking, so a waiter never locks a file about to go
+        os.close(self._fd)
+        self._fd = None
+
+    def __enter__(self) -> "DirLock":
+        return self if self._fd is not None else self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def lock_dir(directory: str | os.PathLike) -> DirLock:
+    """Hold `directory`'s lock (see `DirLock`); RunDirError naming the holder's PID when it is taken."""
+    return DirLock(directory).acquire()
 
 
 class RunDir:
@@ -97,7 +193,9 @@ class RunDir:
             if not run.config_file.is_file():
                 raise RunDirError(f"--resume: no run to continue at {str(run.path)!r} (config.yaml not found)")
             return run
-        if run.path.exists() and any(run.path.iterdir()):
+        if run.path.exists() and any(p.name != LOCK_FILE for p in run.path.iterdir()):
+            if (run.path / LOCK_FILE).exists():
+                lock_dir(run.path).release()  # a run being written says who writes it
             raise RunDirError(
                 f"output {str(run.path)!r} already holds a run; pass --resume to continue it or choose another --output"
             )
@@ -161,6 +259,14 @@ class RunDir:
         UnsafeFileError (one line, exit 2 in the tools) when the file holds a Lambda layer.
         """
         return load_keras_file(Path(file) if file else self.model_file, f"the model of run {str(self.path)!r}:", compile)
+
+    def save_model(self, model: keras.Model, file: str | os.PathLike | None = None) -> None:
+        """Save `model` as `model.keras` (or `file`) whole or not at all (`write_atomically`)."""
+        write_atomically(Path(file) if file else self.model_file, lambda tmp: model.save(tmp, overwrite=True))
+
+    def lock(self) -> DirLock:
+        """Hold this run's lock for as long as the returned `DirLock` is not released (see `DirLock`)."""
+        return lock_dir(self.path)
 
     def preprocessor(self, config: dict | None = None):
         """The preprocessor the run saved in `preprocessing/`, reloaded by its Task.

@@ -36,7 +36,7 @@ import keras
 
 from kzoo.errors import ConfigError
 from kzoo.finite import nonfinite_weights, outputs_are_finite
-from kzoo.run_dir import RunDir, RunDirError
+from kzoo.run_dir import LOCK_FILE, RunDir, RunDirError, lock_dir
 from kzoo.signatures import ExportError, signature_summary
 from kzoo.tasks import UnknownTaskError, get_task, list_tasks
 
@@ -93,13 +93,23 @@ def quantize_model(model, mode: str):
 def _write_atomically(output: Path, write: Callable[[Path], None]) -> Path:
     """Run `write(tmp)` on a temporary folder inside `output`, then rename it to the next version.
 
-    On any failure the temporary folder is removed (and `output`, when this call created it and
-    it is empty), so a half-written SavedModel never appears under a version number.
+    The export holds `output`'s lock meanwhile (a second exporter gets a RunDirError naming this
+    one's PID), so it may remove the `.tmp-export-*` folders a killed export left. On any failure
+    the temporary folder is removed (and `output`, when this call created it and it is empty), so
+    a half-written SavedModel never appears under a version number.
     """
     if output.exists() and not output.is_dir():
         raise ExportError(f"export output {str(output)!r} is a file, not a directory")
     created = not output.exists()
     output.mkdir(parents=True, exist_ok=True)
+    with lock_dir(output):
+        for stale in output.glob(_TMP_PREFIX + "*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        return _write_new_version(output, write, created)
+
+
+def _write_new_version(output: Path, write: Callable[[Path], None], created: bool) -> Path:
+    """`_write_atomically` under the lock: `write` into a temporary folder, renamed to the next version."""
     tmp = Path(tempfile.mkdtemp(prefix=_TMP_PREFIX, dir=output))
     try:
         umask = os.umask(0)
@@ -118,6 +128,7 @@ def _write_atomically(output: Path, write: Callable[[Path], None]) -> Path:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         if created:
+            (output / LOCK_FILE).unlink(missing_ok=True)  # ours (held): the folder goes if nothing else is in it
             try:
                 output.rmdir()  # only if empty
             except OSError:

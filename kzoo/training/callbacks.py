@@ -1,12 +1,21 @@
-"""Callbacks kzoo adds to Keras's own: a NaN stop that explains itself, and throughput."""
+"""Callbacks kzoo adds to Keras's own: a NaN stop that explains itself, throughput, and a checkpoint
+and a backup that replace their files whole (a kill or a full disk never leaves only half a file)."""
 
 from __future__ import annotations
 
+import json
 import math
 import sys
 import time
+from pathlib import Path
 
+import h5py
 import keras
+
+from kzoo.run_dir import RunDir, RunDirError, write_atomically
+
+BACKUP_METADATA = "training_metadata.json"  # the name Keras 3.15's BackupAndRestore uses
+KERAS_BACKUP_WEIGHTS = "latest.weights.h5"  # the weights of a backup Keras's own callback wrote
 
 
 class TerminateOnNaNWithAdvice(keras.callbacks.Callback):
@@ -59,3 +68,91 @@ class ThroughputTimer(keras.callbacks.Callback):
         if not timed:
             return None
         return self.examples_per_epoch * len(timed) / sum(timed)
+
+
+class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
+    """ModelCheckpoint that replaces its file whole (`write_atomically`): a crash or full disk keeps the last good one.
+
+    A failed write ends `fit` with a one-line RunDirError naming the file.
+    """
+
+    def _save_model(self, epoch, batch, logs):
+        # Keras 3.15's `ModelCheckpoint._save_model` decides with `_should_save_model` (which also updates
+        # `self.best`), then saves in place with `self.model.save(filepath, overwrite=True)`.
+        filepath = Path(self._get_file_path(epoch, batch, logs))
+        if not self._should_save_model(epoch, batch, logs, str(filepath)):
+            return
+        filepath.parent.mkdir(parents=True, exist_ok=True)
+        save = self.model.save_weights if self.save_weights_only else self.model.save
+        write_atomically(filepath, lambda tmp: save(tmp, overwrite=True))
+
+
+def read_backup(directory: str | Path) -> dict | None:
+    """The training state a `SafeBackupAndRestore` saved in `directory`: `{"epoch", "batch", "weights"}`.
+
+    None when there is none (a new run, or one killed before its first backup was complete). A damaged
+    backup (metadata that is not JSON or names no epoch, weights missing or not a whole HDF5 file)
+    raises RunDirError with a one-line hint: the run cannot continue from its last finished epoch.
+    """
+    directory = Path(directory)
+    metadata = directory / BACKUP_METADATA
+    if not metadata.is_file():
+        return None
+    try:
+        state = json.loads(metadata.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise _damaged(directory, f"{metadata.name} is not JSON: {err}") from None
+    epoch = state.get("epoch") if isinstance(state, dict) else None
+    weights = state.get("weights", KERAS_BACKUP_WEIGHTS) if isinstance(state, dict) else None
+    if not isinstance(epoch, int) or epoch < 0 or not isinstance(weights, str) or Path(weights).name != weights:
+        raise _damaged(directory, f"{metadata.name} holds {json.dumps(state)[:100]}, not an epoch and a weights file")
+    try:
+        with h5py.File(directory / weights, "r"):
+            pass
+    except OSError as err:
+        raise _damaged(directory, f"{weights}: {err}") from None
+    return {"epoch": epoch, "batch": state.get("batch", 0), "weights": directory / weights}
+
+
+def _damaged(directory: Path, reason: str) -> RunDirError:
+    best = RunDir(directory.parent).best_file
+    fallback = f", or use {best} (the best epoch so far)" if best.is_file() else ""
+    return RunDirError(f"cannot resume: the backup in {directory} is damaged ({reason}), so the last finished epoch "
+                       f"is lost; start again with a new --output{fallback}")
+
+
+class SafeBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """BackupAndRestore whose backup is replaced whole: a kill during a backup write keeps the previous backup.
+
+    Keras 3.15's callback overwrites `latest.weights.h5` in place and then `training_metadata.json`, so a
+    kill during the write leaves a truncated file (or weights ahead of their epoch) and nothing to resume
+    from. Here each backup's weights go to a file of their own (through a temporary name), then the
+    metadata naming them replaces the previous metadata in one rename, the commit; only then are the
+    previous weights removed. Restoring loads what the metadata names (`read_backup`).
+    """
+
+    def _save_model(self):
+        directory = Path(self.backup_dir)
+        directory.mkdir(parents=True, exist_ok=True)
+        # `_current_epoch` and `_last_batch_seen` are what Keras 3.15's `_save_model` records.
+        state = {"epoch": self._current_epoch, "batch": self._last_batch_seen}
+        weights = f"epoch{state['epoch']}-batch{state['batch']}.weights.h5"
+        write_atomically(directory / weights, lambda tmp: self.model.save_weights(tmp, overwrite=True))
+        write_atomically(directory / BACKUP_METADATA,
+                         lambda tmp: tmp.write_text(json.dumps({**state, "weights": weights}), encoding="utf-8"))
+        for path in directory.iterdir():  # the previous backup's weights, and what a killed write left
+            if path.is_file() and path.name not in (weights, BACKUP_METADATA):
+                path.unlink(missing_ok=True)
+
+    def _load_model(self):
+        state = read_backup(self.backup_dir)
+        if state is None:
+            return
+        if self.model.optimizer is not None and not self.model.optimizer.built:
+            self.model.optimizer.build(self.model.trainable_variables)  # so its weights load too, as Keras 3.15 does
+        try:
+            self.model.load_weights(state["weights"])
+        except OSError as err:
+            raise _damaged(Path(self.backup_dir), f"{state['weights'].name}: {err}") from None
+        # Keras 3.15's fit starts at `model._initial_epoch` when set (backend/<backend>/trainer.py).
+        self.model._initial_epoch = state["epoch"]

@@ -18,6 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from kzoo.errors import ConfigError
+from kzoo.training.callbacks import SafeBackupAndRestore
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,8 +62,8 @@ def remove_scratch(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
-class ReadOnlyBackupAndRestore(keras.callbacks.BackupAndRestore):
-    """BackupAndRestore for non-chief workers: restores from the chief's backup, never writes or deletes it.
+class ReadOnlyBackupAndRestore(SafeBackupAndRestore):
+    """The backup for non-chief workers: restores from the chief's backup (`SafeBackupAndRestore`), never writes it.
 
     Keras 3's callback has no multi-worker logic (tf-keras had), so every worker would write and
     finally delete the same files at once; only the chief does that here.

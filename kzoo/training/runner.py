@@ -138,6 +138,7 @@ class Training:
         self.metrics: dict = {}
         self.refit_info: dict | None = None  # set by the Refit plug-in
         self.nan_stops: list = []  # every NaN stop handed to a fit (the refit's too)
+        self.dir_lock = None  # the run directory's lock, held by the chief from `run_dir` to the end
         self.done = False  # a phase sets it to end the run early (workers other than the chief)
 
     def run(self) -> dict:
@@ -149,6 +150,9 @@ class Training:
                     break
         except KeyboardInterrupt:
             raise TrainingInterrupted(self._interrupted_message()) from None
+        finally:  # the run directory's lock (taken in `run_dir`) ends with the run, however it ends
+            if self.dir_lock is not None:
+                self.dir_lock.release()
         return self.metrics
 
     # ------------------------------------------------------------------ phases
@@ -191,6 +195,8 @@ class Training:
             self.dir = RunDir.create(r.output, self.config["entry"], r.resume)
         else:
             self.dir = RunDir(r.output)  # the chief creates and checks it
+        # One writer per run directory: the chief holds its lock until `run()` ends (the others write scratch).
+        self.dir_lock = self.dir.lock() if self.role.is_chief else None
         self.write_dir = self.dir if self.role.is_chief else RunDir(scratch_dir(self.role))
         self.reseed()
         self.policy = set_mixed_precision(self.config["runtime"]["mixed_precision"])
@@ -275,7 +281,7 @@ class Training:
 
     def save(self) -> None:
         """`model.keras`: the final model, written once training is over (what marks a run finished)."""
-        self.net.save(self.write_dir.model_file)
+        self.write_dir.save_model(self.net)  # whole or not at all: a full disk keeps a run unfinished, not broken
 
     def test(self) -> None:
         """The test metrics: the bundle's own evaluation (HR@10, BLEU) or `model.evaluate`."""
@@ -414,8 +420,12 @@ class Training:
         return [c for plugin in self.plugins for c in plugin.callbacks(net, config, total_steps)]
 
     def backup_callback(self, directory: Path):
-        """BackupAndRestore in `directory`; on workers other than the chief, one that only restores."""
-        backup = keras.callbacks.BackupAndRestore if self.role.is_chief else ReadOnlyBackupAndRestore
+        """BackupAndRestore in `directory`, checked first; on workers other than the chief, one that only restores.
+
+        A damaged backup is a one-line RunDirError here, before `fit` (not a traceback inside it).
+        """
+        kzoo_callbacks.read_backup(directory)
+        backup = kzoo_callbacks.SafeBackupAndRestore if self.role.is_chief else ReadOnlyBackupAndRestore
         return backup(str(directory))
 
     def nan_callback(self, config: dict):
@@ -434,8 +444,8 @@ class Training:
             self.backup_callback(self.dir.backup_dir),  # every worker restores from the chief's backup
             self.nan_callback(self.config),
             keras.callbacks.CSVLogger(str(self.write_dir.history_file), append=True),
-            keras.callbacks.ModelCheckpoint(str(self.write_dir.best_file), monitor=monitor, mode=mode,
-                                            save_best_only=True),
+            kzoo_callbacks.AtomicModelCheckpoint(str(self.write_dir.best_file), monitor=monitor, mode=mode,
+                                                 save_best_only=True),
             keras.callbacks.TensorBoard(str(self.write_dir.logs_dir)),
             self.timer,
         ]
