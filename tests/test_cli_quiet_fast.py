@@ -111,7 +111,7 @@ def test_list_models_shows_task_dataset_parameters_and_reference(tmp_path, monke
     parameters = kzoo.build("lstm", compile=False).count_params()
     assert "(lstm_sentiment)" in lstm and "text_classification" in lstm and "imdb_reviews" in lstm
     assert f"{parameters:,}" in lstm and "accuracy 0.8428" in lstm
-    assert "hr@10 0.68" in rows["neumf"] and "movielens/100k-ratings" in rows["neumf"]
+    assert "hr@10 0.66" in rows["neumf"] and "movielens/100k-ratings" in rows["neumf"]
     assert list(tmp_path.iterdir()) == []  # nothing cached on disk
 
 
