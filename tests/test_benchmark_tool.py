@@ -1,10 +1,13 @@
-"""`tools/benchmark.py` accuracy mode end to end on synthetic data (one tiny run in a child process)."""
+"""`tools/benchmark.py`: accuracy mode end to end on synthetic data (one tiny run in a child process), step
+speed, and `--serving` (every input checked before timing, each record written as soon as it exists)."""
 
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -49,3 +52,86 @@ def test_pipeline_ab_times_both_sides_in_alternation(monkeypatch):
     assert len(record["a_examples_per_sec"]) == len(record["b_examples_per_sec"]) == 2
     assert all(v > 0 for v in record["a_examples_per_sec"] + record["b_examples_per_sec"])
     assert record["ratio_b_over_a"] > 0 and record["b"] == ["train.steps_per_execution=2"]
+
+
+# ---------------------------------------------------------------- --serving: inputs checked first, records kept
+
+
+@pytest.fixture(scope="module")
+def lstm_export(tmp_path_factory):
+    """A tiny untrained `lstm` SavedModel with a fitted vocabulary (seconds, no training)."""
+    import keras
+    import tensorflow as tf
+
+    import kzoo
+    from kzoo.config import find_config_file, load_yaml
+    from kzoo.data.text_preprocessing import TextPreprocessor
+    from kzoo.export import export_model
+
+    keras.utils.set_random_seed(0)
+    tiny = load_yaml(find_config_file(kzoo.get_entry("lstm").config_file))["tiny"]
+    texts = ["a great film", "an awful film", "great music", "dull plot"]
+    fitted = TextPreprocessor.adapt(tf.data.Dataset.from_tensor_slices(texts), 12, 50, class_names=["neg", "pos"])
+    config = kzoo.get_config("lstm", {**tiny, "model.vocab_size": fitted.vocabulary_size})
+    model = kzoo.build_from_config(config, compile=False)
+    return str(export_model(model, config, fitted, tmp_path_factory.mktemp("lstm") / "export"))
+
+
+def test_serving_with_a_bad_eval_data_dir_fails_in_one_line_before_measuring(lstm_export, tmp_path):
+    bad, out = tmp_path / "not_tfds", tmp_path / "records.jsonl"
+    bad.mkdir()
+    cmd = [sys.executable, str(ROOT / "tools" / "benchmark.py"), "--serving", lstm_export,
+           "--eval-data-dir", str(bad), "--json", str(out)]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
+                            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    line = result.stderr.strip().splitlines()[-1]
+    assert line.startswith(f"error: --eval-data-dir {bad}: the tfds dataset 'imdb_reviews'")
+    assert "tfds.load('imdb_reviews'" in line  # says how to prepare it
+    assert "batch1_p50_ms" not in result.stdout and not (out.exists() and out.read_text())  # nothing was timed
+
+
+def test_serving_checks_every_export_before_timing_any(lstm_export, tmp_path, monkeypatch):
+    from kzoo.bench import runs
+    from kzoo.cli import benchmark
+    from kzoo.signatures import ExportError
+
+    timed = []
+    monkeypatch.setattr(runs, "serving_run", lambda export_dir, *a, **k: timed.append(export_dir) or {})
+    with pytest.raises(ExportError, match="does not exist"):
+        benchmark.main(["--serving", lstm_export, "--serving", str(tmp_path / "missing")])
+    (tmp_path / "versions" / "3").mkdir(parents=True)
+    (tmp_path / "versions" / "3" / "saved_model.pb").write_bytes(b"")
+    with pytest.raises(ExportError, match=r"no saved_model.pb\); name a version folder, e.g. .*versions/3"):
+        benchmark.main(["--serving", lstm_export, "--serving", str(tmp_path / "versions")])
+    assert timed == []
+
+
+def test_serving_latency_is_written_before_the_evaluation(lstm_export, tmp_path, monkeypatch):
+    from kzoo import serving_eval
+    from kzoo.bench import runs
+    from kzoo.cli import benchmark
+    from kzoo.data import DataError
+
+    out = tmp_path / "records.jsonl"
+    # The inputs pass their check; the evaluation itself then fails (a disk gone, a Ctrl-C, ...).
+    monkeypatch.setattr(runs, "check_serving_inputs", lambda dirs, data_dir: {d: {"source": "tfds"} for d in dirs},
+                        raising=False)
+
+    def failing_evaluation(*args, **kwargs):
+        raise DataError("the data went away")
+
+    monkeypatch.setattr(serving_eval, "evaluate_export", failing_evaluation)
+    with pytest.raises(DataError, match="went away"):
+        benchmark.main(["--serving", lstm_export, "--eval-data-dir", str(tmp_path), "--json", str(out)])
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(records) == 1 and records[0]["export"] == lstm_export and records[0]["batch1_p50_ms"] > 0
+
+
+@pytest.mark.slow
+def test_serving_eval_data_is_checked_on_one_real_example(lstm_export, shared_datasets):
+    from kzoo.bench.runs import check_serving_inputs
+
+    tfds_dir = str(shared_datasets / "tfds")
+    checked = check_serving_inputs([lstm_export], tfds_dir)
+    assert checked[lstm_export] == {"source": "tfds", "name": "imdb_reviews", "data_dir": tfds_dir}

@@ -1,5 +1,7 @@
 """Text-classification data: user folders and tables, their errors, vocabulary, preprocessor round trip."""
 
+import shutil
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -84,6 +86,26 @@ def test_single_tsv_with_int_labels_holds_out_test(config, tmp_path):
     bundle = load_data(config, str(path), batch_size=4)
     assert bundle.sizes["train"] + bundle.sizes["test"] == 20 and bundle.sizes["test"] == 4
     assert any("held out as test" in note for note in bundle.notes)
+
+
+def test_folder_with_only_train_csv_splits_like_the_single_file(config, tmp_path):
+    rows = "".join(f"review number {i} is {'great' if i % 2 else 'awful'},{i % 2}\n" for i in range(20))
+    (tmp_path / "alone.csv").write_text("text,label\n" + rows, encoding="utf-8")
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "folder" / "train.csv").write_text("text,label\n" + rows, encoding="utf-8")
+    single = load_data(config, str(tmp_path / "alone.csv"), seed=3, batch_size=4)
+    folder = load_data(config, str(tmp_path / "folder"), seed=3, batch_size=4)
+    assert folder.sizes == single.sizes and folder.sizes["test"] == 4  # data.test_fraction 0.2 of 20 rows
+    assert any("train.csv has no separate test data: 4 rows" in note for note in folder.notes)
+    assert (_all(folder.test)[0] == _all(single.test)[0]).all()  # the same rows held out, same seed
+
+
+def test_acl_folder_without_test_folder_holds_out_test_the_same_way(config, tmp_path):
+    root = _write_acl(tmp_path / "aclImdb")
+    shutil.rmtree(root / "test")
+    bundle = load_data(config, str(root), batch_size=4)
+    assert bundle.sizes["train"] + bundle.sizes["test"] == 4 and bundle.sizes["test"] == 1  # 0.2 of 4, at least 1
+    assert any("train/ has no separate test data" in note for note in bundle.notes)
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,8 @@
 """Benchmarks behind `kzoo-benchmark`: real-data accuracy runs, step throughput, serving latency.
 
 Accuracy runs train each seed in a child process (`python -m kzoo.cli.train`), so peak RSS is
-measured per run and one run's memory never inflates the next.
+measured per run and one run's memory never inflates the next. Serving benchmarks check every
+export and the evaluation data before timing anything, and hand each record on as soon as it exists.
 """
 
 from __future__ import annotations
@@ -20,8 +21,13 @@ import numpy as np
 import tensorflow as tf
 
 import kzoo
+from kzoo import serving_eval
+from kzoo.data import DataError, DataUnavailableError, is_prepared, resolve_data_dir
+from kzoo.data.seq2seq import find_raw_folder
+from kzoo.run_dir import RunDir, RunDirError
 from kzoo.serving_eval import load_saved_model
-from kzoo.tasks import compile_model, example_batch, get_task
+from kzoo.signatures import ExportError
+from kzoo.tasks import compile_model, example_batch, get_task, list_tasks
 
 def accuracy_run(model: str, seed: int, data: str, data_dir: str | None, overrides: Iterable[str] = (),
                  epochs: int | None = None, output: str | None = None, export: bool = False) -> dict:
@@ -131,3 +137,90 @@ def serving_inputs(export_dir: str, batch: int) -> dict:
     """Representative raw inputs for an export's `serving_default`, from its `assets.extra/kzoo.json`."""
     info = json.loads((Path(export_dir) / "assets.extra" / "kzoo.json").read_text())
     return get_task(info["task"]).serving_example(batch)
+
+
+def check_serving_inputs(export_dirs: Iterable[str], eval_data_dir: str | None = None) -> dict:
+    """Refuse bad serving-benchmark input before any timing; return {export_dir: its evaluation data}.
+
+    Each export must be a kzoo SavedModel (`saved_model.pb`, `assets.extra/kzoo.json`) with a
+    `serving_default` signature. With `eval_data_dir`, its task must score exports, the dataset its
+    entry is scored on must be there (a prepared tfds copy, or the raw folder), and one test
+    example is scored end to end. Raises ExportError, DataError or DataUnavailableError (one line).
+    The evaluation data is `{"source", "name"[, "data_dir"]}`, or None without `eval_data_dir`.
+    """
+    checked = {}
+    for export_dir in export_dirs:
+        info = _export_info(export_dir)
+        checked[export_dir] = _eval_data(export_dir, info, eval_data_dir) if eval_data_dir else None
+    return checked
+
+
+def _export_info(export_dir: str) -> dict:
+    path = Path(export_dir).expanduser()
+    if not path.exists():
+        raise ExportError(f"export {export_dir!r} does not exist")
+    if not (path / "saved_model.pb").is_file():
+        versions = sorted((v.name for v in path.iterdir() if v.name.isdigit() and (v / "saved_model.pb").is_file()),
+                          key=int) if path.is_dir() else []
+        hint = f"; name a version folder, e.g. {path / versions[-1]}" if versions else ""
+        raise ExportError(f"export {export_dir!r} is not a SavedModel (no saved_model.pb){hint}")
+    if not (path / "assets.extra" / "kzoo.json").is_file():
+        raise ExportError(f"export {export_dir!r} is not a kzoo export: no assets.extra/kzoo.json")
+    info = serving_eval.export_info(path)
+    signatures = info.get("signatures")
+    if signatures is not None and "serving_default" not in signatures:
+        raise ExportError(f"export {export_dir!r} has no serving_default signature (it has {', '.join(signatures)})")
+    return info
+
+
+def _eval_data(export_dir: str, info: dict, data_dir: str) -> dict:
+    if not get_task(info["task"]).evaluates_exports:
+        supported = [name for name in list_tasks() if get_task(name).evaluates_exports]
+        raise ExportError(f"{export_dir}: evaluating a {info['task']} export is not supported "
+                          f"(supported: {', '.join(supported)}); leave out --eval-data-dir")
+    dataset = kzoo.get_config(info["entry"])["data"].get("dataset", "")
+    try:
+        prepared = is_prepared(dataset, data_dir)
+    except DataError:  # not a tfds name: the entry is scored on a raw folder, read below
+        prepared = None
+    if prepared is False:
+        raise DataUnavailableError(
+            f"--eval-data-dir {data_dir}: the tfds dataset {dataset!r} that {info['entry']} exports are scored "
+            f"on is not prepared there; pass the tfds data dir holding it (prepare one with: python -c \"import "
+            f"tensorflow_datasets as tfds; tfds.load('{dataset}', data_dir='DIR')\")")
+    serving_eval.evaluate_export(export_dir, data_dir, max_examples=1)  # every input once, in seconds
+    if prepared:
+        return {"source": "tfds", "name": dataset, "data_dir": resolve_data_dir(data_dir)}
+    return {"source": "files", "name": str(find_raw_folder(dataset, data_dir) or os.path.abspath(data_dir))}
+
+
+def _trained_on(export_dir: str) -> dict | None:
+    """The data source recorded by the run an export sits in (`RUN/export/<v>`); None outside a run."""
+    try:
+        return RunDir.find(export_dir).config().get("data_source")
+    except RunDirError:
+        return None
+
+
+def serving_benchmark(export_dirs: Iterable[str], eval_data_dir: str | None, emit, calls: int = 1000) -> None:
+    """Latency / throughput of each export (and its raw test score with `eval_data_dir`), records to `emit`.
+
+    Every input is checked first (`check_serving_inputs`); each record goes to `emit(record)` as
+    soon as it is measured, so a later failure loses nothing measured. The score's record says
+    which data it used (`eval_data`) and, for an export inside a run, what the run trained on.
+    """
+    export_dirs = list(export_dirs)
+    eval_data = check_serving_inputs(export_dirs, eval_data_dir)
+    for export_dir in export_dirs:
+        emit(serving_run(export_dir, serving_inputs(export_dir, 1), serving_inputs(export_dir, 256), calls))
+        if not eval_data_dir:
+            continue
+        record = {**serving_eval.evaluate_export(export_dir, eval_data_dir), "eval_data": eval_data[export_dir]}
+        trained_on = _trained_on(export_dir)
+        if trained_on:
+            record["trained_on"] = trained_on
+            if trained_on.get("kind") != eval_data[export_dir]["source"]:
+                print(f"kzoo: {export_dir} was trained on {trained_on.get('kind')} data {trained_on.get('name')!r}; "
+                      f"scored on {eval_data[export_dir]['source']} {eval_data[export_dir]['name']!r}",
+                      file=sys.stderr, flush=True)
+        emit(record)

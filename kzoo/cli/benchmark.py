@@ -1,18 +1,19 @@
 """Benchmark zoo entries on real data (one JSON line per run), or their step speed (--speed).
 
-    python tools/benchmark.py --model lstm --data-dir ../shared/datasets/tfds --seeds 3 --json out.jsonl
-    python tools/benchmark.py --all --data-dir ../shared/datasets/tfds
-    python tools/benchmark.py --model transformer_seq2seq --data ../shared/datasets/raw/multi30k
+    python tools/benchmark.py --model lstm --data-dir ~/tensorflow_datasets --seeds 3 --json out.jsonl
+    python tools/benchmark.py --all --data-dir ~/tensorflow_datasets
+    python tools/benchmark.py --model transformer_seq2seq --data path/to/multi30k
     python tools/benchmark.py --model lstm --speed
-    python tools/benchmark.py --vs-baseline --model neumf --data-dir ../shared/datasets/tfds
+    python tools/benchmark.py --vs-baseline --model neumf --data-dir ~/tensorflow_datasets
     python tools/benchmark.py --vs-baseline --model lstm --data-dir D --epochs 1 --max-train-examples 5000
-    python tools/benchmark.py --serving EXPORT_DIR/1 --eval-data-dir ../shared/datasets/tfds
+    python tools/benchmark.py --serving EXPORT_DIR/1 --eval-data-dir ~/tensorflow_datasets
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 from typing import Sequence
 
 import kzoo
@@ -97,19 +98,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with framework_start(args.verbose):  # imported after parsing: TensorFlow takes seconds to load (start-up latency)
         from kzoo.bench import runs, vs_baseline
-        from kzoo.serving_eval import evaluate_export
 
-    for export_dir in args.serving:
-        record = runs.serving_run(export_dir, runs.serving_inputs(export_dir, 1), runs.serving_inputs(export_dir, 256))
-        if args.eval_data_dir:
-            record.update(evaluate_export(export_dir, args.eval_data_dir))
-        _emit(record, args.json)
-    if args.serving and not (args.model or args.all):
-        return 0
-    models = args.model or []
-    if args.all:
-        models = _entries_with_real_data(args.data_dir)
-    if not models:
+    if args.json and not os.path.isdir(os.path.dirname(os.path.abspath(args.json))):
+        parser.error(f"--json {args.json}: its folder does not exist")
+    if args.eval_data_dir and not args.serving:
+        parser.error("--eval-data-dir scores --serving exports: give --serving EXPORT_DIR")
+    models = _entries_with_real_data(args.data_dir) if args.all else list(args.model)
+    if not models and (args.all or not args.serving):
         parser.error("give --model NAME or --all")
     for name in models:
         kzoo.get_entry(name)  # unknown names fail before any work
@@ -118,6 +113,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"--vs-baseline has hand-written baselines for {', '.join(vs_baseline.BASELINES)} only")
         if args.max_train_examples and "neumf" in models:
             parser.error("--max-train-examples applies to the text entries only (neumf always uses all of ML-100k)")
+    # Latency first (one record), then the score (another): each is written as soon as it exists.
+    runs.serving_benchmark(args.serving, args.eval_data_dir, lambda record: _emit(record, args.json))
+    if not models:
+        return 0
+    if args.vs_baseline:
         _vs_baseline(models, args)
         return 0
     for name in models:

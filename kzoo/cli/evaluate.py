@@ -2,6 +2,10 @@
 
 RUN_DIR may also be a SavedModel exported inside a run (`RUN_DIR/export/1`); the run's model and
 preprocessing are evaluated. Recommenders report HR@10/NDCG@10 with the leave-one-out protocol.
+
+The data is the one the run trained on (its config.yaml's data_source): the same files, the same tfds
+dataset (--data-dir DIR when it is not in the default data dir), or the same generated set. Other data
+(--data naming another source) is refused unless --allow-other-data; the JSON's "data" says what was used.
 """
 
 from __future__ import annotations
@@ -20,12 +24,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_data_arguments(parser)
     parser.add_argument("--split", default="test", help="train, val or test")
     parser.add_argument("--seed", type=int, default=None, help="default: the run's seed")
+    parser.add_argument("--allow-other-data", action="store_true",
+                        help="evaluate on a --data source other than the one the run trained on")
     add_verbose_argument(parser)
     args = parser.parse_args(argv)
     with framework_start(args.verbose):  # imported after parsing: TensorFlow takes seconds to load (start-up latency)
         from kzoo.training.evaluate import evaluate_run
 
-    print(json.dumps(evaluate_run(args.run, args.data, args.data_dir, args.split, args.seed)))
+    print(json.dumps(evaluate_run(args.run, args.data, args.data_dir, args.split, args.seed, args.allow_other_data)))
     return 0
 
 

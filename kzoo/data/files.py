@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from pathlib import Path
 from typing import Sequence
 
@@ -20,6 +21,11 @@ import tensorflow as tf
 from kzoo.data.tfds_source import DataError
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".txt")
+
+
+def absolute(path) -> str:
+    """Return `path` with `~` expanded, made absolute: the name a run records for the user's files."""
+    return os.path.abspath(os.path.expanduser(os.fspath(path)))
 
 
 def require_path(path) -> Path:

@@ -35,7 +35,7 @@ def load_image_data(config: dict, source: str, data_dir: str | None, seed: int,
     else:
         if kind == "files":
             arrays = files.read_npz_images(_npz_path(source), shape, num_classes)
-            name = str(Path(source).expanduser())
+            name = files.absolute(source)
         else:
             n = pipeline.synthetic_size(data)
             x, y, xt, yt = synthetic.synthetic_images(n, max(n // 4, 10), num_classes, seed, shape)

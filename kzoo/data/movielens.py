@@ -11,6 +11,7 @@ integers (they are the raw ids the id maps translate); blank lines are skipped.
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +45,7 @@ class Ratings:
 
 def find_ratings_file(path) -> Path:
     """Return the ratings file `path` names, or the first of `RATING_FILES` inside a folder."""
-    path = Path(path).expanduser()
+    path = Path(os.path.abspath(Path(path).expanduser()))  # absolute: the name a run records
     if path.is_dir():
         for name in RATING_FILES:
             if (path / name).is_file():

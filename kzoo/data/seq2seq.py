@@ -51,7 +51,7 @@ def load_seq2seq_data(config: dict, source: str, data_dir: str | None, seed: int
         kind = "files"
     if kind == "files":
         pairs, file_notes = read_user_pairs(source, data, seed)
-        name, notes = str(Path(source).expanduser()), notes + file_notes
+        name, notes = files.absolute(source), notes + file_notes
     elif kind == "tfds":
         name = data.get("tfds_name", TFDS_DEFAULT)
         pairs = _tfds_pairs(name, data_dir)

@@ -27,7 +27,7 @@ def load_text_data(config: dict, source: str, data_dir: str | None, seed: int,
     A fitted `preprocessor` (e.g. a run's saved one) is reused instead of learning a new vocabulary.
 
     `source`: "auto", "tfds", "synthetic", or a path (aclImdb-style folder, CSV/TSV file, or a
-    folder with `train.csv`/`test.csv`). Validation is `data.val_fraction` of the training data.
+    folder with `train.csv` [and `test.csv`]). Validation is `data.val_fraction` of the training data.
     """
     data, model = config["data"], config["model"]
     num_classes = int(model["num_classes"])
@@ -41,7 +41,7 @@ def load_text_data(config: dict, source: str, data_dir: str | None, seed: int,
     else:
         if kind == "files":
             arrays, class_names, file_notes = read_user_text(source, num_classes, seed, data)
-            name, notes = str(Path(source).expanduser()), notes + file_notes
+            name, notes = files.absolute(source), notes + file_notes
         else:
             n = pipeline.synthetic_size(data)
             x, y, xt, yt = synthetic.synthetic_reviews(n, max(n // 4, 10), num_classes, seed)
@@ -96,38 +96,50 @@ def load_text_data(config: dict, source: str, data_dir: str | None, seed: int,
 def read_user_text(source: str, num_classes: int, seed: int, data: dict):
     """Read the user's text data -> ((x_train, y_train, x_test, y_test), class_names, notes).
 
-    Accepts an aclImdb-style folder (`train/<class>/*.txt`, `test/<class>/*.txt`), a folder with
-    `train.csv|tsv` and `test.csv|tsv`, or one CSV/TSV file (the test split is then
-    `data.test_fraction`, default 0.2, of its rows, chosen with `seed`).
+    Accepts an aclImdb-style folder (`train/<class>/*.txt` [and `test/<class>/*.txt`]), a folder
+    with `train.csv|tsv` [and `test.csv|tsv`], or one CSV/TSV file. Every layout follows one rule:
+    without test data (one file, no `test.csv`, no `test/`), the test split is `data.test_fraction`
+    (default 0.2) of the training rows, chosen with `seed`, and a note says so.
     """
     path = files.require_path(source)
     notes = []
     if path.is_dir() and (path / "train").is_dir():
         x, y, class_names = files.read_text_folder(path, "train")
-        xt, yt, _ = files.read_text_folder(path, "test", class_names)
-        return (x, y, xt, yt), class_names, notes
-    if path.is_dir():
-        train_file, test_file = _table(path, "train"), _table(path, "test")
-        x, y, class_names, blank = files.read_text_table(train_file, None, num_classes)
-        xt, yt, _, blank_test = files.read_text_table(test_file, class_names, num_classes)
-        blank += blank_test
-    elif path.suffix.lower() in (".csv", ".tsv"):
-        texts, labels, class_names, blank = files.read_text_table(path, None, num_classes)
-        fraction = float(data.get("test_fraction", 0.2))
-        is_test = pipeline.validation_mask(len(labels), fraction, seed + 1)
-        x, y, xt, yt = texts[~is_test], labels[~is_test], texts[is_test], labels[is_test]
-        notes.append(f"{path.name} has no separate test file: {int(is_test.sum())} rows ({fraction:.0%}) held out as test")
+        test = files.read_text_folder(path, "test", class_names)[:2] if (path / "test").is_dir() else None
+        train_name, blank = "train/", 0
     else:
-        raise DataError(f"{path}: expected an aclImdb-style folder (train/<class>/*.txt), "
-                        f"a .csv/.tsv file with text,label columns, or a folder with train.csv and test.csv")
+        train_file, test_file = _tables(path)
+        x, y, class_names, blank = files.read_text_table(train_file, None, num_classes)
+        train_name, test = train_file.name, None
+        if test_file is not None:
+            xt, yt, _, blank_test = files.read_text_table(test_file, class_names, num_classes)
+            test, blank = (xt, yt), blank + blank_test
+    if test is None:
+        fraction = float(data.get("test_fraction", 0.2))
+        is_test = pipeline.validation_mask(len(y), fraction, seed + 1)
+        x, y, test = x[~is_test], y[~is_test], (x[is_test], y[is_test])
+        notes.append(f"{train_name} has no separate test data: {int(is_test.sum())} rows ({fraction:.0%}) "
+                     f"held out as test")
     if blank:
         notes.append(f"skipped {blank} blank line(s) in {path}")
-    return (x, y, xt, yt), class_names, notes
+    return (x, y, *test), class_names, notes
 
 
-def _table(folder: Path, split: str) -> Path:
+def _tables(path: Path) -> tuple[Path, Path | None]:
+    """The (train, test or None) tables of a CSV/TSV file or a folder holding `train.csv|tsv`."""
+    if path.is_file() and path.suffix.lower() in (".csv", ".tsv"):
+        return path, None
+    if not path.is_dir():
+        raise DataError(f"{path}: expected an aclImdb-style folder (train/<class>/*.txt), "
+                        f"a .csv/.tsv file with text,label columns, or a folder with train.csv [and test.csv]")
+    return _table(path, "train"), _table(path, "test", required=False)
+
+
+def _table(folder: Path, split: str, required: bool = True) -> Path | None:
     for suffix in (".csv", ".tsv"):
         if (folder / f"{split}{suffix}").is_file():
             return folder / f"{split}{suffix}"
-    raise DataError(f"{folder}: no {split}.csv or {split}.tsv (expected train/ and test/ folders "
-                    f"of .txt files, or train.csv/test.csv with text,label columns)")
+    if not required:
+        return None
+    raise DataError(f"{folder}: no {split}.csv or {split}.tsv (expected train/ [and test/] folders "
+                    f"of .txt files, or train.csv [and test.csv] with text,label columns)")
