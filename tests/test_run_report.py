@@ -24,8 +24,7 @@ def test_a_synthetic_run_says_so_in_its_output_config_and_metrics(tmp_path, caps
     assert "on SYNTHETIC" in printed and SYNTHETIC_WARNING in printed
     assert "not comparable (synthetic data)" in printed  # never "met" on generated data
     run = RunDir(out)
-    assert run.config()["data_source"] == {"kind": "synthetic", "name": "synthetic/image_classification",
-                                          "data_dir": None}
+    assert run.config()["data_source"] == {"kind": "synthetic", "name": "synthetic/image_classification"}
     assert run.metrics()["data"]["source"] == "synthetic"
     summary_end = printed.rstrip().splitlines()
     assert json.loads(summary_end[-1])["run_dir"] == str(out)  # the JSON line still comes last

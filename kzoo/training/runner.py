@@ -219,8 +219,8 @@ class Training:
         print(f"kzoo: {self.config['entry']} on {source} data '{bundle.name}' {bundle.sizes}", flush=True)
         # What the run really trained on, beside the dataset the entry names (config.yaml's data.dataset).
         self.config["data_source"] = {"kind": bundle.source, "name": bundle.name,
-                                      "data_dir": resolve_data_dir(self.request.data_dir) if bundle.source == "tfds"
-                                      else None}
+                                      **({"data_dir": resolve_data_dir(self.request.data_dir)}
+                                         if bundle.source == "tfds" else {})}
         model_overrides = getattr(bundle.preprocessor, "model_overrides", None)
         if callable(model_overrides):
             self.config["model"].update(model_overrides())
