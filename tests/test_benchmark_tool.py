@@ -29,7 +29,8 @@ def test_first_seed_adds_seeds_to_an_earlier_run(tmp_path):
     metrics = json.loads(open(runs[0]["run_dir"] + "/metrics.json").read())
     assert metrics["seed"] == 2
     summary = records[-1]["summary"]
-    assert summary["runs"] == 1 and summary["ok"] == 1 and len(summary["accuracy"]["values"]) == 1
+    assert summary["runs"] == 1 and summary["ok"] == 1 and summary["accuracy"]["values"] == [metrics["test"]["accuracy"]]
+    assert summary["accuracy"]["mean"] == metrics["test"]["accuracy"] and summary["accuracy"]["std"] == 0
 
 
 def test_speed_record_reports_the_compile_settings_the_config_applied():

@@ -135,9 +135,34 @@ def test_bleu_evaluator_with_a_perfect_decoder(config):
         evaluate(None, "dev")
 
 
-def test_bundle_evaluate_uses_greedy_decode(config):
-    bundle = load_data(config, "synthetic", batch_size=16)
-    assert bundle.evaluate is not None  # kzoo.models.transformer_seq2seq provides greedy_decode
+def test_bundle_evaluate_scores_the_bleu_of_the_models_greedy_translations(config, tmp_path):
+    import keras
+    import sacrebleu
+
+    from kzoo.models.transformer_seq2seq import greedy_decode
+
+    first = load_data(config, str(_write_parallel(tmp_path / "m30k")), batch_size=2)
+    assert first.evaluate is not None  # kzoo.models.transformer_seq2seq provides greedy_decode
+    pre = first.preprocessor
+    keras.utils.set_random_seed(0)
+    model = kzoo.build_from_config(kzoo.get_config("transformer_seq2seq", {
+        **{f"model.{k}": v for k, v in pre.model_overrides().items()}, "model.max_length": 12, "model.d_model": 16,
+        "model.num_heads": 2, "model.ff_dim": 32, "model.encoder_layers": 1, "model.decoder_layers": 1}))
+    rng = np.random.default_rng(0)  # large random embeddings: varied, non-empty translations
+    for layer in model.get_layer("encoder").layers + model.get_layer("decoder").layers:
+        if "embedding" in layer.name:
+            layer.set_weights([rng.normal(size=w.shape).astype("float32") for w in layer.get_weights()])
+    ids = greedy_decode(model, pre.encode_source(DE), pre.target_length, pre.start_id, pre.end_id)
+    translations = [t.decode("utf-8") for t in pre.detokenize(ids).numpy()]
+    # References the model gets partly right (two of three rows are its own output): a BLEU strictly inside (0, 100).
+    references = translations[:2] + ["the reference nobody produced here"]
+    expected = sacrebleu.corpus_bleu(translations, [references]).score
+    assert 0 < expected < 100, translations
+    folder = _write_parallel(tmp_path / "scored")
+    (folder / "test_2016_flickr.en").write_text("\n".join(references) + "\n", encoding="utf-8")
+    result = load_data(config, str(folder), batch_size=2, preprocessor=pre).evaluate(model, "test")
+    assert result["bleu"] == pytest.approx(expected) and result["bleu_examples"] == 3
+    assert {"loss", "accuracy"} <= set(result)
 
 
 def test_auto_without_raw_folder_uses_synthetic(config, tmp_path, capsys):

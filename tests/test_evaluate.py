@@ -11,6 +11,14 @@ from kzoo.training import train
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def evaluate_in_process(capsys, *args) -> dict:
+    """`tools/evaluate.py ARGS` run through its `kzoo.cli.evaluate.main` here (no interpreter start): its JSON."""
+    from kzoo.cli import evaluate
+
+    assert evaluate.main(list(args)) == 0
+    return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+
 def evaluate_tool(*args, env=None):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", **(env or {}))
     return subprocess.run([sys.executable, str(ROOT / "tools" / "evaluate.py"), *args],
@@ -130,3 +138,42 @@ def test_evaluate_refuses_when_the_runs_files_are_gone(lstm_run, tmp_path):
     copy = _copy_with_source(lstm_run[0], tmp_path, {"kind": "files", "name": gone})
     with pytest.raises(DataError, match=f"trained on the files '{gone}', which no longer exist.*--allow-other-data"):
         evaluate_run(str(copy))
+
+
+def test_evaluate_reproduces_a_refit_recommenders_ranking_metrics(tmp_path, capsys):
+    out = tmp_path / "run"
+    small = ["data.synthetic_users=40", "data.synthetic_items=60", "data.synthetic_per_user=10", "train.batch_size=64"]
+    metrics = train("gmf", tiny=True, data="synthetic", epochs=2, output=str(out), export=False, verbose=0,
+                    overrides=["train.jit_compile=false", *small])
+    assert metrics["refit"] is not None  # the tested model.keras is the refit one, not best.keras
+    capsys.readouterr()
+    report = evaluate_in_process(capsys, str(out), "--data", "synthetic")
+    assert report["model"] == "gmf" and set(report["metrics"]) == {"hr@10", "ndcg@10"}
+    assert report["metrics"] == pytest.approx(metrics["test"], abs=1e-9)
+
+
+def test_evaluate_reproduces_a_translators_bleu(tmp_path, capsys):
+    import sacrebleu
+    import tensorflow as tf
+
+    from kzoo.data.synthetic import synthetic_pairs
+
+    pairs = synthetic_pairs({"train": 160, "val": 16, "test_2016_flickr": 16}, seed=5)
+    folder = tmp_path / "multi30k"
+    folder.mkdir()
+    for split, (de, en) in pairs.items():
+        (folder / f"{split}.de").write_text("\n".join(de) + "\n", encoding="utf-8")
+        (folder / f"{split}.en").write_text("\n".join(en) + "\n", encoding="utf-8")
+    out = tmp_path / "run"
+    metrics = train("transformer_seq2seq", tiny=True, data=str(folder), epochs=1, output=str(out), verbose=0)
+    capsys.readouterr()
+    report = evaluate_in_process(capsys, str(out), "--data", str(folder))
+    assert set(report["metrics"]) == {"loss", "accuracy", "bleu", "bleu_examples"}
+    assert report["metrics"] == pytest.approx(metrics["test"], rel=1e-5, abs=1e-9)
+    # The recorded BLEU is corpus BLEU of the run's own translations (served by its export) against the references.
+    sources, references = pairs["test_2016_flickr"]
+    served = tf.saved_model.load(metrics["export"]).signatures["serving_default"](text=tf.constant(sources))
+    translations = [t.decode("utf-8") for t in served["translation"].numpy()]
+    assert metrics["test"]["bleu_examples"] == len(references) == 16
+    assert metrics["test"]["bleu"] == pytest.approx(sacrebleu.corpus_bleu(translations, [list(references)]).score)
+    assert metrics["test"]["bleu"] > 0  # some words right after one epoch: the comparison is not 0 == 0

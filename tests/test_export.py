@@ -209,6 +209,61 @@ def test_clean_tensorflow_process_serves_what_keras_computes(request, image, tex
         check(out)
 
 
+def serve_in_this_process(cases) -> None:
+    """Run `[(job, check)]` cases (as the *_cases functions return them) on exports loaded here."""
+    for (export, signature, inputs), check in cases:
+        outputs = tf.saved_model.load(str(export)).signatures[signature](**{k: tf.constant(v) for k, v in inputs.items()})
+        check({name: value.numpy() for name, value in outputs.items()})
+
+
+def randomized(model, seed=0):
+    """`model` with every weight drawn from N(0, 1): spread-out outputs, so a comparison means something."""
+    rng = np.random.default_rng(seed)
+    model.set_weights([rng.normal(size=w.shape).astype("float32") for w in model.get_weights()])
+    return model
+
+
+@pytest.mark.parametrize("name", ["cnn", "transformer_cls", "ncf_mlp", "neumf"])
+def test_each_family_exports_what_its_keras_model_computes(name, tmp_path):
+    keras.utils.set_random_seed(0)
+    config = tiny_config(name)
+    if name == "cnn":
+        model = kzoo.build_from_config(config, compile=False)
+        export = export_run(make_run(tmp_path / "run", model, config))
+        cases = image_cases((model, config, export))
+        pixels = cases[0][0][2]["image"]
+        assert np.ptp(softmax(model(pixels[..., None], training=False)), axis=0).max() > 1e-3  # inputs tell apart
+    elif name == "transformer_cls":
+        from kzoo.data.text import TextPreprocessor
+
+        fitted = TextPreprocessor.adapt(tf.data.Dataset.from_tensor_slices(TEXTS), config["data"]["sequence_length"],
+                                        config["model"]["vocab_size"], class_names=["neg", "pos"])
+        config = tiny_config(name, **{"model.vocab_size": fitted.vocabulary_size})
+        model = kzoo.build_from_config(config, compile=False)
+        run = make_run(tmp_path / "run", model, config, fitted)
+        preprocessor, export = TextPreprocessor.load(run / "preprocessing"), export_run(run)
+        expected = softmax(model(preprocessor(TEXTS + EDGE_TEXTS), training=False))
+        assert np.ptp(expected, axis=0).max() > 1e-3
+
+        def check(out):
+            np.testing.assert_allclose(out["probabilities"], expected, atol=1e-5)
+            np.testing.assert_array_equal(out["label"], expected.argmax(-1))
+
+        cases = [((export, "serving_default", {"text": np.array(TEXTS + EDGE_TEXTS)}), check)]
+    else:
+        from kzoo.data.recommender import IdMaps
+
+        maps = IdMaps(np.arange(config["model"]["num_users"]) * 3 + 1000,
+                      np.arange(config["model"]["num_items"]) * 7 + 5)
+        model = randomized(kzoo.build_from_config(config, compile=False), seed=3)  # a draw without tied scores
+        run = make_run(tmp_path / "run", model, config, maps)
+        cases = recommender_cases((model, config, maps, export_run(run)))
+        for user in cases[1][0][2]["user_id"]:  # the top-k comparison needs a strict order
+            grid = recommender_reference(model, maps, np.full(maps.num_items, user), maps.item_ids)
+            assert len(np.unique(grid)) == maps.num_items and np.ptp(grid) > 1e-3
+    serve_in_this_process(cases)
+
+
 def test_saved_model_cli_lists_the_signatures(text):
     shown = subprocess.run(["saved_model_cli", "show", "--dir", str(text[3]), "--all"],
                            capture_output=True, text=True, timeout=120)
@@ -240,6 +295,26 @@ def test_recommender_signatures_score_and_recommend(recommender):
                 {"user_id": tf.constant([[1]], tf.int64), "item_id": tf.constant([[1]], tf.int64)}):
         with pytest.raises(SIGNATURE_ERRORS):
             served.signatures["serving_default"](**bad)
+
+
+def test_recommender_refuses_batches_of_different_lengths_and_negative_k(recommender):
+    served = tf.saved_model.load(str(recommender[3]))
+    score = served.signatures["serving_default"]
+    with pytest.raises(tf.errors.InvalidArgumentError, match="user_id.*item_id"):  # [1] is not broadcast to [3]
+        score(user_id=tf.constant([1000], tf.int64), item_id=tf.constant([5, 12, 19], tf.int64))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="user_id.*item_id"):
+        score(user_id=tf.constant([1000, 1003], tf.int64), item_id=tf.constant([5], tf.int64))
+    assert score(user_id=tf.constant([], tf.int64), item_id=tf.constant([], tf.int64))["score"].shape == (0,)
+    recommend = served.signatures["recommend"]
+    for k in (-1, -2):
+        with pytest.raises(tf.errors.InvalidArgumentError, match="k must be >= 0"):
+            recommend(user_id=tf.constant([1000], tf.int64), k=tf.constant(k))
+    assert recommend(user_id=tf.constant([1000], tf.int64), k=tf.constant(0))["item_ids"].shape == (1, 0)
+    from kzoo.cli.predict import rejection_reason  # what tools/predict.py prints when an export refuses
+
+    with pytest.raises(tf.errors.InvalidArgumentError) as refused:
+        score(user_id=tf.constant([1000], tf.int64), item_id=tf.constant([5, 12], tf.int64))
+    assert rejection_reason(refused.value) == "user_id and item_id must be batches of the same length (one pair per row)"
 
 
 def test_wrong_dtype_or_shape_is_rejected_by_the_signature(image, text):
@@ -294,23 +369,44 @@ def test_bad_input_raises_export_error(image, text, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def stored_shapes(export: Path, dtype: str) -> list:
+    """Sorted shapes of the weights of `dtype` (e.g. "int8") that an export's checkpoint stores."""
+    reader = tf.train.load_checkpoint(str(Path(export) / "variables" / "variables"))
+    return sorted(tuple(shape) for key, shape in reader.get_variable_to_shape_map().items()
+                  if key.endswith("VARIABLE_VALUE") and reader.get_variable_to_dtype_map()[key].name == dtype)
+
+
+def weight_shapes(model, *paths) -> list:
+    """Sorted shapes of the model's weights whose path is one of `paths`."""
+    return sorted(tuple(w.shape) for w in model.weights if w.path in paths)
+
+
 def test_int8_export_stays_close_to_the_float_model(image, text, tmp_path):
-    model, config, _ = image
+    model, config, float_export = image
     pixels = np.random.default_rng(2).integers(0, 256, size=(64, 28, 28), dtype=np.uint8)
     path = export_model(model, config, None, tmp_path / "mlp", quantize="int8")
     served = tf.saved_model.load(str(path)).signatures["serving_default"](image=tf.constant(pixels))
     expected = softmax(model(pixels[..., None], training=False))
     assert np.mean(served["label"].numpy() == expected.argmax(-1)) >= 0.9
     np.testing.assert_allclose(served["probabilities"], expected, atol=0.05)
+    assert np.abs(served["probabilities"].numpy() - expected).max() > 1e-6  # rounded weights: not the float model
     report = json.loads((path / "assets.extra" / "kzoo.json").read_text())["quantization"]
     assert report["mode"] == "int8" and "logits" in report["quantized_layers"] and not report["float_layers"]
     assert all(layer.dtype_policy.quantization_mode is None for layer in model.layers)  # original untouched
+    # What the report says is what the SavedModel holds: every kernel in int8, none left in float.
+    kernels = [w.path for w in model.weights if w.path.endswith("/kernel")]
+    assert len(kernels) == 3 and stored_shapes(path, "int8") == weight_shapes(model, *kernels)
+    assert not set(stored_shapes(path, "float32")) & set(weight_shapes(model, *kernels))
+    assert stored_shapes(float_export, "int8") == []
 
     lstm, _, preprocessor, _, run = text  # LSTM cells have no int8 kernel: they stay float, the rest is int8
     path = export_run(run, output=tmp_path / "lstm", quantize="int8")
     report = json.loads((path / "assets.extra" / "kzoo.json").read_text())["quantization"]
     assert any("embedding" in name for name in report["quantized_layers"])
     assert any("lstm" in name for name in report["float_layers"])
+    assert stored_shapes(path, "int8") == weight_shapes(lstm, "embedding/embeddings", "logits/kernel")
+    lstm_kernels = [w.path for w in lstm.weights if "lstm_cell/" in w.path and w.path.endswith("kernel")]
+    assert len(lstm_kernels) == 4 and set(weight_shapes(lstm, *lstm_kernels)) <= set(stored_shapes(path, "float32"))
     served = tf.saved_model.load(str(path)).signatures["serving_default"](text=tf.constant(TEXTS))
     np.testing.assert_allclose(served["probabilities"], softmax(lstm(preprocessor(TEXTS), training=False)), atol=0.05)
 
@@ -361,6 +457,8 @@ def test_predict_tool_scores_and_recommends(recommender, monkeypatch, capsys):
     assert code == 0 and 0 < json.loads(out)["predictions"][0]["score"] < 1
     code, _, err = run_script(tool, [export, "--user-id", "1000"], monkeypatch, capsys)
     assert code == 2 and err.startswith("error: ")
+    code, out, err = run_script(tool, [export, "--user-id", "1000", "--k", "-2"], monkeypatch, capsys)
+    assert code == 2 and out == "" and err.startswith("error: ") and "--k" in err and len(err.splitlines()) == 1, err
 
 
 def test_serving_bleu_of_the_translator_export_matches_its_keras_translations(translator, tmp_path):

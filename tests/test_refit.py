@@ -1,6 +1,8 @@
 """`train.refit`: validation picks the epoch count, a fresh model trains that long on train + validation."""
 
 import csv
+import sys
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -10,6 +12,9 @@ from kzoo.config import ConfigError
 from kzoo.tasks import load_data
 from kzoo.training import resolve_config, train
 from kzoo.training.refit import refit_config, select_epochs
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _runs import saved_model_test_metrics  # noqa: E402
 
 
 def _rows(path):
@@ -33,6 +38,9 @@ def test_refit_trains_the_chosen_epochs_on_train_plus_val_and_scores_that_model(
     saved = keras.saving.load_model(tmp_path / "run" / "model.keras")
     best = keras.saving.load_model(tmp_path / "run" / "best.keras")
     assert any(not np.array_equal(a, b) for a, b in zip(saved.get_weights(), best.get_weights()))
+    run = tmp_path / "run"
+    assert metrics["test"] == pytest.approx(saved_model_test_metrics(run), rel=1e-5, abs=1e-7)
+    assert metrics["test"] != pytest.approx(saved_model_test_metrics(run, run / "best.keras"), rel=1e-5, abs=1e-7)
 
 
 @pytest.mark.parametrize("entry, size_key", [("gmf", "train"), ("mlp", "train")])

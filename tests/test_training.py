@@ -8,11 +8,15 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from kzoo.training import train
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+from _runs import saved_model_test_metrics  # noqa: E402
+
 TRAIN = [sys.executable, str(ROOT / "tools" / "train.py")]
 
 
@@ -32,7 +36,17 @@ def test_train_writes_a_complete_run_directory(tmp_path):
     assert saved["model"] == "mlp" and saved["data"]["source"] == "synthetic"
     assert saved["epochs_run"] == 2 and len(saved["history"]["loss"]) == 2
     assert len(saved["history"]["val_accuracy"]) == 2
-    assert 0.0 <= saved["test"]["accuracy"] <= 1.0
+    # The recorded test metrics are model.keras scored on the test split.
+    assert saved["test"] == pytest.approx(saved_model_test_metrics(out), rel=1e-5, abs=1e-7)
+    assert set(saved["test"]) == {"accuracy", "loss"}
+    # history.csv is what metrics.json reports; best.keras is the epoch with the best val_accuracy.
+    rows = (out / "history.csv").read_text().strip().splitlines()
+    header = rows[0].split(",")
+    assert [float(r.split(",")[header.index("loss")]) for r in rows[1:]] == pytest.approx(saved["history"]["loss"])
+    best = int(np.argmax(saved["history"]["val_accuracy"]))
+    best_val = saved_model_test_metrics(out, out / "best.keras", split="val")
+    assert best_val["accuracy"] == pytest.approx(saved["history"]["val_accuracy"][best], abs=1e-6)
+    assert best_val["loss"] == pytest.approx(saved["history"]["val_loss"][best], rel=1e-5)
     assert saved["train_examples_per_sec"] > 0 and saved["replicas"] == 1
     assert saved["versions"]["tensorflow"]
     assert not (out / "backup").exists(), "BackupAndRestore state must be removed after a finished run"
@@ -68,6 +82,39 @@ def test_bad_input_exits_2_with_one_line(tmp_path, args, fragment):
     assert "Traceback" not in result.stderr
     lines = [l for l in result.stderr.splitlines() if l.startswith("error:")]
     assert len(lines) == 1 and fragment in lines[0], result.stderr
+
+
+USER_CONFIG = """
+description: a user's own mlp settings
+model: {hidden_units: [12, 6], dropout: 0.0, num_classes: 10}
+data: {dataset: mnist, synthetic_size: 300, val_fraction: 0.2}
+train: {optimizer: sgd, learning_rate: 0.03, schedule: constant, batch_size: 40, epochs: 2, refit: false,
+        early_stopping_patience: 0}
+"""
+
+
+def test_config_file_replaces_the_entry_yaml_and_takes_effect(tmp_path):
+    import keras
+    import yaml
+
+    (tmp_path / "mine.yaml").write_text(USER_CONFIG)
+    out = tmp_path / "run"
+    result = run_tool(["--model", "mlp", "--config", str(tmp_path / "mine.yaml"), "--data", "synthetic",
+                       "--set", "train.epochs=3", "--output", str(out), "--no-export"])
+    assert result.returncode == 0, result.stderr[-3000:]
+    config = yaml.safe_load((out / "config.yaml").read_text())
+    assert config["model"]["hidden_units"] == [12, 6] and config["model"]["dropout"] == 0.0
+    assert config["data"]["synthetic_size"] == 300 and config["data"]["val_fraction"] == 0.2
+    assert {k: config["train"][k] for k in ("optimizer", "learning_rate", "schedule", "batch_size", "epochs")} == {
+        "optimizer": "sgd", "learning_rate": 0.03, "schedule": "constant", "batch_size": 40, "epochs": 3}  # --set wins
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["epochs_run"] == 3 and metrics["refit"] is None
+    assert (metrics["data"]["sizes"]["train"], metrics["data"]["sizes"]["val"]) == (240, 60)  # 300, a fifth held out
+    model = keras.saving.load_model(out / "model.keras")
+    assert [tuple(w.shape) for w in model.weights if w.path.endswith("/kernel")] == [(784, 12), (12, 6), (6, 10)]
+    assert isinstance(model.optimizer, keras.optimizers.SGD)
+    assert float(model.optimizer.learning_rate) == pytest.approx(0.03)
+    assert int(model.optimizer.iterations) == 3 * 6  # 240 examples in batches of 40, three epochs
 
 
 def test_existing_run_is_never_overwritten(tmp_path):

@@ -109,11 +109,20 @@ def build_request(args, loaded) -> tuple[str, dict]:
     if args.user_id:
         users = tf.constant(args.user_id, tf.int64)
         if args.k is not None:
+            if args.k < 0:  # checked here too: exports made before the signature refused it return []
+                raise UsageError(f"--k must be >= 0, got {args.k}")
             return "recommend", {"user_id": users, "k": tf.constant(args.k, tf.int32)}
         if not args.item_id or len(args.item_id) != len(args.user_id):
             raise UsageError("--user-id needs --k K, or as many --item-id values as user ids")
         return "serving_default", {"user_id": users, "item_id": tf.constant(args.item_id, tf.int64)}
     raise UsageError("give --text, --image-npy, or --user-id with --item-id or --k")
+
+
+def rejection_reason(err: Exception) -> str:
+    """One line saying why a signature refused its inputs: an assertion's own message, else the first line."""
+    # A failed tf.debugging assert reads "Graph execution error: ... assertion failed: [MESSAGE] ...".
+    message = str(err).partition("assertion failed: [")[2].partition("]")[0]
+    return message or str(err).splitlines()[0]
 
 
 def to_json(value):
@@ -169,7 +178,7 @@ def main(argv=None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except (tf.errors.InvalidArgumentError, TypeError, ValueError) as err:
-        print(f"error: the export rejected the input: {str(err).splitlines()[0]}", file=sys.stderr)
+        print(f"error: the export rejected the input: {rejection_reason(err)}", file=sys.stderr)
         return 2
     print(json.dumps(result, ensure_ascii=False))
     return 0

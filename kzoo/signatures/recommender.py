@@ -5,9 +5,11 @@ The run's id maps (`kzoo.data.recommender.IdMaps`: raw ids in index order) becom
 it gets a valid score rather than an error.
 
 - `serving_default`: `user_id`, `item_id` int64 `[None]` -> `score` float32 `[None]` (sigmoid).
+  The two batches must have the same length (one pair per row); a call with different lengths is
+  an `InvalidArgumentError` naming both inputs, never a broadcast.
 - `recommend`: `user_id` int64 `[None]`, `k` int32 `[]` -> `item_ids` int64 `[None, k]` and
   `scores` float32 `[None, k]`, best first, over every known item (never the OOV slot).
-  `k` is clipped to [0, number of items].
+  A `k` above the number of items is lowered to it; a negative `k` is an `InvalidArgumentError`.
 """
 
 from __future__ import annotations
@@ -51,14 +53,21 @@ def add_endpoints(archive, model, config, preprocessor) -> dict:
         return tf.sigmoid(tf.reshape(tf.cast(model(inputs, training=False), tf.float32), [-1]))
 
     def serve(user_id, item_id):
-        return {"score": scores(users(user_id), items(item_id))}
+        # The model would broadcast a [1] batch against a [3] one and score pairs nobody asked for.
+        same_length = tf.debugging.assert_equal(
+            tf.size(user_id), tf.size(item_id),
+            message="user_id and item_id must be batches of the same length (one pair per row)")
+        with tf.control_dependencies([same_length]):
+            return {"score": scores(users(user_id), items(item_id))}
 
     def recommend(user_id, k):
+        non_negative = tf.debugging.assert_non_negative(k, message="k must be >= 0")
         user_index = users(user_id)
         batch = tf.shape(user_index)[0]
         all_items = tf.range(1, num_items + 1, dtype=tf.int64)  # index 0 (OOV) is never a candidate
         grid = tf.reshape(scores(tf.repeat(user_index, num_items), tf.tile(all_items, [batch])), [batch, num_items])
-        top, index = tf.math.top_k(grid, k=tf.clip_by_value(k, 0, num_items))
+        with tf.control_dependencies([non_negative]):
+            top, index = tf.math.top_k(grid, k=tf.minimum(k, num_items))
         return {"item_ids": tf.gather(raw_items, index), "scores": top}
 
     ids = lambda name: tf.TensorSpec([None], tf.int64, name=name)  # noqa: E731
