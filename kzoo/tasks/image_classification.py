@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Mapping
 
-import keras
 import numpy as np
 import tensorflow as tf
 
@@ -12,27 +11,17 @@ from kzoo.data.images import load_image_data
 from kzoo.data.schemas import IMAGE_DATA
 from kzoo.errors import ConfigError
 from kzoo.signatures import image as image_signatures
-from kzoo.signatures import scoring
-from kzoo.tasks.base import Task, register_task
+from kzoo.tasks.base import register_task
+from kzoo.tasks.classification import ClassificationTask, pair_name
 
 
 @register_task
-class ImageClassification(Task):
-    """Sparse categorical cross-entropy on logits; accuracy; the validation split is `data.val_fraction`."""
+class ImageClassification(ClassificationTask):
+    """uint8 images `[B, H, W, C]` in (the models rescale them), logits out; no preprocessor."""
 
     name = "image_classification"
-    monitor, mode = "val_accuracy", "max"
-    main_metrics = ("accuracy",)
     data_schema = IMAGE_DATA
-    validation_key = "data.val_fraction"
-    distillable = True
-    evaluates_exports = True
-
-    def loss(self):
-        return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-
-    def metrics(self):
-        return [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+    input_name = "image"
 
     def load_data(self, config, source, data_dir, seed, batch_size, shard, preprocessor=None):
         return load_image_data(config, source, data_dir, seed, batch_size, shard)
@@ -43,12 +32,6 @@ class ImageClassification(Task):
         x = rng.integers(0, 256, size=(batch_size, *model["image_shape"]), dtype=np.uint8)
         return x, rng.integers(0, model["num_classes"], size=(batch_size,))
 
-    def has_validation(self, config):
-        return float(config["data"].get("val_fraction", 0)) > 0
-
-    def without_validation(self, data):
-        data["val_fraction"] = 0.0
-
     def add_serving_endpoints(self, archive, model, config, preprocessor):
         return image_signatures.add_endpoints(archive, model, config, preprocessor)
 
@@ -56,23 +39,8 @@ class ImageClassification(Task):
         rng = np.random.default_rng(0)
         return {"image": tf.constant(rng.integers(0, 256, (batch, 28, 28), dtype=np.uint8))}
 
-    def evaluate_export(self, signature, config, info, data_dir, batch_size, max_examples):
-        return scoring.evaluate_classifier_export(signature, config, info, "image", data_dir, batch_size, max_examples)
-
     def check_student(self, teacher: Mapping, student: Mapping, preprocessor=None) -> None:
-        check_same_classes(teacher, student)
+        super().check_student(teacher, student, preprocessor)
         if list(student["model"]["image_shape"]) != list(teacher["model"]["image_shape"]):
             raise ConfigError(f"{pair_name(teacher, student)} take different images: image_shape "
                               f"{student['model']['image_shape']} vs {teacher['model']['image_shape']}")
-
-
-def pair_name(teacher: Mapping, student: Mapping) -> str:
-    """`student 'x' and teacher 'y'`, the subject of distillation error messages."""
-    return f"student {student['entry']!r} and teacher {teacher['entry']!r}"
-
-
-def check_same_classes(teacher: Mapping, student: Mapping) -> None:
-    """Raise ConfigError unless the two classifiers predict the same number of classes."""
-    if student["model"]["num_classes"] != teacher["model"]["num_classes"]:
-        raise ConfigError(f"{pair_name(teacher, student)} have different output shapes: num_classes "
-                          f"{student['model']['num_classes']} vs {teacher['model']['num_classes']}")

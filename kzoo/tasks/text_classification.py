@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Mapping
 
-import keras
 import numpy as np
 import tensorflow as tf
 
@@ -18,10 +17,9 @@ from kzoo.data.text import load_text_data
 from kzoo.data.text_preprocessing import TextPreprocessor
 from kzoo.data.tfds_source import DataError
 from kzoo.errors import ConfigError
-from kzoo.signatures import scoring
 from kzoo.signatures import text as text_signatures
-from kzoo.tasks.base import Task, register_task
-from kzoo.tasks.image_classification import check_same_classes, pair_name
+from kzoo.tasks.base import register_task
+from kzoo.tasks.classification import ClassificationTask, pair_name
 
 # A long review, so latency benchmarks pay for a realistic sequence.
 _REVIEW = ("This film was a wonderful surprise: the acting is superb, the story moves quickly "
@@ -29,22 +27,12 @@ _REVIEW = ("This film was a wonderful surprise: the acting is superb, the story 
 
 
 @register_task
-class TextClassification(Task):
-    """Sparse categorical cross-entropy on logits; accuracy; validation is `data.val_fraction`."""
+class TextClassification(ClassificationTask):
+    """int32 token ids `[B, L]` in (the run's tokenizer makes them), logits out."""
 
     name = "text_classification"
-    monitor, mode = "val_accuracy", "max"
-    main_metrics = ("accuracy",)
     data_schema = TEXT_DATA
-    validation_key = "data.val_fraction"
-    distillable = True
-    evaluates_exports = True
-
-    def loss(self):
-        return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-
-    def metrics(self):
-        return [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+    input_name = "text"
 
     def load_data(self, config, source, data_dir, seed, batch_size, shard, preprocessor=None):
         extra = {"preprocessor": preprocessor} if preprocessor is not None else {}
@@ -63,23 +51,14 @@ class TextClassification(Task):
         x[:, length // 2 + 1 :][rng.random((batch_size, length - length // 2 - 1)) < 0.5] = 0
         return x, rng.integers(0, model["num_classes"], size=(batch_size,))
 
-    def has_validation(self, config):
-        return float(config["data"].get("val_fraction", 0)) > 0
-
-    def without_validation(self, data):
-        data["val_fraction"] = 0.0
-
     def add_serving_endpoints(self, archive, model, config, preprocessor):
         return text_signatures.add_endpoints(archive, model, config, preprocessor)
 
     def serving_example(self, batch):
         return {"text": tf.constant([_REVIEW] * batch)}
 
-    def evaluate_export(self, signature, config, info, data_dir, batch_size, max_examples):
-        return scoring.evaluate_classifier_export(signature, config, info, "text", data_dir, batch_size, max_examples)
-
     def check_student(self, teacher: Mapping, student: Mapping, preprocessor=None) -> None:
-        check_same_classes(teacher, student)
+        super().check_student(teacher, student, preprocessor)
         name = pair_name(teacher, student)
         if preprocessor is not None and preprocessor.vocabulary_size != int(teacher["model"]["vocab_size"]):
             raise ConfigError(f"the teacher's vocabulary ({preprocessor.vocabulary_size} tokens) does not match "

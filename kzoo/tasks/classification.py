@@ -1,0 +1,56 @@
+"""What the two classification tasks share: logits over `num_classes`, accuracy, a carved validation split.
+
+`ClassificationTask` is not registered itself; `ImageClassification` and `TextClassification`
+subclass it and add their data, preprocessing and serving endpoints.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import keras
+
+from kzoo.errors import ConfigError
+from kzoo.signatures import scoring
+from kzoo.tasks.base import Task
+
+
+def pair_name(teacher: Mapping, student: Mapping) -> str:
+    """`student 'x' and teacher 'y'`, the subject of distillation error messages."""
+    return f"student {student['entry']!r} and teacher {teacher['entry']!r}"
+
+
+class ClassificationTask(Task):
+    """Sparse categorical cross-entropy on float32 logits; accuracy; validation is `data.val_fraction`.
+
+    `input_name` is the serving signature's input (`image`, `text`) that raw test inputs are fed to.
+    """
+
+    monitor, mode = "val_accuracy", "max"
+    main_metrics = ("accuracy",)
+    validation_key = "data.val_fraction"
+    distillable = True
+    evaluates_exports = True
+    input_name = ""
+
+    def loss(self):
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+    def metrics(self):
+        return [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+
+    def has_validation(self, config):
+        return float(config["data"].get("val_fraction", 0)) > 0
+
+    def without_validation(self, data):
+        data["val_fraction"] = 0.0
+
+    def evaluate_export(self, signature, config, info, data_dir, batch_size, max_examples):
+        return scoring.evaluate_classifier_export(signature, config, info, self.input_name, data_dir, batch_size,
+                                                  max_examples)
+
+    def check_student(self, teacher: Mapping, student: Mapping, preprocessor=None) -> None:
+        """The student must predict as many classes as the teacher (subclasses check their inputs)."""
+        if student["model"]["num_classes"] != teacher["model"]["num_classes"]:
+            raise ConfigError(f"{pair_name(teacher, student)} have different output shapes: num_classes "
+                              f"{student['model']['num_classes']} vs {teacher['model']['num_classes']}")
