@@ -179,3 +179,22 @@ def test_resume_checks_a_tampered_config_like_a_new_one(finished_run, tmp_path, 
     assert code == 2 and "train.epochs must be" in err, err
     assert sorted(p.name for p in tampered.iterdir()) == ["config.yaml"]
     assert json.loads((finished_run / "metrics.json").read_text())["status"] == "finished"
+
+
+def test_a_full_disk_anywhere_in_a_tool_ends_in_one_line(monkeypatch, capsys):
+    import errno
+
+    def full(argv):
+        raise OSError(errno.ENOSPC, "No space left on device", "/runs/x/history.csv")
+
+    monkeypatch.setattr(train_tool, "main", full)
+    code, _, err = run_cli([], capsys)
+    assert code == 2 and err.strip() == ("error: no space left on the device writing /runs/x/history.csv (No space left "
+                                         "on device); free some and continue with --resume")
+
+
+def test_an_int8_export_says_it_is_the_newest_version(finished_run, tmp_path):
+    done = subprocess.run([sys.executable, "-m", "kzoo.cli.export", str(finished_run), "--output", str(tmp_path / "s"),
+                           "--quantize", "int8"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "the int8 export is now the newest version" in done.stderr and done.stdout.strip().endswith("/s/1")

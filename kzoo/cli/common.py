@@ -7,6 +7,7 @@ their heavy modules after parsing, inside `framework_start`).
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 from typing import Callable, Sequence
 
@@ -79,7 +80,7 @@ def user_errors() -> tuple[type[BaseException], ...]:
 def run_tool(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None = None) -> None:
     """Run a tool's `main(argv)` (None: `sys.argv[1:]`) and exit with its status.
 
-    Bad input (`user_errors()`) exits 2 with `error: <message>` on stderr and no traceback; a run
+    Bad input (`user_errors()`) and a full disk exit 2 with `error: <message>` on stderr and no traceback; a run
     that diverged (`TrainingDiverged`: nothing exported) exits 1 the same way; Ctrl-C exits 130 with
     one line (a run's says how to resume it).
     """
@@ -87,6 +88,11 @@ def run_tool(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[
         code = main(argv)
     except user_errors() as err:
         _fail(err, 2)
+    except OSError as err:
+        if err.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        where = f" writing {err.filename}" if err.filename else ""
+        _fail(OSError(f"no space left on the device{where} ({err.strerror}); free some and continue with --resume"), 2)
     except TrainingDiverged as err:
         _fail(err, 1)
     except KeyboardInterrupt as err:  # a run's TrainingInterrupted says how to continue it

@@ -10,6 +10,7 @@ Each call writes the next version (`OUTPUT/1`, `OUTPUT/2`, ...), TF Serving's la
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Sequence
 
 from kzoo.cli.common import add_verbose_argument, framework_start, run_tool
@@ -26,7 +27,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     with framework_start(args.verbose):  # imported after parsing: TensorFlow takes seconds to load (start-up latency)
         from kzoo.export import export_run
 
-    print(export_run(args.run, output=args.output, quantize=args.quantize))
+    version = export_run(args.run, output=args.output, quantize=args.quantize)
+    if args.quantize:  # TF Serving and most servers load the newest version of a model folder
+        print(f"kzoo: the {args.quantize} export is now the newest version in {version.parent}: servers that load "
+              "the newest version will serve it", file=sys.stderr)
+    print(version)
     return 0
 
 
