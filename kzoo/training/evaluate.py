@@ -25,8 +25,8 @@ def recorded_source(config: dict, metrics: dict) -> dict:
     recorded = dict(config.get("data_source") or {})
     if recorded.get("kind"):
         return recorded
-    data = metrics.get("data") or {}
-    return {"kind": data["source"], "name": data.get("name", "")} if data.get("source") else {}
+    used = metrics.get("data") or {}  # metrics.json's record of the data, not the config's data section
+    return {"kind": used["source"], "name": used.get("name", "")} if used.get("source") else {}
 
 
 def describe(recorded: dict) -> str:
