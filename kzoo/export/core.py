@@ -7,8 +7,8 @@ Signatures (their names and the input/output names are the serving contract):
 | image_classification   | `serving_default` | `image` uint8 `[None, H, W]`            | `probabilities` f32 `[None, C]`, `label` i64 `[None]` |
 |                        | `serve_nhwc`      | `image` uint8 `[None, H, W, 1]`         | same                                      |
 | text_classification    | `serving_default` | `text` string `[None]`                  | `probabilities`, `label`                  |
-| recommendation         | `serving_default` | `user_id`, `item_id` int64 `[None]`     | `score` f32 `[None]`                      |
-|                        | `recommend`       | `user_id` int64 `[None]`, `k` int32 `[]`| `item_ids` i64 `[None, k]`, `scores` f32 `[None, k]` |
+| recommendation         | `serving_default` | `user_id`, `item_id` int64 `[None]` (same length) | `score` f32 `[None]`            |
+|                        | `recommend`       | `user_id` int64 `[None]`, `k` int32 `[]` (>= 0) | `item_ids` i64 `[None, k]`, `scores` f32 `[None, k]` |
 | seq2seq                | `serving_default` | `text` string `[None]`                  | `translation` string `[None]`             |
 
 The graphs are built with Keras 3's `keras.export.ExportArchive` (no hand-written `tf.Module`
