@@ -152,6 +152,7 @@ def test_evaluate_reproduces_a_refit_recommenders_ranking_metrics(tmp_path, caps
     assert report["metrics"] == pytest.approx(metrics["test"], abs=1e-9)
 
 
+@pytest.mark.slow  # a translator run traces its decoder (about a minute on 2 cores)
 def test_evaluate_reproduces_a_translators_bleu(tmp_path, capsys):
     import sacrebleu
     import tensorflow as tf

@@ -146,6 +146,7 @@ def _full_disk_on_save_call(n: int) -> str:
             "keras.Model.save = full\n")
 
 
+@pytest.mark.slow  # two subprocess trainings; test_a_failed_save_leaves_the_previous_model_file covers it in-process
 @pytest.mark.parametrize("failing, epochs, extra_patch", [
     ("model.keras", 1, ""),  # saves: best.keras after epoch 1, then model.keras (fails)
     # Every epoch improves, so best.keras is saved again after epoch 2 (and fails then).
@@ -220,6 +221,7 @@ def test_a_damaged_backup_exits_2_with_a_hint(tmp_path, damage):
     assert "new --output" in line and str(run / "best.keras") in line
 
 
+@pytest.mark.slow  # two subprocess trainings with a real SIGKILL (about a minute)
 def test_a_kill_during_a_backup_write_keeps_the_previous_backup(tmp_path):
     run = tmp_path / "run"
     args = MLP + ["--epochs", "3", "--set", "train.early_stopping_patience=0", "--output", str(run)]
