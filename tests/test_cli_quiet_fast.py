@@ -84,6 +84,7 @@ def _train_quietly(tmp_path, *args):
                           env=_env(), timeout=600)
 
 
+@pytest.mark.slow  # a subprocess training with export; the start-up filter has its own fast test
 def test_a_tiny_run_prints_no_framework_noise_and_a_mistake_still_gets_its_line(tmp_path):
     proc = _train_quietly(tmp_path, "--model", "MLP", "--tiny", "--data", "synthetic",
                           "--set", "data.synthetic_size=200", "--output", str(tmp_path / "run"))

@@ -46,6 +46,7 @@ def test_the_summary_compares_the_test_metric_with_the_reference():
     assert "export: runs/x/export/1" in text and "kzoo-predict runs/x/export/1" in text
 
 
+@pytest.mark.slow  # a subprocess training of 50 epochs interrupted after two (about a minute on 2 cores)
 def test_ctrl_c_stops_with_one_line_and_the_command_that_resumes(tmp_path):
     out = tmp_path / "run"
     proc = subprocess.Popen(

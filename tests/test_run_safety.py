@@ -73,6 +73,7 @@ def _tmp_files(directory: Path) -> list[str]:
 
 
 # ---------------------------------------------------------------------- one writer per run directory
+@pytest.mark.slow  # two subprocess trainings and a kill -9; test_a_second_export_is_refused covers the lock quickly
 def test_a_second_trainer_is_refused_and_a_killed_trainers_lock_does_not_block_resume(tmp_path, capsys):
     run, ready = tmp_path / "run", tmp_path / "ready"
     args = MLP + ["--epochs", "3", "--set", "train.early_stopping_patience=0", "--output", str(run)]
