@@ -39,6 +39,7 @@ def one_entry_per_family():
     return sorted(chosen.values())
 
 
+@pytest.mark.slow  # ~190 s: one mirrored run per family; the uneven-batch and distill/prune mirrored tests stay in the default run
 def test_mirrored_two_replicas_every_family(tmp_path):
     entries = one_entry_per_family()
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(ROOT))

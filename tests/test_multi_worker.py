@@ -70,7 +70,7 @@ def test_two_workers_train_in_sync_and_only_the_chief_writes(tmp_path, capsys):
     assert not any((tmp_path / "tmp").glob("kzoo-worker*"))
 
 
-@pytest.mark.parametrize("model", ["cnn", "gmf"])
+@pytest.mark.parametrize("model", ["cnn", pytest.param("gmf", marks=pytest.mark.slow)])  # gmf: ~75 s
 def test_workers_stay_in_sync_beyond_trainable_weights(tmp_path, capsys, model):
     """cnn: batch-norm moving averages (global statistics); gmf: the ranking callback predicts on every worker."""
     run = tmp_path / "run"
