@@ -298,6 +298,8 @@ TRAIN: Section = {
     "clipnorm": Key(float, 0.0, min=0, doc="gradient clipping by global norm when > 0"),
     "jit_compile": Key(bool, False, doc="XLA on one replica (kzoo.tasks.compile_model)"),
     "steps_per_execution": Key(int, 1, min=0, min_open=True, doc="steps one compiled call runs, on one replica"),
+    "lora_rank": Key(int, 0, min=0, doc="LoRA rank on a preset's keras-hub backbone (0 = full fine-tuning; "
+                                        "kzoo.training.lora)"),
 }
 
 PRUNE: Section = {

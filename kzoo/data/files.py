@@ -232,3 +232,36 @@ def read_pair_table(path) -> tuple[np.ndarray, np.ndarray, int]:
 def _drop_blank_pairs(src: np.ndarray, tgt: np.ndarray):
     keep = (np.char.strip(src) != "") & (np.char.strip(tgt) != "")
     return src[keep], tgt[keep], int((~keep).sum())
+
+
+# ---------------------------------------------------------------- unlabelled text (pretraining)
+
+
+def read_documents(path) -> tuple[np.ndarray, list[str]]:
+    """Read unlabelled text -> (documents as a str array, notes).
+
+    A file holds one document per line (blank lines skipped); a folder holds one document per
+    `.txt` file, found recursively. Raises DataError when nothing is left.
+    """
+    path = require_path(path)
+    notes = []
+    if path.is_dir():
+        paths = sorted(tf.io.gfile.glob(str(path / "**" / "*.txt")) + tf.io.gfile.glob(str(path / "*.txt")))
+        paths = sorted(set(paths))
+        if not paths:
+            raise DataError(f"{path}: no .txt files (expected a folder of .txt documents or a file with one "
+                            f"document per line)")
+        contents = tf.data.Dataset.from_tensor_slices(paths).map(tf.io.read_file, num_parallel_calls=tf.data.AUTOTUNE)
+        texts = np.concatenate([b for b in contents.batch(4096).as_numpy_iterator()])
+        _check_utf8(texts, paths)
+        texts = np.char.decode(texts.astype(bytes), "utf-8")
+    else:
+        lines = read_lines(path)
+        texts = np.asarray([line for line in lines if line.strip()], dtype=object).astype(str)
+        if len(texts) < len(lines):
+            notes.append(f"skipped {len(lines) - len(texts)} blank line(s) in {path}")
+    texts = texts[np.char.str_len(texts.astype(str)) > 0] if len(texts) else texts
+    if len(texts) < 2:
+        raise DataError(f"{path}: {len(texts)} non-empty document(s); pretraining needs at least 2 "
+                        f"(one document per line, or one per .txt file)")
+    return texts, notes

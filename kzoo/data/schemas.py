@@ -1,7 +1,7 @@
 """The `data` section of each loader: every key it reads, with the default it uses when a config omits it.
 
-`IMAGE_DATA` (`kzoo.data.images`), `TEXT_DATA` (`kzoo.data.text`), `TRANSLATION_DATA`
-(`kzoo.data.seq2seq`) and `RECOMMENDATION_DATA` (`kzoo.data.recommender`); see `kzoo.schema`.
+`IMAGE_DATA` (`kzoo.data.images`), `TEXT_DATA` (`kzoo.data.text`), `PRETRAINING_DATA`
+(`kzoo.data.pretraining`), `TRANSLATION_DATA` (`kzoo.data.seq2seq`) and `RECOMMENDATION_DATA` (`kzoo.data.recommender`); see `kzoo.schema`.
 """
 
 from __future__ import annotations
@@ -56,4 +56,18 @@ RECOMMENDATION_DATA: Section = {
     "synthetic_users": Key(int, 200, min=0, min_open=True),
     "synthetic_items": Key(int, 300, min=0, min_open=True),
     "synthetic_per_user": Key(int, 25, min=0, min_open=True),
+}
+
+PRETRAINING_DATA: Section = {
+    "dataset": Key(str, "imdb_reviews", doc="tfds name"),
+    "splits": Key(list, ["unsupervised", "train"], items=Key(str),
+                  doc="tfds splits to pretrain on, labels dropped; a test split is refused"),
+    "sequence_length": Key(int, REQUIRED, min=0, min_open=True, doc="WordPiece ids per document ([CLS] ... [SEP], cut)"),
+    "mask_rate": Key(float, 0.15, min=0, max=1, min_open=True, max_open=True,
+                     doc="share of the real tokens predicted (80 % [MASK], 10 % random, 10 % kept)"),
+    "val_fraction": Key(float, 0.02, min=0, max=1, min_open=True, max_open=True,
+                        doc="share of the documents held out to score the model"),
+    "shuffle_buffer": _SHUFFLE_BUFFER,
+    "length_sorted_chunks": Key(int, 0, min=0, doc="batches per length-sorted chunk, padding trimmed; 0 = off"),
+    "synthetic_size": _SYNTHETIC_SIZE,
 }

@@ -54,7 +54,11 @@ def load_text_data(config: dict, source: str, data_dir: str | None, seed: int,
         raise DataError(f"{name} has {len(class_names)} classes {class_names} but model.num_classes={num_classes}")
 
     train, val, n_fit, n_val = pipeline.carve_validation(train, n_train, float(data.get("val_fraction", 0.1)), seed)
-    if preprocessor is None:
+    preset = config["model"].get("preset")
+    if preprocessor is None and preset:
+        preprocessor = preset_preprocessor(preset, int(data["sequence_length"]), class_names)
+        notes.append(f"the vocabulary of preset {preset} ({preprocessor.vocabulary_size} tokens); none learned")
+    elif preprocessor is None:
         preprocessor = TextPreprocessor.adapt(
             train.map(lambda text, label: text), int(data["sequence_length"]), int(model["vocab_size"]),
             data.get("tokenizer", "word"), class_names,
@@ -91,6 +95,15 @@ def load_text_data(config: dict, source: str, data_dir: str | None, seed: int,
         preprocessor=preprocessor,
         notes=notes,
     )
+
+
+def preset_preprocessor(handle: str, sequence_length: int, class_names) -> TextPreprocessor:
+    """A WordPiece `TextPreprocessor` with the vocabulary and casing of the keras-hub preset `handle`."""
+    from kzoo import pretrained
+
+    settings = pretrained.tokenizer_settings(handle)
+    return TextPreprocessor(settings["vocabulary"], sequence_length, len(settings["vocabulary"]), "wordpiece",
+                            class_names, lowercase=settings["lowercase"], strip_accents=settings["strip_accents"])
 
 
 def read_user_text(source: str, num_classes: int, seed: int, data: dict):

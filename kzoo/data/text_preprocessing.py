@@ -20,6 +20,7 @@ import tensorflow as tf
 
 PUNCTUATION = r'[!"#$%&()\*\+,\-\./:;<=>?@\[\\\]^_`{|}~\']'
 WORDPIECE_SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]"]
+MASK_TOKEN = "[MASK]"  # reserved after the specials by masked-language-model vocabularies (`bert_mlm`)
 CONFIG_FILE, VOCAB_FILE = "preprocessor.json", "vocabulary.txt"
 
 
@@ -77,28 +78,35 @@ class TextPreprocessor:
     """
 
     def __init__(self, vocabulary: Sequence[str], sequence_length: int, max_tokens: int,
-                 tokenizer: str = "word", class_names: Sequence[str] | None = None):
+                 tokenizer: str = "word", class_names: Sequence[str] | None = None,
+                 lowercase: bool = True, strip_accents: bool = True):
         if tokenizer not in ("word", "wordpiece"):
             raise ValueError(f"data.tokenizer must be 'word' or 'wordpiece', got {tokenizer!r}")
         self.tokenizer, self.sequence_length, self.max_tokens = tokenizer, int(sequence_length), int(max_tokens)
         self.class_names = list(class_names or [])
+        # WordPiece casing: kzoo's own vocabularies lowercase and strip accents; a hub preset's may not.
+        self.lowercase, self.strip_accents = bool(lowercase), bool(strip_accents)
         if tokenizer == "word":
             self.layer = _word_vectorizer(max_tokens, sequence_length, vocabulary)
         else:
-            self.layer = _wordpiece_layer(list(vocabulary), sequence_length)
+            self.layer = _wordpiece_layer(list(vocabulary), sequence_length, self.lowercase, self.strip_accents)
         self.vocabulary = [str(t) for t in self._layer_vocabulary()]
 
     @classmethod
     def adapt(cls, texts: tf.data.Dataset, sequence_length: int, max_tokens: int,
-              tokenizer: str = "word", class_names: Sequence[str] | None = None) -> "TextPreprocessor":
-        """Learn the vocabulary from a dataset of scalar strings (the training split only)."""
+              tokenizer: str = "word", class_names: Sequence[str] | None = None,
+              extra_reserved: Sequence[str] = ()) -> "TextPreprocessor":
+        """Learn the vocabulary from a dataset of scalar strings (the training split only).
+
+        `extra_reserved`: WordPiece tokens reserved after the specials (e.g. `[MASK]`).
+        """
         batches = texts.batch(1024)
         if tokenizer == "wordpiece":
             # keras-hub and TensorFlow Text's learner: imported only for WordPiece vocabularies.
             from kzoo.data.wordpiece import learn_wordpiece_vocabulary
 
             vocabulary = learn_wordpiece_vocabulary(batches.map(strip_html_breaks), max_tokens,
-                                                    reserved_tokens=WORDPIECE_SPECIALS)
+                                                    reserved_tokens=WORDPIECE_SPECIALS + list(extra_reserved))
         else:
             layer = _word_vectorizer(max_tokens, sequence_length)
             layer.adapt(batches.map(standardize_review) if _standardize_outside_layer() else batches)
@@ -136,6 +144,7 @@ class TextPreprocessor:
             "sequence_length": self.sequence_length, "max_tokens": self.max_tokens,
             "class_names": self.class_names,
             "standardize": "kzoo>standardize_review" if self.tokenizer == "word" else "kzoo>strip_html_breaks",
+            **({"lowercase": self.lowercase, "strip_accents": self.strip_accents} if self.tokenizer == "wordpiece" else {}),
         }
         (directory / CONFIG_FILE).write_text(json.dumps(settings, indent=2), encoding="utf-8")
 
@@ -145,21 +154,22 @@ class TextPreprocessor:
         directory = Path(directory)
         settings = json.loads((directory / CONFIG_FILE).read_text(encoding="utf-8"))
         return cls(read_vocabulary(directory), settings["sequence_length"], settings["max_tokens"],
-                   settings["tokenizer"], settings.get("class_names"))
+                   settings["tokenizer"], settings.get("class_names"), settings.get("lowercase", True),
+                   settings.get("strip_accents", True))
 
 
 @keras.saving.register_keras_serializable(package="kzoo")
 class WordPieceClassifierTokens(keras.layers.Layer):
     """Strings -> `[CLS] wordpieces [SEP]` ids padded with [PAD]=0 to `sequence_length`."""
 
-    def __init__(self, vocabulary, sequence_length, **kwargs):
+    def __init__(self, vocabulary, sequence_length, lowercase=True, strip_accents=True, **kwargs):
         super().__init__(**kwargs)
         import keras_hub  # seconds to import: only for WordPiece (bert_cls) tokenizers
 
         self.vocabulary, self.sequence_length = list(vocabulary), int(sequence_length)
-
+        self.lowercase, self.strip_accents = bool(lowercase), bool(strip_accents)
         self.tokenizer = keras_hub.tokenizers.WordPieceTokenizer(
-            vocabulary=vocabulary, lowercase=True, strip_accents=True, oov_token="[UNK]",
+            vocabulary=vocabulary, lowercase=self.lowercase, strip_accents=self.strip_accents, oov_token="[UNK]",
         )
         self.packer = keras_hub.layers.StartEndPacker(
             sequence_length=sequence_length, start_value=vocabulary.index("[CLS]"),
@@ -173,10 +183,13 @@ class WordPieceClassifierTokens(keras.layers.Layer):
         return self.packer(self.tokenizer(strip_html_breaks(strings)))
 
     def get_config(self) -> dict:
-        return {**super().get_config(), "vocabulary": self.vocabulary, "sequence_length": self.sequence_length}
+        return {**super().get_config(), "vocabulary": self.vocabulary, "sequence_length": self.sequence_length,
+                "lowercase": self.lowercase, "strip_accents": self.strip_accents}
 
 
-def _wordpiece_layer(vocabulary: list, sequence_length: int) -> WordPieceClassifierTokens:
-    if vocabulary[: len(WORDPIECE_SPECIALS)] != WORDPIECE_SPECIALS:
-        raise ValueError(f"a WordPiece vocabulary must start with {WORDPIECE_SPECIALS}")
-    return WordPieceClassifierTokens(vocabulary, sequence_length, name="wordpiece_tokens")
+def _wordpiece_layer(vocabulary: list, sequence_length: int, lowercase: bool = True,
+                     strip_accents: bool = True) -> WordPieceClassifierTokens:
+    # [PAD] must be id 0 (the models mask ids == 0); the other specials may sit anywhere (hub vocabularies).
+    if not vocabulary or vocabulary[0] != "[PAD]" or not set(WORDPIECE_SPECIALS) <= set(vocabulary):
+        raise ValueError(f"a WordPiece vocabulary must start with [PAD] and hold {WORDPIECE_SPECIALS}")
+    return WordPieceClassifierTokens(vocabulary, sequence_length, lowercase, strip_accents, name="wordpiece_tokens")

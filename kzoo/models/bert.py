@@ -1,4 +1,5 @@
-"""`bert_cls`: token ids -> keras-hub `BertBackbone` -> pooled features -> head.
+"""The BERT family: `bert_cls` (token ids -> keras-hub `BertBackbone` -> pooled features -> head)
+and `bert_mlm` (the same backbone under keras-hub's `BertMaskedLM`, pretrained on unlabelled text).
 
 The backbone is built from the config's small architecture (trained from scratch), or loaded
 with `BertBackbone.from_preset(model.preset)` when `preset` names a local preset directory (one
@@ -83,6 +84,7 @@ def build_bert_classifier(
     if pooling == "cls":
         x = features["pooled_output"]
     else:
+        backbone.get_layer("pooled_dense").trainable = False  # unused: no "gradients do not exist" warning
         x = MaskedMeanPooling(name="mean_pool")(features["sequence_output"], mask)
     if dropout:
         x = keras.layers.Dropout(dropout, name="dropout")(x)
@@ -90,7 +92,34 @@ def build_bert_classifier(
     return keras.Model(token_ids, logits, name=name)
 
 
+def build_bert_masked_lm(
+    vocab_size: PositiveInt = 20000,
+    num_layers: PositiveInt = 2,
+    num_heads: PositiveInt = 2,
+    hidden_dim: PositiveInt = 128,
+    intermediate_dim: PositiveInt = 256,
+    max_sequence_length: PositiveInt = 512,
+    attention_dropout: Fraction = 0.1,
+) -> keras_hub.models.BertMaskedLM:
+    """Return keras-hub's `BertMaskedLM` over a fresh `BertBackbone` of these sizes (bert_cls's by default).
+
+    Inputs: `{"token_ids", "segment_ids", "padding_mask", "mask_positions"}` (see
+    `kzoo.data.pretraining`); output: float32 logits `[B, masked positions, vocab_size]`. The
+    prediction head shares the token embedding, so the backbone is all a preset needs to keep.
+    """
+    backbone = build_bert_backbone("", vocab_size, num_layers, num_heads, hidden_dim, intermediate_dim,
+                                   max_sequence_length, attention_dropout)
+    backbone.get_layer("pooled_dense").trainable = False  # the masked-token head does not use it
+    return keras_hub.models.BertMaskedLM(backbone=backbone, preprocessor=None, name="bert_mlm")
+
+
 @register_model(task="text_classification", builder=build_bert_classifier)
 def bert_cls(**kwargs) -> keras.Model:
     """IMDB BERT classifier; hyperparameters in `zoo_configs/bert_cls.yaml`."""
     return build_bert_classifier(**kwargs)
+
+
+@register_model(task="masked_lm", builder=build_bert_masked_lm)
+def bert_mlm(**kwargs) -> keras_hub.models.BertMaskedLM:
+    """BERT masked-language-model pretraining on IMDB's unlabelled reviews; see `zoo_configs/bert_mlm.yaml`."""
+    return build_bert_masked_lm(**kwargs)

@@ -37,6 +37,8 @@ class Task:
         one); None when the task cannot refit.
       distillable: whether a student of this task can be distilled from a teacher of it.
       evaluates_exports: whether `evaluate_export` can score a SavedModel on a raw test split.
+      exports_saved_model: whether a finished run is exported as a SavedModel (a pretraining
+        task's output is the preset `after_save` writes instead).
     """
 
     name: str = ""
@@ -47,14 +49,22 @@ class Task:
     validation_key: str | None = None
     distillable: bool = False
     evaluates_exports: bool = False
+    exports_saved_model: bool = True
 
     # ------------------------------------------------------------------ training
+    def check_config(self, config: Mapping) -> None:
+        """Raise ConfigError (or DataError) for a config this task cannot run, before anything is written."""
+
     def loss(self) -> keras.losses.Loss:
         """A fresh loss object for `model.compile`."""
         raise NotImplementedError
 
     def metrics(self) -> list:
         """Fresh metric objects for `model.compile`."""
+        return []
+
+    def weighted_metrics(self) -> list:
+        """Fresh metric objects weighted by the data's sample weights (e.g. only the masked tokens)."""
         return []
 
     def load_data(self, config: dict, source: str, data_dir: str | None, seed: int, batch_size: int,
@@ -69,6 +79,11 @@ class Task:
     def example_batch(self, config: Mapping, batch_size: int = 8, seed: int = 0):
         """A fixed random `(inputs, targets)` batch shaped like the entry's real data."""
         raise NotImplementedError
+
+    def after_save(self, run_dir, model: keras.Model, preprocessor, config: Mapping) -> dict:
+        """Write what the task makes of a finished model besides `model.keras` (a pretraining run's
+        preset); return entries for `metrics.json`. Called once, by the chief, after `model.keras`."""
+        return {}
 
     # ------------------------------------------------------------------ refit
     def has_validation(self, config: Mapping) -> bool:

@@ -86,6 +86,7 @@ def compile_model(
         optimizer=make_optimizer(train, steps_per_epoch),
         loss=task.loss(),
         metrics=task.metrics(),
+        weighted_metrics=task.weighted_metrics() or None,
         jit_compile=jit_compile,
         steps_per_execution=steps_per_execution or (int(train.get("steps_per_execution", 1)) if one_replica else 1),
     )

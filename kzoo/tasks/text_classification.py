@@ -34,6 +34,17 @@ class TextClassification(ClassificationTask):
     data_schema = TEXT_DATA
     input_name = "text"
 
+    def check_config(self, config):
+        preset = config["model"].get("preset")
+        if preset:  # a missing directory or an unreachable hub: one line now, not a failed download later
+            from kzoo import pretrained
+
+            longest = int(pretrained.backbone_config(preset).get("max_sequence_length", 0) or 0)
+            length = int(config["data"]["sequence_length"])
+            if longest and length > longest:
+                raise ConfigError(f"data.sequence_length={length} is longer than preset {preset} allows ({longest} "
+                                  f"positions); pass --set data.sequence_length={longest}")
+
     def load_data(self, config, source, data_dir, seed, batch_size, shard, preprocessor=None):
         extra = {"preprocessor": preprocessor} if preprocessor is not None else {}
         return load_text_data(config, source, data_dir, seed, batch_size, shard, **extra)

@@ -40,6 +40,7 @@ from kzoo.training.cluster import (
 from kzoo.training.curves import plot_curves
 from kzoo.training.divergence import divergence_message, loss_growth
 from kzoo.training.history import read_history
+from kzoo.training.lora import LoRA
 from kzoo.training.process import set_mixed_precision, set_seed, versions
 from kzoo.training.refit import Refit
 from kzoo.training.strategy import get_jax_distribution, get_strategy
@@ -51,7 +52,7 @@ PHASES = ("resolve", "strategy", "run_dir", "data", "build", "fit", "after_fit",
 
 def default_plugins() -> list[RunPlugin]:
     """The plug-ins every run has; each acts only when its config section asks for it."""
-    return [PruneFromRun(), Pruning(), Distillation(), Refit()]
+    return [PruneFromRun(), Pruning(), Distillation(), Refit(), LoRA()]  # LoRA merges after a refit
 
 
 def resolve_config(
@@ -177,6 +178,7 @@ class Training:
         flags = {"strategy": r.strategy, "mixed_precision": r.mixed_precision, "jit_compile": r.jit_compile,
                  "seed": r.seed, "deterministic": r.deterministic}
         self.config["runtime"].update({k: v for k, v in flags.items() if v is not None})
+        self.task.check_config(self.config)
         for plugin in self.plugins:
             plugin.check(self.config)
 
@@ -282,6 +284,8 @@ class Training:
     def save(self) -> None:
         """`model.keras`: the final model, written once training is over (what marks a run finished)."""
         self.write_dir.save_model(self.net)  # whole or not at all: a full disk keeps a run unfinished, not broken
+        self.task_outputs = (self.task.after_save(self.dir, self.net, self.bundle.preprocessor, self.config)
+                             if self.role.is_chief else {})
 
     def test(self) -> None:
         """The test metrics: the bundle's own evaluation (HR@10, BLEU) or `model.evaluate`."""
@@ -314,6 +318,7 @@ class Training:
             "stopped_on_nan": None,
             "loss_growth": growth,
             "refit": self.refit_info,
+            **self.task_outputs,
         }
         for plugin in self.plugins:
             self.metrics.update(plugin.metrics(self.net, self.config, self.total_steps))
@@ -332,7 +337,7 @@ class Training:
 
     def export(self) -> None:
         """The SavedModel under `export/<version>/` (unless `export=False`)."""
-        if not self.request.export:
+        if not self.request.export or not self.task.exports_saved_model:
             return
         self.metrics["export"] = str(export_run(self.dir.path))
         for plugin in self.plugins:

@@ -1,0 +1,97 @@
+"""`train.lora_rank`: fine-tune a pretrained keras-hub backbone with LoRA, save plain merged weights.
+
+keras-hub's `Backbone.enable_lora(rank)` freezes the backbone and adds rank-`rank` factors to its
+attention query and value projections; the task head outside the backbone keeps training. After
+`fit`, the run's model is rebuilt without LoRA and given the merged kernels (Keras's
+`save_own_variables` writes `kernel + A @ B` for a LoRA layer), so `model.keras` and the SavedModel
+hold ordinary weights and serve exactly as a fully fine-tuned model does.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Mapping
+
+import keras
+
+from kzoo.errors import ConfigError
+from kzoo.plugin import RunPlugin
+
+
+def lora_rank(config: Mapping) -> int:
+    """The run's `train.lora_rank` (0: no LoRA)."""
+    return int(config["train"].get("lora_rank", 0) or 0)
+
+
+def backbones(model: keras.Model) -> list:
+    """The keras-hub backbones inside `model` (empty for models built without keras-hub)."""
+    from keras_hub.models import Backbone
+
+    return [layer for layer in [model, *model._flatten_layers(include_self=False)] if isinstance(layer, Backbone)]
+
+
+def trainable_count(model: keras.Model) -> int:
+    """Number of trainable parameters of `model`."""
+    return int(sum(int(keras.ops.size(w)) for w in model.trainable_weights))
+
+
+def merged_copy(model: keras.Model, config: Mapping) -> keras.Model:
+    """A model of `config` without LoRA holding `model`'s weights, LoRA factors merged into the kernels."""
+    from kzoo.zoo import build_from_config
+
+    plain = build_from_config(config, compile=False)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = str(Path(tmp) / "merged.weights.h5")
+        model.save_weights(path)
+        plain.load_weights(path)
+    return plain
+
+
+class LoRA(RunPlugin):
+    """Trainer plug-in for `train.lora_rank` (see the module docstring)."""
+
+    def __init__(self):
+        self.counts: dict = {}
+
+    def check(self, config: Mapping) -> None:
+        """LoRA needs pretrained weights to adapt: an entry with `model.preset`, and the preset set."""
+        if not lora_rank(config):
+            return
+        if "preset" not in config["model"]:
+            raise ConfigError(f"train.lora_rank: {config['entry']!r} has no pretrained keras-hub backbone "
+                              f"(no model.preset key); LoRA fine-tunes entries such as bert_cls from a preset")
+        if not config["model"]["preset"]:
+            raise ConfigError("train.lora_rank needs pretrained weights to adapt: set model.preset=DIR|HANDLE "
+                              "(e.g. a bert_mlm run's preset/)")
+
+    def init_weights(self, net, config: Mapping) -> None:
+        """Enable LoRA on every backbone of the freshly built (preset-loaded) `net`."""
+        rank = lora_rank(config)
+        if not rank:
+            return
+        found = backbones(net)
+        if not found:
+            raise ConfigError(f"train.lora_rank: {config['entry']!r} holds no keras-hub backbone to adapt")
+        for backbone in found:
+            backbone.enable_lora(rank)
+        total = int(net.count_params())
+        self.counts = {"rank": rank, "trainable_parameters": trainable_count(net), "total_parameters": total,
+                       "layers": [name for b in found for name in b.default_lora_layer_names()]}
+        self.counts["trainable_share"] = round(self.counts["trainable_parameters"] / total, 6)
+        print(f"kzoo: LoRA rank {rank}: {self.counts['trainable_parameters']:,} of {total:,} parameters train "
+              f"({self.counts['trainable_share']:.2%})", flush=True)
+
+    def after_fit(self, training) -> None:
+        """Replace the trained LoRA model by a plain one with the merged weights (compiled for testing)."""
+        if not lora_rank(training.config):
+            return
+        from kzoo.tasks import compile_model
+
+        with training.dist.scope():
+            plain = merged_copy(training.net, training.config)
+            compile_model(plain, training.config)
+        training.net = plain
+
+    def metrics(self, net, config: Mapping, total_steps) -> dict:
+        return {"lora": dict(self.counts)} if self.counts else {}
