@@ -37,10 +37,10 @@ import keras
 from kzoo.errors import ConfigError
 from kzoo.finite import nonfinite_weights, outputs_are_finite
 from kzoo.run_dir import LOCK_FILE, RunDir, RunDirError, lock_dir
+from kzoo.schema import QUANTIZE_MODES
 from kzoo.signatures import ExportError, signature_summary
 from kzoo.tasks import UnknownTaskError, get_task, list_tasks
 
-QUANTIZE_MODES = ("int8",)
 _TMP_PREFIX = ".tmp-export-"
 
 
