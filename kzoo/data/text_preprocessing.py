@@ -18,6 +18,8 @@ from typing import Sequence
 import keras
 import tensorflow as tf
 
+from kzoo import progress
+
 PUNCTUATION = r'[!"#$%&()\*\+,\-\./:;<=>?@\[\\\]^_`{|}~\']'
 WORDPIECE_SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]"]
 CONFIG_FILE, VOCAB_FILE = "preprocessor.json", "vocabulary.txt"
@@ -90,19 +92,27 @@ class TextPreprocessor:
 
     @classmethod
     def adapt(cls, texts: tf.data.Dataset, sequence_length: int, max_tokens: int,
-              tokenizer: str = "word", class_names: Sequence[str] | None = None) -> "TextPreprocessor":
-        """Learn the vocabulary from a dataset of scalar strings (the training split only)."""
-        batches = texts.batch(1024)
-        if tokenizer == "wordpiece":
-            # keras-hub and TensorFlow Text's learner: imported only for WordPiece vocabularies.
-            from kzoo.data.wordpiece import learn_wordpiece_vocabulary
+              tokenizer: str = "word", class_names: Sequence[str] | None = None,
+              size: int | None = None) -> "TextPreprocessor":
+        """Learn the vocabulary from a dataset of scalar strings (the training split only), saying so on stderr.
 
-            vocabulary = learn_wordpiece_vocabulary(batches.map(strip_html_breaks), max_tokens,
-                                                    reserved_tokens=WORDPIECE_SPECIALS)
-        else:
-            layer = _word_vectorizer(max_tokens, sequence_length)
-            layer.adapt(batches.map(standardize_review) if _standardize_outside_layer() else batches)
-            vocabulary = layer.get_vocabulary()
+        `size`: how many texts there are, for that line, when the dataset cannot tell.
+        """
+        batches = texts.batch(1024)
+        n = progress.count(texts) or size
+        kind = "WordPiece" if tokenizer == "wordpiece" else "word"
+        with progress.step(f"learning the {kind} vocabulary from {n if n is not None else 'the'} training texts"):
+            if tokenizer == "wordpiece":
+                # keras-hub and TensorFlow Text's learner: imported only for WordPiece vocabularies.
+                from kzoo.data.wordpiece import learn_wordpiece_vocabulary
+
+                vocabulary = learn_wordpiece_vocabulary(batches.map(strip_html_breaks), max_tokens,
+                                                        reserved_tokens=WORDPIECE_SPECIALS,
+                                                        batches=-(-n // 1024) if n else None)
+            else:
+                layer = _word_vectorizer(max_tokens, sequence_length)
+                layer.adapt(batches.map(standardize_review) if _standardize_outside_layer() else batches)
+                vocabulary = layer.get_vocabulary()
         return cls(vocabulary, sequence_length, max_tokens, tokenizer, class_names)
 
     def _layer_vocabulary(self) -> list:
