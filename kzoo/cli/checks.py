@@ -89,7 +89,7 @@ def check_minimum(parser: argparse.ArgumentParser, args: argparse.Namespace, *de
 def check_exists(parser: argparse.ArgumentParser, flag: str, path: str | None, what: str = "file or folder") -> None:
     """Refuse a path the user named (`flag`: how, e.g. `--teacher`) that does not exist."""
     if path is not None and not os.path.exists(os.path.expanduser(path)):
-        parser.error(f"{flag} {path}: no such {what}")
+        parser.error(f"{flag}: {what} {path} does not exist")
 
 
 def check_data(parser: argparse.ArgumentParser, data: str | None, keywords: Iterable[str] = DATA_KEYWORDS) -> None:
@@ -108,5 +108,5 @@ def check_train_args(parser: argparse.ArgumentParser, args: argparse.Namespace, 
     check_minimum(parser, args, "epochs", "batch_size")
     check_minimum(parser, args, "seed", minimum=0)
     if args.strategy is not None and args.strategy not in schema.STRATEGIES:
-        parser.error(f"--strategy {args.strategy}: unknown strategy.{schema.did_you_mean(args.strategy, list(schema.STRATEGIES))}"
-                     f" Valid: {', '.join(schema.STRATEGIES)}")
+        hint = schema.did_you_mean(args.strategy, list(schema.STRATEGIES))
+        parser.error(f"--strategy: unknown strategy {args.strategy!r}.{hint} Valid: {', '.join(schema.STRATEGIES)}")
