@@ -279,6 +279,9 @@ def signature_section(fn: Callable, skip: tuple[str, ...] = ()) -> Section:
     return section
 
 
+# `kzoo-export --quantize` modes (kzoo.export.quantize_model); declared here so the tool checks them first.
+QUANTIZE_MODES = ("int8",)
+
 STRATEGIES = ("auto", "default", "one_device", "mirrored", "multi_worker", "tpu")
 
 TRAIN: Section = {

@@ -99,8 +99,9 @@ def test_serving_checks_every_export_before_timing_any(lstm_export, tmp_path, mo
 
     timed = []
     monkeypatch.setattr(runs, "serving_run", lambda export_dir, *a, **k: timed.append(export_dir) or {})
-    with pytest.raises(ExportError, match="does not exist"):
+    with pytest.raises(SystemExit) as exit_info:  # a missing folder: refused with the arguments, before TensorFlow
         benchmark.main(["--serving", lstm_export, "--serving", str(tmp_path / "missing")])
+    assert exit_info.value.code == 2
     (tmp_path / "versions" / "3").mkdir(parents=True)
     (tmp_path / "versions" / "3" / "saved_model.pb").write_bytes(b"")
     with pytest.raises(ExportError, match=r"no saved_model.pb\); name a version folder, e.g. .*versions/3"):

@@ -3,6 +3,8 @@
 import ast
 import configparser
 import importlib
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -60,10 +62,30 @@ def test_console_entry_reports_bad_input_in_one_line(tmp_path, capsys):
         assert len(err.splitlines()) == 1 and "Traceback" not in err
 
 
-def test_predict_module_needs_tensorflow_only():
-    # kzoo/cli/predict.py is the file a serving machine gets alone: no kzoo, no Keras.
-    assert imported_modules(ROOT / "kzoo" / "cli" / "predict.py") <= {
-        "__future__", "argparse", "json", "os", "sys", "numpy", "tensorflow", "tensorflow_text"}
+def optional_imports(path: Path) -> set[str]:
+    """Top-level names imported only inside a `try:` whose handler catches ImportError."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Try) and any(getattr(h.type, "id", None) == "ImportError" for h in node.handlers):
+            names |= {n.module.split(".")[0] for n in node.body if isinstance(n, ast.ImportFrom) and n.module}
+    return names
+
+
+def test_predict_module_needs_tensorflow_only(tmp_path):
+    # kzoo/cli/predict.py is the file a serving machine gets alone: no Keras, and kzoo only if it is there.
+    path = ROOT / "kzoo" / "cli" / "predict.py"
+    assert optional_imports(path) == {"kzoo"}
+    assert imported_modules(path) - optional_imports(path) <= {
+        "__future__", "argparse", "contextlib", "json", "os", "sys", "numpy", "tensorflow", "tensorflow_text"}
+    alone = tmp_path / "predict.py"  # copied alone, where kzoo cannot be imported: it still runs
+    alone.write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+    script = ("import builtins, runpy, sys\nreal = builtins.__import__\n"
+              "def no_kzoo(name, *a, **k):\n    if name.startswith('kzoo'): raise ImportError(name)\n"
+              "    return real(name, *a, **k)\nbuiltins.__import__ = no_kzoo\n"
+              f"sys.argv = ['predict.py', {str(tmp_path)!r}, '--text', 'x']\nrunpy.run_path({str(alone)!r}, run_name='__main__')")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and proc.stderr.startswith("error: ") and "holds no SavedModel" in proc.stderr, proc.stderr
 
 
 @pytest.mark.parametrize("tool", TOOLS)

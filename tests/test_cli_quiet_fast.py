@@ -2,6 +2,7 @@
 `--verbose`, list and describe the entries, and suggest the key or entry meant."""
 
 import importlib
+import json
 import os
 import subprocess
 import sys
@@ -137,3 +138,38 @@ def test_train_without_a_model_says_what_to_give(capsys):
     with pytest.raises(SystemExit) as exit_info:
         train_tool.main([])
     assert exit_info.value.code == 2 and "--model (or --list-models, --describe NAME)" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def text_export(tmp_path_factory):
+    """A SavedModel with a `serving_default(text)` as kzoo's text exports have (a label per text)."""
+    import tensorflow as tf
+
+    class Classifier(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+        def serve(self, text):
+            return {"label": tf.cast(tf.strings.length(text), tf.int64) % 2}
+
+    module = Classifier()
+    version = tmp_path_factory.mktemp("export") / "1"
+    tf.saved_model.save(module, str(version), signatures={"serving_default": module.serve})
+    return version.parent
+
+
+def _predict(export_dir, *flags):
+    # The root logger at INFO, as in _train_quietly: TensorFlow's INFO lines would show through it.
+    script = "import logging; logging.basicConfig(level=logging.INFO)\nfrom kzoo.cli.predict import run; run()"
+    return subprocess.run([sys.executable, "-c", script, str(export_dir), "--text", "a fine film", *flags],
+                          capture_output=True, text=True, env=_env(), timeout=120)
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_predict_prints_no_framework_noise_unless_verbose(text_export, verbose):
+    proc = _predict(text_export, *(["--verbose"] if verbose else []))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads(proc.stdout)["predictions"] == [{"text": "a fine film", "label": 1}]
+    noise = [line for line in proc.stderr.splitlines() if quiet.is_noise(line)]
+    if verbose:
+        assert noise, proc.stderr  # TensorFlow's start-up lines are shown, as asked
+    else:
+        assert noise == [] and not any(f in proc.stderr for f in NOISE_FRAGMENTS), proc.stderr

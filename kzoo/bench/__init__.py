@@ -5,3 +5,7 @@
 
 Nothing is imported here, so `baselines` can be imported without loading kzoo's library code.
 """
+
+# The entries with a hand-written baseline (`baselines/<entry>.py`); here so `kzoo-benchmark` checks
+# `--vs-baseline` before TensorFlow loads.
+BASELINES = ("lstm", "transformer_cls", "neumf")

@@ -21,7 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 import kzoo
-from kzoo import serving_eval
+from kzoo import progress, serving_eval
 from kzoo.data import DataError, DataUnavailableError, is_prepared, resolve_data_dir
 from kzoo.data.seq2seq import find_raw_folder
 from kzoo.run_dir import RunDir, RunDirError
@@ -118,10 +118,13 @@ def serving_run(export_dir: str, inputs_batch1: dict, inputs_batch256: dict, cal
     for _ in range(10):
         fn(**inputs_batch1)
     latencies = []
-    for _ in range(calls):
+    bar = progress.bar(calls)
+    for call in range(calls):
         started = time.perf_counter()
         fn(**inputs_batch1)
         latencies.append(time.perf_counter() - started)
+        if bar is not None and (call + 1) % 50 == 0:  # outside the timed call; every 50 keeps the drawing cheap
+            bar.update(call + 1)
     fn(**inputs_batch256)
     started = time.perf_counter()
     repeats = 20
@@ -212,10 +215,13 @@ def serving_benchmark(export_dirs: Iterable[str], eval_data_dir: str | None, emi
     export_dirs = list(export_dirs)
     eval_data = check_serving_inputs(export_dirs, eval_data_dir)
     for export_dir in export_dirs:
-        emit(serving_run(export_dir, serving_inputs(export_dir, 1), serving_inputs(export_dir, 256), calls))
+        with progress.step(f"timing {export_dir}: {calls} batch-1 calls, then batch-256 throughput"):
+            record = serving_run(export_dir, serving_inputs(export_dir, 1), serving_inputs(export_dir, 256), calls)
+        emit(record)
         if not eval_data_dir:
             continue
-        record = {**serving_eval.evaluate_export(export_dir, eval_data_dir), "eval_data": eval_data[export_dir]}
+        with progress.step(f"scoring {export_dir} on its entry's test split from {eval_data_dir}"):
+            record = {**serving_eval.evaluate_export(export_dir, eval_data_dir), "eval_data": eval_data[export_dir]}
         trained_on = _trained_on(export_dir)
         if trained_on:
             record["trained_on"] = trained_on

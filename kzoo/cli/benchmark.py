@@ -17,6 +17,8 @@ import os
 from typing import Sequence
 
 import kzoo
+from kzoo.bench import BASELINES
+from kzoo.cli.checks import check_data, check_exists, check_minimum, check_models, entry_name, tool_parser
 from kzoo.cli.common import add_verbose_argument, framework_start, run_tool
 
 
@@ -60,7 +62,7 @@ def _vs_baseline(models: list[str], args) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the tool's argument parser."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = tool_parser(__doc__)
     parser.add_argument("--model", action="append", default=[], help="entry to benchmark (repeatable)")
     parser.add_argument("--all", action="store_true", help="every entry whose real tfds data is in --data-dir")
     parser.add_argument("--data", default="tfds", help="tfds (default) or a PATH to raw files")
@@ -91,28 +93,47 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse bad arguments in one line (exit 2) without loading TensorFlow: paths, flag combinations, names, ranges."""
+    check_minimum(parser, args, "seeds", "epochs", "batch_size", "steps", "rounds", "max_train_examples",
+                  "steps_per_execution")
+    check_minimum(parser, args, "first_seed", "warmup_steps", minimum=0)
+    check_data(parser, args.data, keywords=("tfds", "auto", "synthetic"))
+    if args.json and not os.path.isdir(os.path.dirname(os.path.abspath(args.json))):
+        parser.error(f"--json {args.json}: its folder does not exist")
+    for export_dir in args.serving:
+        check_exists(parser, "--serving", export_dir, "export folder")
+    if args.eval_data_dir and not args.serving:
+        parser.error("--eval-data-dir scores --serving exports: give --serving EXPORT_DIR")
+    check_exists(parser, "--eval-data-dir", args.eval_data_dir, "folder")
+    if args.all and args.model:
+        parser.error("give --model NAME or --all, not both")
+    if not (args.model or args.all or args.serving):
+        parser.error("give --model NAME or --all")
+    if args.speed and args.vs_baseline:
+        parser.error("--speed and --vs-baseline are different benchmarks: give one")
+    check_models(parser, args.model)
+    models = {entry_name(name) for name in args.model}
+    if args.vs_baseline and not args.all and not models <= set(BASELINES):
+        parser.error(f"--vs-baseline has hand-written baselines for {', '.join(BASELINES)} only")
+    if args.vs_baseline and args.max_train_examples and "neumf" in models:
+        parser.error("--max-train-examples applies to the text entries only (neumf always uses all of ML-100k)")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse `argv` (None: `sys.argv[1:]`), run the chosen benchmarks, print one JSON line per
     record (and append it to `--json`); return 0."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    with framework_start(args.verbose):  # imported after parsing: TensorFlow takes seconds to load (start-up latency)
-        from kzoo.bench import runs, vs_baseline
+    check_args(parser, args)
+    with framework_start(args.verbose):  # imported after the checks: TensorFlow takes seconds to load (start-up latency)
+        from kzoo.bench import runs
 
-    if args.json and not os.path.isdir(os.path.dirname(os.path.abspath(args.json))):
-        parser.error(f"--json {args.json}: its folder does not exist")
-    if args.eval_data_dir and not args.serving:
-        parser.error("--eval-data-dir scores --serving exports: give --serving EXPORT_DIR")
-    models = _entries_with_real_data(args.data_dir) if args.all else list(args.model)
-    if not models and (args.all or not args.serving):
-        parser.error("give --model NAME or --all")
-    for name in models:
-        kzoo.get_entry(name)  # unknown names fail before any work
-    if args.vs_baseline:
-        if any(name not in vs_baseline.BASELINES for name in models):
-            parser.error(f"--vs-baseline has hand-written baselines for {', '.join(vs_baseline.BASELINES)} only")
-        if args.max_train_examples and "neumf" in models:
-            parser.error("--max-train-examples applies to the text entries only (neumf always uses all of ML-100k)")
+    models = _entries_with_real_data(args.data_dir) if args.all else [kzoo.get_entry(n).name for n in args.model]
+    if args.all and not models and not args.serving:
+        parser.error(f"--all: no entry's tfds data is prepared in {args.data_dir or 'the default data dir'}")
+    if args.vs_baseline and any(name not in BASELINES for name in models):
+        parser.error(f"--vs-baseline has hand-written baselines for {', '.join(BASELINES)} only")
     # Latency first (one record), then the score (another): each is written as soon as it exists.
     runs.serving_benchmark(args.serving, args.eval_data_dir, lambda record: _emit(record, args.json))
     if not models:

@@ -1,6 +1,6 @@
 """Input-pipeline throughput of a zoo entry's training data, without a model.
 
-    python tools/data_benchmark.py --model mlp --data-dir /work/shared/datasets/tfds --batches 200
+    python tools/data_benchmark.py --model mlp --data-dir ~/tensorflow_datasets --batches 200
 
 Builds the entry's `DataBundle`, iterates the whole training dataset once (warm-up: fills the
 cache), then times `--batches` batches (repeating the dataset as needed) and prints JSON lines:
@@ -15,12 +15,13 @@ import time
 from typing import Sequence
 
 import kzoo
+from kzoo.cli.checks import check_data, check_minimum, check_models, tool_parser
 from kzoo.cli.common import add_verbose_argument, framework_start, run_tool
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Parse `argv` (None: `sys.argv[1:]`) into the tool's namespace."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = tool_parser(__doc__)
     parser.add_argument("--model", required=True, help="zoo entry whose data to load (e.g. mlp, lstm)")
     parser.add_argument("--data", default="auto", help="auto, tfds, synthetic or a path to your own files")
     parser.add_argument("--data-dir", default=None, help="tfds data directory (default $TFDS_DATA_DIR)")
@@ -28,7 +29,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=None, help="global batch size (default: the config's)")
     parser.add_argument("--seed", type=int, default=0)
     add_verbose_argument(parser)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    check_models(parser, [args.model])
+    check_data(parser, args.data)
+    check_minimum(parser, args, "batches", "batch_size")
+    check_minimum(parser, args, "seed", minimum=0)
+    return args
 
 
 def _count(batch) -> int:

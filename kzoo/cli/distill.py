@@ -10,19 +10,22 @@ Takes the data, strategy and output flags of tools/train.py. Loss: alpha * hard-
 
 from __future__ import annotations
 
-import argparse
 import json
 from typing import Sequence
 
+from kzoo.cli.checks import check_exists, check_train_args, tool_parser
 from kzoo.cli.common import add_train_arguments, framework_start, run_tool
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse `argv` (None: `sys.argv[1:]`), train the student, print a JSON summary; return 0."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = tool_parser(__doc__)
     parser.add_argument("--teacher", required=True, help="the teacher's finished run directory")
     add_train_arguments(parser, model_flag="--student")
-    args = vars(parser.parse_args(argv))
+    namespace = parser.parse_args(argv)
+    check_exists(parser, "--teacher", namespace.teacher, "run directory")
+    check_train_args(parser, namespace, "--student")
+    args = vars(namespace)
     with framework_start(args.pop("verbose")):  # imported after parsing: TensorFlow loads in seconds (start-up latency)
         from kzoo.training import distill_run
 

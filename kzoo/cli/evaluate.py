@@ -10,16 +10,20 @@ dataset (--data-dir DIR when it is not in the default data dir), or the same gen
 
 from __future__ import annotations
 
-import argparse
 import json
+import os
 from typing import Sequence
 
+from kzoo.cli.checks import check_data, check_minimum, tool_parser
 from kzoo.cli.common import add_data_arguments, add_verbose_argument, framework_start, run_tool
+
+
+SPLITS = ("train", "val", "test")  # kzoo.training.evaluate.SPLITS, named here to check before TensorFlow loads
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse `argv` (None: `sys.argv[1:]`), evaluate the run, print its metrics as JSON; return 0."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = tool_parser(__doc__)
     parser.add_argument("run", help="run directory (or a SavedModel exported inside one)")
     add_data_arguments(parser)
     parser.add_argument("--split", default="test", help="train, val or test")
@@ -28,6 +32,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="evaluate on a --data source other than the one the run trained on")
     add_verbose_argument(parser)
     args = parser.parse_args(argv)
+    if not os.path.exists(os.path.expanduser(args.run)):
+        parser.error(f"{args.run!r} is not a finished run directory: it does not exist")
+    if args.split not in SPLITS:
+        parser.error(f"unknown split {args.split!r}; valid: {', '.join(SPLITS)}")
+    check_data(parser, args.data)
+    check_minimum(parser, args, "seed", minimum=0)
     with framework_start(args.verbose):  # imported after parsing: TensorFlow takes seconds to load (start-up latency)
         from kzoo.training.evaluate import evaluate_run
 

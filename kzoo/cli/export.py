@@ -9,21 +9,27 @@ Each call writes the next version (`OUTPUT/1`, `OUTPUT/2`, ...), TF Serving's la
 
 from __future__ import annotations
 
-import argparse
+import os
 import sys
 from typing import Sequence
 
+from kzoo.cli.checks import tool_parser
+from kzoo.schema import QUANTIZE_MODES
 from kzoo.cli.common import add_verbose_argument, framework_start, run_tool
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse `argv` (None: `sys.argv[1:]`), export the run, print the version folder; return 0."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = tool_parser(__doc__)
     parser.add_argument("run", help="run directory, or a .keras file inside one")
     parser.add_argument("--output", default=None, help="versioned export folder (default RUN/export)")
     parser.add_argument("--quantize", default=None, help="int8: quantize the layers that support it (on a copy)")
     add_verbose_argument(parser)
     args = parser.parse_args(argv)
+    if not os.path.exists(os.path.expanduser(args.run)):
+        parser.error(f"{args.run!r} does not exist: pass a finished run directory or a .keras file inside one")
+    if args.quantize is not None and args.quantize not in QUANTIZE_MODES:
+        parser.error(f"unknown quantize mode {args.quantize!r}; valid: {', '.join(QUANTIZE_MODES)}")
     with framework_start(args.verbose):  # imported after parsing: TensorFlow takes seconds to load (start-up latency)
         from kzoo.export import export_run
 

@@ -11,13 +11,14 @@ import os
 import sys
 from typing import Sequence
 
+from kzoo.cli.checks import check_minimum, tool_parser
 from kzoo.cli.common import framework_start, run_tool
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse `argv` (None: `sys.argv[1:]`), run the command after `--` as N workers; return the
     first non-zero worker exit code, else 0."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = tool_parser(__doc__)
     parser.add_argument("--workers", type=int, default=2, help="number of local worker processes")
     parser.add_argument("--threads", type=int, default=None,
                         help="TensorFlow threads per worker (default: cores / workers)")
@@ -26,8 +27,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         parser.error("give the command after --, e.g. -- tools/train.py --model mlp --strategy multi_worker")
-    if args.workers < 1:
-        parser.error(f"--workers must be >= 1, got {args.workers}")
+    check_minimum(parser, args, "workers", "threads")
+    if not command[0].startswith("-") and not os.path.isfile(command[0]):
+        parser.error(f"{command[0]}: no such script (the command after -- is run with this Python)")
 
     with framework_start():  # imported after parsing: kzoo.training loads TensorFlow, seconds (start-up latency)
         from kzoo.training.launch import launch_local

@@ -8,26 +8,50 @@
 
 EXPORT_DIR is the versioned folder (its highest version is used) or one version folder. This
 client needs no kzoo and no Keras: everything it runs is inside the SavedModel. This file imports
-TensorFlow, NumPy and the standard library only, never another kzoo module, so it can be copied
-alone to a serving machine and run there as `python predict.py EXPORT_DIR ...`.
+TensorFlow, NumPy and the standard library only, so it can be copied alone to a serving machine and
+run there as `python predict.py EXPORT_DIR ...`. Where kzoo is installed, it borrows one optional
+helper, `kzoo.cli.quiet` (TensorFlow's start-up lines hidden unless --verbose); copied alone, the
+same is done as far as `TF_CPP_MIN_LOG_LEVEL` reaches.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
 
 import numpy as np
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+try:
+    from kzoo.cli.quiet import framework_start
+except ImportError:  # this file copied alone to a serving machine
+    framework_start = None
 # TensorFlow is imported inside the functions that use it, after the arguments parse: it takes seconds
 # to load (start-up latency), and `--help` or a bad flag should not wait for it.
 
 
 class UsageError(Exception):
     """Bad arguments or export folder; printed as `error: ...` with exit status 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one `error: ...` line with exit status 2, as the other tools'."""
+
+    def error(self, message):
+        """Print `error: message` to stderr and exit 2."""
+        print(f"error: {message}", file=sys.stderr)
+        sys.exit(2)
+
+
+def quiet_start(verbose: bool):
+    """Context for importing TensorFlow: its start-up lines hidden unless `verbose` (kzoo's filter when installed)."""
+    if framework_start is not None:
+        return framework_start(verbose)
+    if not verbose:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    return contextlib.nullcontext()
 
 
 def resolve_version_dir(path: str) -> str:
@@ -97,6 +121,19 @@ def image_request(loaded, path: str) -> tuple[str, np.ndarray]:
     raise UsageError(f"{path}: image shape {images.shape} fits no signature of this export")
 
 
+def check_arguments(args) -> None:
+    """Refuse, before TensorFlow loads, arguments no export could take (UsageError)."""
+    resolve_version_dir(args.export_dir)
+    if not (args.text or args.image_npy or args.user_id):
+        raise UsageError("give --text, --image-npy, or --user-id with --item-id or --k")
+    if args.image_npy and not os.path.isfile(args.image_npy):
+        raise UsageError(f"--image-npy {args.image_npy}: no such file")
+    if args.user_id and args.k is not None and args.k < 0:
+        raise UsageError(f"--k must be >= 0, got {args.k}")
+    if args.user_id and args.k is None and (not args.item_id or len(args.item_id) != len(args.user_id)):
+        raise UsageError("--user-id needs --k K, or as many --item-id values as user ids")
+
+
 def build_request(args, loaded) -> tuple[str, dict]:
     """Return `(signature name, {input name: value})` for the command-line arguments."""
     import tensorflow as tf
@@ -158,15 +195,24 @@ def main(argv=None) -> int:
 
     Returns 0, or 2 after one `error: ...` line on bad arguments or an export that rejects them.
     """
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("export_dir", help="export folder (highest version used) or one version folder")
     parser.add_argument("--text", action="append", help="a text to classify or translate (repeatable)")
     parser.add_argument("--image-npy", help=".npy file of uint8 images [N, H, W], [N, H, W, C] or one image")
     parser.add_argument("--user-id", type=int, nargs="+", action="extend", help="raw user id(s)")
     parser.add_argument("--item-id", type=int, nargs="+", action="extend", help="raw item id(s), one per user id")
     parser.add_argument("--k", type=int, help="recommend the top K items for each user id")
+    parser.add_argument("--verbose", action="store_true", help="show TensorFlow's start-up log lines (hidden by default)")
     args = parser.parse_args(argv)
-    import tensorflow as tf
+    try:
+        check_arguments(args)
+    except UsageError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    with quiet_start(args.verbose):
+        import tensorflow as tf
+    if not args.verbose:
+        tf.get_logger().setLevel("WARNING")  # "Fingerprint not found", "Assets ..." are INFO lines
 
     try:
         version_dir, loaded = load(args.export_dir)

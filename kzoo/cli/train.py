@@ -9,12 +9,13 @@ import argparse
 import json
 from typing import Sequence
 
+from kzoo.cli.checks import check_models, check_train_args, tool_parser
 from kzoo.cli.common import add_train_arguments, framework_start, run_tool
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the tool's argument parser."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = tool_parser(__doc__)
     add_train_arguments(parser, required=False)
     parser.add_argument("--list-models", action="store_true",
                         help="list the entries (task, dataset, parameters, reference) and exit")
@@ -43,7 +44,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     `--list-models` and `--describe NAME` print the entries or one config instead.
     """
     parser = build_parser()
-    args = vars(parser.parse_args(argv))
+    namespace = parser.parse_args(argv)
+    check_train_args(parser, namespace)
+    if namespace.describe:
+        check_models(parser, [namespace.describe], "--describe")
+    args = vars(namespace)
     listing, described, verbose = args.pop("list_models"), args.pop("describe"), args.pop("verbose")
     if not (listing or described or args["model"]):
         parser.error("the following arguments are required: --model (or --list-models, --describe NAME)")

@@ -15,6 +15,7 @@ from typing import Sequence
 import keras
 import tensorflow as tf
 
+from kzoo import progress
 from kzoo.data.text_preprocessing import read_vocabulary, write_vocabulary
 
 PAD_ID, UNK_ID, START_ID, END_ID = 0, 1, 2, 3
@@ -69,10 +70,13 @@ class Seq2SeqPreprocessor:
               target_length: int, source_vocab_size: int, target_vocab_size: int,
               lowercase: bool = False) -> "Seq2SeqPreprocessor":
         """Learn both vocabularies from datasets of scalar strings (the training split only)."""
-        source = _vectorizer(source_vocab_size, source_length, lowercase)
-        source.adapt(sources.batch(1024))
-        target = _vectorizer(target_vocab_size - 2, None, lowercase)  # room for [START], [END]
-        target.adapt(targets.batch(1024))
+        n = progress.count(sources)
+        with progress.step(f"learning the source and target vocabularies from {n if n is not None else 'the'} "
+                           "training pairs"):
+            source = _vectorizer(source_vocab_size, source_length, lowercase)
+            source.adapt(sources.batch(1024))
+            target = _vectorizer(target_vocab_size - 2, None, lowercase)  # room for [START], [END]
+            target.adapt(targets.batch(1024))
         target_vocabulary = ["", "[UNK]", "[START]", "[END]"] + target.get_vocabulary()[2:]
         return cls(source.get_vocabulary(), target_vocabulary, source_length, target_length, lowercase)
 

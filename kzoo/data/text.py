@@ -61,7 +61,7 @@ def load_text_data(config: dict, source: str, data_dir: str | None, seed: int,
     elif preprocessor is None:
         preprocessor = TextPreprocessor.adapt(
             train.map(lambda text, label: text), int(data["sequence_length"]), int(model["vocab_size"]),
-            data.get("tokenizer", "word"), class_names,
+            data.get("tokenizer", "word"), class_names, size=n_fit,
         )
         notes.append(f"{preprocessor.tokenizer} vocabulary of {preprocessor.vocabulary_size} tokens "
                      f"learned from the {n_fit} training examples only")

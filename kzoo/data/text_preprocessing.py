@@ -18,6 +18,8 @@ from typing import Sequence
 import keras
 import tensorflow as tf
 
+from kzoo import progress
+
 PUNCTUATION = r'[!"#$%&()\*\+,\-\./:;<=>?@\[\\\]^_`{|}~\']'
 WORDPIECE_SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]"]
 MASK_TOKEN = "[MASK]"  # reserved after the specials by masked-language-model vocabularies (`bert_mlm`)
@@ -95,22 +97,27 @@ class TextPreprocessor:
     @classmethod
     def adapt(cls, texts: tf.data.Dataset, sequence_length: int, max_tokens: int,
               tokenizer: str = "word", class_names: Sequence[str] | None = None,
-              extra_reserved: Sequence[str] = ()) -> "TextPreprocessor":
-        """Learn the vocabulary from a dataset of scalar strings (the training split only).
+              size: int | None = None, extra_reserved: Sequence[str] = ()) -> "TextPreprocessor":
+        """Learn the vocabulary from a dataset of scalar strings (the training split only), saying so on stderr.
 
+        `size`: how many texts there are, for that line, when the dataset cannot tell.
         `extra_reserved`: WordPiece tokens reserved after the specials (e.g. `[MASK]`).
         """
         batches = texts.batch(1024)
-        if tokenizer == "wordpiece":
-            # keras-hub and TensorFlow Text's learner: imported only for WordPiece vocabularies.
-            from kzoo.data.wordpiece import learn_wordpiece_vocabulary
+        n = progress.count(texts) or size
+        kind = "WordPiece" if tokenizer == "wordpiece" else "word"
+        with progress.step(f"learning the {kind} vocabulary from {n if n is not None else 'the'} training texts"):
+            if tokenizer == "wordpiece":
+                # keras-hub and TensorFlow Text's learner: imported only for WordPiece vocabularies.
+                from kzoo.data.wordpiece import learn_wordpiece_vocabulary
 
-            vocabulary = learn_wordpiece_vocabulary(batches.map(strip_html_breaks), max_tokens,
-                                                    reserved_tokens=WORDPIECE_SPECIALS + list(extra_reserved))
-        else:
-            layer = _word_vectorizer(max_tokens, sequence_length)
-            layer.adapt(batches.map(standardize_review) if _standardize_outside_layer() else batches)
-            vocabulary = layer.get_vocabulary()
+                vocabulary = learn_wordpiece_vocabulary(batches.map(strip_html_breaks), max_tokens,
+                                                        reserved_tokens=WORDPIECE_SPECIALS + list(extra_reserved),
+                                                        batches=-(-n // 1024) if n else None)
+            else:
+                layer = _word_vectorizer(max_tokens, sequence_length)
+                layer.adapt(batches.map(standardize_review) if _standardize_outside_layer() else batches)
+                vocabulary = layer.get_vocabulary()
         return cls(vocabulary, sequence_length, max_tokens, tokenizer, class_names)
 
     def _layer_vocabulary(self) -> list:

@@ -20,6 +20,8 @@ import importlib.metadata
 import numpy as np
 import tensorflow as tf
 
+from kzoo import progress
+
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]"]
 
 
@@ -40,12 +42,13 @@ def _private(module: str, name: str, distribution: str):
 
 
 def learn_wordpiece_vocabulary(texts: tf.data.Dataset, vocabulary_size: int, max_words: int | None = None,
-                               reserved_tokens=SPECIALS) -> list[str]:
+                               reserved_tokens=SPECIALS, batches: int | None = None) -> list[str]:
     """Return a WordPiece vocabulary (reserved tokens first) learned from batches of strings.
 
     `texts` yields string batches `[B]` (already stripped of markup); text is lowercased and
     accent-stripped as keras-hub's `WordPieceTokenizer(lowercase=True, strip_accents=True)` does.
-    `max_words` (default `vocabulary_size`) caps the distinct words given to the learner.
+    `max_words` (default `vocabulary_size`) caps the distinct words given to the learner. `batches`:
+    how many batches `texts` yields, for the progress bar on a terminal, when the dataset cannot tell.
     """
     pretokenize = _private("keras_hub.src.tokenizers.word_piece_tokenizer", "pretokenize", "keras-hub")
     learn = _private("tensorflow_text.tools.wordpiece_vocab.wordpiece_tokenizer_learner_lib", "learn",
@@ -54,7 +57,12 @@ def learn_wordpiece_vocabulary(texts: tf.data.Dataset, vocabulary_size: int, max
     def split(batch):
         return pretokenize(batch, lowercase=True, strip_accents=True, split=True).flat_values
 
-    chunks = list(texts.map(split, num_parallel_calls=tf.data.AUTOTUNE))
+    bar = progress.bar(progress.count(texts) or batches)  # counting words: a pass over every batch
+    chunks = []
+    for chunk in texts.map(split, num_parallel_calls=tf.data.AUTOTUNE):
+        chunks.append(chunk)
+        if bar is not None:
+            bar.update(len(chunks))
     words, _, counts = tf.unique_with_counts(tf.concat(chunks, axis=0) if chunks else tf.constant([], tf.string))
     order = np.argsort(-counts.numpy(), kind="stable")[: max_words or vocabulary_size]
     words = np.char.decode(words.numpy()[order].astype(bytes), "utf-8").tolist()

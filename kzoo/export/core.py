@@ -34,13 +34,14 @@ from typing import Any, Callable, Mapping
 
 import keras
 
+from kzoo import progress
 from kzoo.errors import ConfigError
 from kzoo.finite import nonfinite_weights, outputs_are_finite
 from kzoo.run_dir import LOCK_FILE, RunDir, RunDirError, lock_dir
+from kzoo.schema import QUANTIZE_MODES
 from kzoo.signatures import ExportError, signature_summary
 from kzoo.tasks import UnknownTaskError, get_task, list_tasks
 
-QUANTIZE_MODES = ("int8",)
 _TMP_PREFIX = ".tmp-export-"
 
 
@@ -241,13 +242,15 @@ def export_run(run: str | os.PathLike, output: str | os.PathLike | None = None, 
     except (RunDirError, ConfigError) as err:
         raise ExportError(f"{err}: pass a finished run directory or a .keras file inside one") from None
     _check_quantize(quantize)
-    if keras.backend.backend() != "tensorflow":
-        return _export_in_tensorflow_process(run, output, quantize)
-    try:
-        model = run_dir.load_model(model_file)
-    except (ValueError, OSError, TypeError) as err:
-        raise ExportError(f"cannot load {model_file or run_dir.model_file}: {str(err).splitlines()[0]}") from None
-    return export_model(model, config, run_dir.preprocessor(config), output or run_dir.export_dir, quantize)
+    what = f"exporting {model_file or run_dir.path} as a SavedModel{f' ({quantize})' if quantize else ''}"
+    with progress.step(what):
+        if keras.backend.backend() != "tensorflow":
+            return _export_in_tensorflow_process(run, output, quantize)
+        try:
+            model = run_dir.load_model(model_file)
+        except (ValueError, OSError, TypeError) as err:
+            raise ExportError(f"cannot load {model_file or run_dir.model_file}: {str(err).splitlines()[0]}") from None
+        return export_model(model, config, run_dir.preprocessor(config), output or run_dir.export_dir, quantize)
 
 
 def _export_in_tensorflow_process(run, output, quantize) -> Path:

@@ -1,5 +1,6 @@
-"""Callbacks kzoo adds to Keras's own: a NaN stop that explains itself, throughput, and a checkpoint
-and a backup that replace their files whole (a kill or a full disk never leaves only half a file)."""
+"""Callbacks kzoo adds to Keras's own: a NaN stop that explains itself, throughput, the run's remaining
+time, and a checkpoint and a backup that replace their files whole (a kill or a full disk never leaves
+only half a file)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 import h5py
 import keras
 
+from kzoo import progress
 from kzoo.run_dir import RunDir, RunDirError, write_atomically
 
 BACKUP_METADATA = "training_metadata.json"  # the name Keras 3.15's BackupAndRestore uses
@@ -156,3 +158,56 @@ class SafeBackupAndRestore(keras.callbacks.BackupAndRestore):
             raise _damaged(Path(self.backup_dir), f"{state['weights'].name}: {err}") from None
         # Keras 3.15's fit starts at `model._initial_epoch` when set (backend/<backend>/trainer.py).
         self.model._initial_epoch = state["epoch"]
+
+
+class RunTimeEstimate(keras.callbacks.Callback):
+    """One line per epoch with the run's remaining time: `kzoo: epoch 2/5 done; about 3 min left`.
+
+    Remaining epochs × the mean epoch time (the first epoch, which traces and fills caches, left out
+    once there are others) + the test, estimated from the validation pass's time per example. The
+    line is printed when the next epoch begins (or training ends), after Keras's own epoch line.
+    """
+
+    def __init__(self, epochs: int, test_examples: int | None = None, val_examples: int | None = None):
+        super().__init__()
+        self.epochs, self.test_examples, self.val_examples = epochs, test_examples, val_examples
+        self.epoch_seconds: list[float] = []
+        self.val_seconds = None
+        self._done = None
+        self._start = self._val_start = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._report(finished=False)
+        self._start = time.perf_counter()
+
+    def on_test_begin(self, logs=None):
+        self._val_start = time.perf_counter()
+
+    def on_test_end(self, logs=None):
+        if self._val_start is not None:
+            self.val_seconds = time.perf_counter() - self._val_start
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epoch_seconds.append(time.perf_counter() - self._start)
+        self._done = epoch + 1
+
+    def on_train_end(self, logs=None):
+        self._report(finished=True)
+
+    def remaining_seconds(self, finished: bool = False) -> float:
+        """Seconds the run still needs: the epochs left (none once `fit` ended) and the test."""
+        timed = self.epoch_seconds[1:] or self.epoch_seconds
+        epochs_left = 0 if finished else max(self.epochs - self._done, 0)
+        test = 0.0
+        if self.val_seconds and self.val_examples and self.test_examples:
+            test = self.val_seconds * self.test_examples / self.val_examples
+        return epochs_left * sum(timed) / len(timed) + test
+
+    def _report(self, finished: bool) -> None:
+        if self._done is None:
+            return
+        left = self.remaining_seconds(finished)
+        last = finished or self._done >= self.epochs
+        estimate = "testing next" if last and left < 1 else f"about {progress.format_seconds(max(left, 1), rough=True)} left"
+        print(f"kzoo: epoch {self._done}/{self.epochs} done; {estimate}", file=sys.stderr, flush=True)
+        self._done = None

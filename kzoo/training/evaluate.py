@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sys
 
+from kzoo import progress
 from kzoo.data import DataError, DataUnavailableError, is_prepared, resolve_data_dir
 from kzoo.run_dir import RunDir, RunDirError
 from kzoo.tasks import load_data
@@ -107,12 +108,13 @@ def evaluate_run(path: str, data: str | None = "auto", data_dir: str | None = No
         print("kzoo: evaluating on SYNTHETIC data (generated, as the run was trained): the score says "
               "nothing about real data", file=sys.stderr)
     model = run.load_model(compile=True)
-    if bundle.evaluate is not None:
-        values = bundle.evaluate(model, split)
-    else:
-        dataset = {"train": bundle.train, "val": bundle.val, "test": bundle.test}[split]
-        if dataset is None:
-            raise RunDirError(f"this run's data has no {split!r} split")
-        values = model.evaluate(dataset, return_dict=True, verbose=0)
+    dataset = {"train": bundle.train, "val": bundle.val, "test": bundle.test}[split]
+    if bundle.evaluate is None and dataset is None:
+        raise RunDirError(f"this run's data has no {split!r} split")
+    with progress.step(f"evaluating {config['entry']} on the {split} split ({bundle.sizes.get(split, '?')} examples)"):
+        if bundle.evaluate is not None:
+            values = bundle.evaluate(model, split)
+        else:
+            values = model.evaluate(dataset, return_dict=True, verbose=int(progress.interactive()))
     return {"model": config["entry"], "run_dir": str(run), "split": split, "data": used, "trained_on": recorded,
             "same_data": same, "metrics": {k: float(v) for k, v in values.items()}}

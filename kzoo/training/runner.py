@@ -20,6 +20,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import keras
 
 from kzoo import config as config_lib
+from kzoo import progress
 from kzoo.compression.from_run import PruneFromRun
 from kzoo.compression.prune import Pruning
 from kzoo.compression.teacher import Distillation
@@ -292,10 +293,12 @@ class Training:
         # Multi-worker: each worker scores the test split on a local copy, without collectives, so the
         # number is exact (a distributed evaluate averages per-worker ratios) and identical on all workers.
         scorer = self._local_copy() if self.role.count > 1 else self.net
-        if self.bundle.evaluate:
-            self.test_metrics = self.bundle.evaluate(scorer, "test")
-        else:
-            self.test_metrics = scorer.evaluate(self.bundle.test, return_dict=True, verbose=0)
+        with progress.step(f"testing on the test split ({self.bundle.sizes.get('test', '?')} examples)"):
+            if self.bundle.evaluate:
+                self.test_metrics = self.bundle.evaluate(scorer, "test")
+            else:  # a progress bar when fit draws one (on a terminal)
+                self.test_metrics = scorer.evaluate(self.bundle.test, return_dict=True,
+                                                    verbose=int(self.fit_verbose == 1))
 
     def record(self) -> None:
         """`metrics.json` and `curves.png` (chief); other workers remove their scratch and stop here."""
@@ -454,6 +457,9 @@ class Training:
             keras.callbacks.TensorBoard(str(self.write_dir.logs_dir)),
             self.timer,
         ]
+        if self.role.is_chief:  # one line per epoch: the run's remaining time
+            callbacks.append(kzoo_callbacks.RunTimeEstimate(int(train["epochs"]), bundle.sizes.get("test"),
+                                                            bundle.sizes.get("val")))
         patience = int(train.get("early_stopping_patience", 0))
         if patience:
             callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=patience,

@@ -1,23 +1,27 @@
-"""Ranking evaluation of a recommender: HR@K / NDCG@K of the held-out items, and the epoch callback."""
+"""Ranking evaluation of a recommender: HR@K / NDCG@K of the held-out items, and the epoch callback.
+
+Scoring the test split draws a progress bar on a terminal (`kzoo.progress.bar`); the validation
+split, scored after every epoch inside `fit`'s own bar, stays quiet.
+"""
 
 from __future__ import annotations
 
 import keras
 import numpy as np
 
-from kzoo import ranking
+from kzoo import progress, ranking
 from kzoo.data.recommender.protocol import Interactions
 from kzoo.data.tfds_source import DataError
 
 EVAL_BATCH_SIZE = 16384
 
 
-def predict_scores(model, users, items, batch_size: int = EVAL_BATCH_SIZE) -> np.ndarray:
+def predict_scores(model, users, items, batch_size: int = EVAL_BATCH_SIZE, verbose: int = 0) -> np.ndarray:
     """Return the model's float32 logits for index arrays `users`, `items` (any equal shape)."""
     users = np.asarray(users, np.int32)
     items = np.asarray(items, np.int32)
     x = {"user_id": users.reshape(-1), "item_id": items.reshape(-1)}
-    scores = model.predict(x, batch_size=batch_size, verbose=0)
+    scores = model.predict(x, batch_size=batch_size, verbose=verbose)
     return np.asarray(scores, np.float32).reshape(users.shape)
 
 
@@ -33,25 +37,30 @@ class RankingEvaluator:
             raise DataError(f"unknown split {split!r} for recommender evaluation; valid splits: val, test")
         if split not in self.candidates:
             raise DataError("split 'val' is not available: set data.validation: true")
+        shown = split == "test" and progress.interactive()
         if self.full_ranking:
             users, candidates, _ = self.candidates[split]
-            return self._full_ranks(model, users, candidates[:, 0])
-        scores, valid = self.candidate_scores(model, split)
+            return self._full_ranks(model, users, candidates[:, 0], shown)
+        scores, valid = self.candidate_scores(model, split, verbose=int(shown))
         return ranking.rank_of_positive(scores[:, 0], scores[:, 1:], valid[:, 1:])
 
-    def candidate_scores(self, model, split: str = "test"):
+    def candidate_scores(self, model, split: str = "test", verbose: int = 0):
         """Return `(scores, valid)`: float32 [U, 1 + M] logits of `split`'s sampled candidates (the
         held-out item first) and the bool mask of real candidates (False = padding)."""
         users, candidates, valid = self.candidates[split]
-        return predict_scores(model, np.broadcast_to(users[:, None], candidates.shape), candidates), valid
+        users = np.broadcast_to(users[:, None], candidates.shape)
+        return predict_scores(model, users, candidates, verbose=verbose), valid
 
-    def _full_ranks(self, model, users, targets) -> np.ndarray:
+    def _full_ranks(self, model, users, targets, shown: bool = False) -> np.ndarray:
         d = self.data
         n = d.num_items
         all_items = np.arange(1, n + 1, dtype=np.int32)
         ranks = np.empty(users.size, np.int64)
         chunk = max(1, EVAL_BATCH_SIZE * 8 // n)
+        bar = progress.bar(users.size) if shown else None
         for a in range(0, users.size, chunk):
+            if bar is not None:
+                bar.update(a)
             u = users[a : a + chunk]
             scores = predict_scores(model, np.repeat(u, n).reshape(-1, n), np.tile(all_items, (u.size, 1)))
             lo = np.searchsorted(d.all_users, u, "left")
@@ -64,6 +73,8 @@ class RankingEvaluator:
             positive = scores[np.arange(u.size), t]
             mask[np.arange(u.size), t] = False
             ranks[a : a + chunk] = ranking.rank_of_positive(positive, scores, mask)
+        if bar is not None:
+            bar.update(users.size)
         return ranks
 
     def __call__(self, model, split: str = "test") -> dict:
