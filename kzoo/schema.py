@@ -298,6 +298,8 @@ TRAIN: Section = {
     "clipnorm": Key(float, 0.0, min=0, doc="gradient clipping by global norm when > 0"),
     "jit_compile": Key(bool, False, doc="XLA on one replica (kzoo.tasks.compile_model)"),
     "steps_per_execution": Key(int, 1, min=0, min_open=True, doc="steps one compiled call runs, on one replica"),
+    "init_from": Key(str, "", doc="a kzoo preset (PATH, hf://org/name, kaggle://owner/model/keras/variant) whose "
+                                  "weights and preprocessing to start from (--init-from; kzoo.presets)"),
 }
 
 PRUNE: Section = {

@@ -16,6 +16,9 @@ def build_parser() -> argparse.ArgumentParser:
     """Return the tool's argument parser."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_train_arguments(parser, required=False)
+    parser.add_argument("--init-from", metavar="PRESET", default=None,
+                        help="fine-tune a preset (PATH, hf://org/name, kaggle://owner/model/keras/variant): start from "
+                             "its weights with its vocabulary / id maps (sets train.init_from)")
     parser.add_argument("--list-models", action="store_true",
                         help="list the entries (task, dataset, parameters, reference) and exit")
     parser.add_argument("--describe", metavar="NAME",
@@ -61,6 +64,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(describe_config(described, args["overrides"], args["config_path"], args["tiny"]), end="")
         return 0
 
+    init_from = args.pop("init_from")
+    if init_from:
+        args["overrides"] = [*args["overrides"], f"train.init_from={json.dumps(init_from)}"]  # quoted: any path is a string
     metrics = train(args.pop("model"), **args)
     if metrics.get("status") == "finished" and "test" in metrics:
         print(format_summary(metrics, RunDir(metrics["run_dir"]).config()), flush=True)
