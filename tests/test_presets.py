@@ -207,3 +207,77 @@ def test_the_train_tool_with_an_offline_hub_handle_exits_2_in_one_line(tmp_path)
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "hf://kzoo-test/no-such-preset" in lines[0] and "no copy is cached" in lines[0]
     assert not (tmp_path / "run").exists()
+
+
+def test_init_from_fine_tunes_from_the_preset_weights_and_vocabulary(presets, tmp_path):
+    from kzoo.plugin import RunPlugin
+
+    preset = presets["lstm"]["preset"]
+    x, _ = kzoo.example_batch(read_preset(preset).config)
+    expected = load(preset)[0].predict(x, verbose=0)
+
+    class BeforeFit(RunPlugin):
+        """Predicts the example batch with the model `fit` is about to train (weights already initialised)."""
+
+        def callbacks(self, net, config, total_steps):
+            self.outputs = net.predict(x, verbose=0)
+            return []
+
+    probe = BeforeFit()
+    out = tmp_path / "tuned"
+    metrics = train("lstm", tiny=True, data="synthetic", output=str(out), verbose=0, plugins=[probe],
+                    overrides={"train.init_from": str(preset), "runtime.seed": 3})
+    np.testing.assert_allclose(probe.outputs, expected, rtol=1e-6, atol=1e-6)
+    assert metrics["status"] == "finished" and metrics["command"] is None  # pytest is not a kzoo tool
+    assert (out / "preprocessing" / "vocabulary.txt").read_bytes() == (
+        preset / "preprocessing" / "vocabulary.txt").read_bytes()
+    card = (out / "README.md").read_text(encoding="utf-8")  # written by the ModelCard plug-in after the export
+    assert f"fine-tuned from the preset `{preset}`" in card
+    assert {m["type"]: m["value"] for m in read_front_matter(card)["model-index"][0]["results"][0]["metrics"]} == \
+        RunDir(out).metrics()["test"]
+
+
+def test_init_from_refuses_another_architecture_in_one_line(presets, tmp_path):
+    with pytest.raises(kzoo.ConfigError, match=r"was trained with model.units=8, .*--set KEY=VALUE") as err:
+        train("lstm", tiny=True, data="synthetic", output=str(tmp_path / "run"), verbose=0,
+              overrides={"train.init_from": str(presets["lstm"]["preset"]), "model.units": 16})
+    assert "\n" not in str(err.value) and not (tmp_path / "run").exists()
+    with pytest.raises(kzoo.ConfigError, match=r"data.sequence_length=12"):
+        train("lstm", tiny=True, data="synthetic", output=str(tmp_path / "run"), verbose=0,
+              overrides={"train.init_from": str(presets["lstm"]["preset"]), "data.sequence_length": 16})
+
+
+def test_publish_validates_first_and_fails_offline_in_one_line(presets, tmp_path, capsys, monkeypatch):
+    from kzoo.cli import publish as publish_tool
+    from kzoo.presets.publish import publish, validate
+
+    preset = presets["gmf"]["preset"]
+    before = file_records(preset)
+    assert validate(preset).entry == "gmf"
+    code, err = run_tool(publish_tool, [str(preset), "--check"], capsys)
+    assert code == 0
+    monkeypatch.setattr(hub, "reachable", lambda *a, **k: False)
+    from kzoo.presets import publish as publish_module
+
+    monkeypatch.setattr(publish_module, "reachable", lambda *a, **k: False)
+    for to, says in (("hf://kzoo-test/gmf", "huggingface.co is not reachable"),
+                     ("kaggle://kzoo-test/gmf/keras/tiny", "api.kaggle.com is not reachable"),
+                     ("s3://bucket/gmf", "publish to hf://org/name or kaggle://")):
+        code, err = run_tool(publish_tool, [str(preset), "--to", to], capsys)
+        assert code == 2 and err.count("\n") == 1 and says in err, err
+    assert file_records(preset) == before and sorted(p.name for p in preset.iterdir()) == [
+        "README.md", "config.json", "metadata.json", "model.weights.h5", "preprocessing"]
+    broken = tmp_path / "broken"
+    shutil.copytree(preset, broken)
+    (broken / "preprocessing" / "item_ids.txt").unlink()
+    with pytest.raises(PresetError, match="incomplete: preprocessing/item_ids.txt missing"):
+        publish(broken, "hf://kzoo-test/gmf")
+
+
+def test_publish_offline_really_fails_fast_in_a_process(presets, tmp_path):
+    """No monkeypatching: HF_HUB_OFFLINE (set by child_env) refuses before any connection."""
+    proc = subprocess.run([sys.executable, str(ROOT / "tools" / "publish.py"), str(presets["mlp"]["preset"]),
+                           "--to", "hf://kzoo-test/mlp"], cwd=tmp_path, env=child_env(), capture_output=True,
+                          text=True, timeout=300)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1 and "cannot publish to 'hf://kzoo-test/mlp'" in lines[0], proc.stderr
