@@ -57,7 +57,7 @@ def serving_latency(metrics: Mapping) -> dict | None:
 
 def describe(config: Mapping, metrics: Mapping, sizes: Mapping, files: Mapping | None = None) -> dict:
     """The metadata of a model made by a run: `config`, its `metrics.json`, `sizes` (bytes), `files` (preset only)."""
-    data = metrics.get("data", {})
+    used = metrics.get("data", {})
     return {
         "kzoo_preset": 1,
         "entry": config["entry"],
@@ -68,8 +68,8 @@ def describe(config: Mapping, metrics: Mapping, sizes: Mapping, files: Mapping |
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "parameters": metrics.get("parameters"),
         "data_source": config.get("data_source"),
-        "data": {"source": data.get("source"), "name": data.get("name"), "sizes": data.get("sizes"),
-                 "notes": data.get("notes", [])},
+        "data": {"source": used.get("source"), "name": used.get("name"), "sizes": used.get("sizes"),
+                 "notes": used.get("notes", [])},
         "test": metrics.get("test", {}),
         "epochs_run": metrics.get("epochs_run"),
         "command": metrics.get("command"),
