@@ -1,4 +1,4 @@
-"""Presets: run → preset → `kzoo.load` in a fresh process; the model card; `--init-from`; publish; one-line refusals."""
+"""Presets: run → preset → `kzoo.load` in a fresh process; the card; `--init-from`; publish; one-line refusals."""
 
 import json
 import os
@@ -42,7 +42,7 @@ def child_env():
 
 
 def package_entries(names, root: Path) -> dict:
-    """Train each entry (tiny, synthetic), write its preset, record its outputs; then load them all in one fresh process."""
+    """Train each entry (tiny, synthetic), write its preset, record its outputs; load them all in one fresh process."""
     cases = {}
     for name in names:
         run = root / "runs" / name
@@ -192,8 +192,8 @@ def test_train_init_from_refuses_a_wrong_entry_a_missing_file_or_an_offline_hand
     for preset, says in ((presets["mlp"]["preset"], "is a preset of 'mlp', not of 'lstm'"),
                          (broken, "incomplete: model.weights.h5 missing"),
                          ("hf://kzoo-test/no-such-preset", "not reachable")):
-        code, err = run_tool(train_tool, ["--model", "lstm", "--tiny", "--data", "synthetic", "--init-from", str(preset),
-                                          "--output", str(tmp_path / "run")], capsys)
+        code, err = run_tool(train_tool, ["--model", "lstm", "--tiny", "--data", "synthetic", "--init-from",
+                                          str(preset), "--output", str(tmp_path / "run")], capsys)
         assert code == 2 and err.count("\n") == 1 and says in err, err
     assert not (tmp_path / "run").exists()
 
@@ -280,4 +280,24 @@ def test_publish_offline_really_fails_fast_in_a_process(presets, tmp_path):
                            "--to", "hf://kzoo-test/mlp"], cwd=tmp_path, env=child_env(), capture_output=True,
                           text=True, timeout=300)
     lines = proc.stderr.strip().splitlines()
-    assert proc.returncode == 2 and len(lines) == 1 and "cannot publish to 'hf://kzoo-test/mlp'" in lines[0], proc.stderr
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+    assert "cannot publish to 'hf://kzoo-test/mlp'" in lines[0] and "nothing was uploaded" in lines[0]
+
+
+def test_the_command_is_recorded_only_for_kzoo_tools():
+    from kzoo.presets.metadata import recorded_command
+
+    assert recorded_command(["/venv/bin/kzoo-train", "--model", "lstm", "--set", "a=b c"]) == \
+        "kzoo-train --model lstm --set 'a=b c'"
+    assert recorded_command(["tools/train.py", "--model", "lstm"]) == "python tools/train.py --model lstm"
+    assert recorded_command(["/usr/bin/pytest", "-q"]) is None
+
+
+def test_hub_handles_are_parsed_strictly():
+    assert hub._hf_repo("hf://org/name@v1") == ("org/name", "v1")
+    assert hub._kaggle_handle("kaggle://me/lstm/keras/tiny/2") == "me/lstm/keras/tiny/2"
+    for bad in ("hf://org/name/extra", "kaggle://me/lstm"):
+        with pytest.raises(PresetError, match="handle is"):
+            hub.resolve_handle(bad)
+    with pytest.raises(PresetError, match="a preset is a local directory"):
+        hub.resolve_handle("s3://bucket/preset")

@@ -33,7 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.preset is None and args.saved_model:
         parser.error("--saved-model goes with --preset (without --preset the SavedModel is what is written)")
     if args.preset is not None and not args.saved_model and (args.output or args.quantize):
-        parser.error("--output and --quantize are SavedModel options: add --saved-model to write one besides the preset")
+        parser.error("--output and --quantize are SavedModel options: add --saved-model to write one too")
     with framework_start(args.verbose):  # imported after parsing: TensorFlow takes seconds to load (start-up latency)
         from kzoo.export import export_run
         from kzoo.presets import write_preset

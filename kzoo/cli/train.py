@@ -66,7 +66,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     init_from = args.pop("init_from")
     if init_from:
-        args["overrides"] = [*args["overrides"], f"train.init_from={json.dumps(init_from)}"]  # quoted: any path is a string
+        # JSON-quoted: every path stays a string (YAML would read `2024` or `null` as other types)
+        args["overrides"] = [*args["overrides"], f"train.init_from={json.dumps(init_from)}"]
     metrics = train(args.pop("model"), **args)
     if metrics.get("status") == "finished" and "test" in metrics:
         print(format_summary(metrics, RunDir(metrics["run_dir"]).config()), flush=True)

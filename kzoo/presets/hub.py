@@ -77,7 +77,8 @@ def fetch_kaggle(handle: str) -> Path:
     try:
         import kagglehub
     except ImportError:
-        raise PresetError(f"cannot fetch {handle!r}: kaggle:// presets need kagglehub (pip install kagglehub)") from None
+        raise PresetError(f"cannot fetch {handle!r}: kaggle:// presets need kagglehub "
+                          "(pip install kagglehub)") from None
     endpoint = KAGGLE_API
     if not reachable(endpoint):
         raise _offline(handle, urlparse(endpoint).hostname)
@@ -95,5 +96,6 @@ def resolve_handle(handle: str | os.PathLike) -> Path:
     if text.startswith(KAGGLE):
         return fetch_kaggle(text)
     if "://" in text:
-        raise PresetError(f"{text!r}: a preset is a local directory, hf://org/name or kaggle://owner/model/keras/variant")
+        raise PresetError(f"{text!r}: a preset is a local directory, hf://org/name or "
+                          "kaggle://owner/model/keras/variant")
     return Path(text).expanduser()

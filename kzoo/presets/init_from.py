@@ -1,4 +1,4 @@
-"""`train.init_from` (`--init-from PRESET`): fine-tune a preset on new data, from its weights and with its preprocessing."""
+"""`train.init_from` (`--init-from PRESET`): fine-tune a preset on new data from its weights and preprocessing."""
 
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ class InitFromPreset(RunPlugin):
                               "share: pass the same settings (--set KEY=VALUE; a preset of a --tiny run needs --tiny)")
 
     def preprocessor(self, config: Mapping):
-        """The preset's preprocessor (its weights only mean something with its vocabulary / id maps), checked against them."""
+        """The preset's preprocessor (its weights mean something only with its vocabulary / id maps), checked."""
         preset = self._open(config)
         if preset is None:
             return None

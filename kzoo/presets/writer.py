@@ -1,4 +1,4 @@
-"""`write_preset(run, out_dir)`: a finished run as a kzoo preset directory (see `kzoo.presets.files`), written whole or not at all."""
+"""`write_preset(run, out_dir)`: a finished run as a preset directory (`kzoo.presets.files`), whole or not at all."""
 
 from __future__ import annotations
 
