@@ -301,3 +301,14 @@ def test_hub_handles_are_parsed_strictly():
             hub.resolve_handle(bad)
     with pytest.raises(PresetError, match="a preset is a local directory"):
         hub.resolve_handle("s3://bucket/preset")
+
+
+def test_local_files_of_the_model_section_are_not_carried(tmp_path):
+    """`model.pretrained_gmf` / a keras-hub `model.preset` only initialised weights the preset holds anyway."""
+    from kzoo.presets.writer import portable_config
+
+    (tmp_path / "gmf.keras").write_bytes(b"")
+    config = kzoo.get_config("neumf", {"model.pretrained_gmf": str(tmp_path / "gmf.keras")})
+    portable, dropped = portable_config(config)
+    assert dropped == {"pretrained_gmf": str(tmp_path / "gmf.keras")} and portable["model"]["pretrained_gmf"] == ""
+    assert portable["train"] == config["train"] and config["model"]["pretrained_gmf"]  # the run's config unchanged

@@ -9,7 +9,9 @@ from `model.weights.h5`: no serialized code is deserialized, so nothing in a dow
 
 from __future__ import annotations
 
+import json
 import os
+from pathlib import Path
 from typing import Any
 
 import keras
@@ -40,8 +42,19 @@ def preset_model(preset: Preset, config: dict | None = None) -> keras.Model:
     return model
 
 
-def _load(handle, config_overrides=None, entry: str | None = None, compile: bool = True) -> tuple[keras.Model, Any]:
-    path = resolve_handle(handle)
+def is_kzoo(path: Path) -> bool:
+    """Whether the local directory `path` is a kzoo preset or a finished run (not, say, a keras-hub preset)."""
+    if RunDir(path).is_finished:
+        return True
+    try:
+        return "entry" in json.loads((path / CONFIG_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError, TypeError):
+        return False
+
+
+def _load(handle, config_overrides=None, entry: str | None = None, compile: bool = True,
+          path: Path | None = None) -> tuple[keras.Model, Any]:
+    path = path or resolve_handle(handle)
     run = RunDir(path)
     if run.is_finished and not (path / CONFIG_FILE).is_file():  # a run directory, not a preset
         config, model, preprocessor = run.config(), run.load_model(), run.preprocessor()
@@ -78,8 +91,14 @@ def build(name: str, compile: bool = True, preset: str | os.PathLike | None = No
     """`kzoo.build`: a fresh entry (see `kzoo.zoo.build`), or with `preset=` the preset's `(model, preprocessor)`.
 
     With `preset`, the preset must be one of entry `name` (ConfigError, one line, otherwise);
-    `overrides` may change compile settings (`train.learning_rate`), not the architecture.
+    `overrides` may change compile settings (`train.learning_rate`), not the architecture. For an
+    entry with a `preset` builder argument (a keras-hub backbone's), a preset that is not kzoo's
+    is that argument, and a fresh model is returned as without `preset`.
     """
     if preset is None:
         return build_entry(name, compile=compile, **overrides)
-    return _load(preset, overrides, entry=name, compile=compile)
+    path = resolve_handle(preset)
+    if "preset" in get_entry(name).model_section and not is_kzoo(path):
+        # Entries built on a keras-hub backbone (bert_cls) take keras-hub's own presets as `model.preset`.
+        return build_entry(name, compile=compile, preset=str(preset), **overrides)
+    return _load(preset, overrides, entry=name, compile=compile, path=path)

@@ -14,6 +14,7 @@ from kzoo.presets.files import (
 from kzoo.presets.metadata import describe, directory_bytes
 from kzoo.presets.run_card import write_run_card
 from kzoo.run_dir import RunDir, write_json
+from kzoo.zoo import build_from_config
 
 
 def fitted_keys(config: Mapping, preprocessor) -> dict:
@@ -27,6 +28,24 @@ def fitted_keys(config: Mapping, preprocessor) -> dict:
     # Preprocessors keep their settings as attributes named like the `data` keys (sequence_length, tokenizer).
     settings = [k for k in config["data"] if isinstance(getattr(preprocessor, k, None), (str, int, float, bool))]
     return {"model": sorted(overrides()) if callable(overrides) else [], "data": settings}
+
+
+def portable_config(config: Mapping) -> tuple[dict, dict]:
+    """`config` without the `model` values that name local files (`model.pretrained_gmf`, a keras-hub
+    `model.preset`): they only initialised the weights the preset carries. Returns (config, {dropped key: path})."""
+    dropped = {k: v for k, v in config["model"].items()
+               if isinstance(v, str) and ("/" in v or v.endswith(".keras")) and Path(v).expanduser().exists()}
+    return {**config, "model": {**config["model"], **{k: "" for k in dropped}}}, dropped
+
+
+def _check_loads(config: Mapping, weights: Path) -> None:
+    """The preset's own config rebuilds a model its weights fit (else nobody could load it)."""
+    try:
+        build_from_config(config, compile=False).load_weights(weights)
+    except (ValueError, OSError, KeyError) as err:
+        raise PresetError(f"the run's model cannot be rebuilt from its config without local files "
+                          f"({str(err).splitlines()[0] if str(err) else type(err).__name__}); a preset would not "
+                          "load elsewhere") from None
 
 
 def _check_target(out: Path) -> None:
@@ -48,25 +67,28 @@ def write_preset(run: str | os.PathLike | RunDir, out_dir: str | os.PathLike) ->
     run = RunDir.open(run.path if isinstance(run, RunDir) else run)
     out = Path(out_dir).expanduser()
     _check_target(out)
-    config, metrics = run.config(), run.metrics()
+    run_config, metrics = run.config(), run.metrics()
+    config, dropped = portable_config(run_config)
     if metrics.get("status", "finished") != "finished" or "test" not in metrics:
         raise PresetError(f"run {str(run)!r} has no test metrics in metrics.json: its model card would have no "
                           "evaluation; finish the run first")
     model = run.load_model()
-    preprocessor = run.preprocessor(config)
+    preprocessor = run.preprocessor(run_config)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".tmp-{os.getpid()}-{out.name}"
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         tmp.mkdir()
         model.save_weights(tmp / WEIGHTS_FILE)
+        if dropped:
+            _check_loads(config, tmp / WEIGHTS_FILE)
         if run.preprocessing_dir.is_dir():
             shutil.copytree(run.preprocessing_dir, tmp / PREPROCESSING_DIR)
         write_json({"kzoo_preset": FORMAT, "entry": config["entry"], "task": config.get("task"), "config": config,
                     "fitted": fitted_keys(config, preprocessor)}, tmp / CONFIG_FILE)
         sizes = {"weights_bytes": (tmp / WEIGHTS_FILE).stat().st_size,
                  "preprocessing_bytes": directory_bytes(tmp / PREPROCESSING_DIR)}
-        metadata = describe(config, metrics, sizes, file_records(tmp))
+        metadata = {**describe(config, metrics, sizes, file_records(tmp)), "local_files_not_carried": dropped}
         write_json(metadata, tmp / METADATA_FILE)
         (tmp / CARD_FILE).write_text(model_card(config, metadata, reference=str(out)), encoding="utf-8")
         _check_target(out)  # again: another writer may have filled it meanwhile
