@@ -3,6 +3,7 @@
     import kzoo
     kzoo.list_models("*transformer*")
     model = kzoo.build("lstm", units=32)
+    model, preprocessor = kzoo.load("path/to/preset")   # or hf://org/name, kaggle://owner/model/keras/variant
 """
 
 __version__ = "0.1.0"
@@ -12,8 +13,9 @@ import importlib
 from kzoo.entries import UnknownModelError, register_model
 from kzoo.errors import ConfigError
 
-_LAZY = {"build": "kzoo.zoo", "build_from_config": "kzoo.zoo", "get_config": "kzoo.registry",
-         "get_entry": "kzoo.registry", "list_models": "kzoo.registry"}
+_LAZY = {"build": "kzoo.presets.loader", "build_from_config": "kzoo.zoo", "example_batch": "kzoo.tasks",
+         "get_config": "kzoo.registry", "get_entry": "kzoo.registry", "list_models": "kzoo.registry",
+         "load": "kzoo.presets.loader"}
 
 
 def __getattr__(name: str):
@@ -29,8 +31,10 @@ __all__ = [
     "UnknownModelError",
     "build",
     "build_from_config",
+    "example_batch",
     "get_config",
     "get_entry",
     "list_models",
+    "load",
     "register_model",
 ]

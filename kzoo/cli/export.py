@@ -3,8 +3,11 @@
     python tools/export.py runs/lstm-20250101-120000                    # -> runs/.../export/1
     python tools/export.py runs/mlp-X/best.keras --output serving/mlp   # a .keras file inside a run
     python tools/export.py runs/mlp-X --output serving/mlp --quantize int8
+    python tools/export.py runs/lstm-20250101-120000 --preset presets/lstm-imdb   # a shareable preset instead
 
-Each call writes the next version (`OUTPUT/1`, `OUTPUT/2`, ...), TF Serving's layout.
+Each call writes the next version (`OUTPUT/1`, `OUTPUT/2`, ...), TF Serving's layout. `--preset DIR`
+writes a kzoo preset (weights, config, preprocessing, metadata, model card; loadable with
+`kzoo.load(DIR)`, publishable with `kzoo-publish`) instead, or besides it with `--saved-model`.
 """
 
 from __future__ import annotations
@@ -24,15 +27,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("run", help="run directory, or a .keras file inside one")
     parser.add_argument("--output", default=None, help="versioned export folder (default RUN/export)")
     parser.add_argument("--quantize", default=None, help="int8: quantize the layers that support it (on a copy)")
+    parser.add_argument("--preset", default=None, metavar="DIR",
+                        help="write a preset (a new directory) instead of the SavedModel (see kzoo.presets)")
+    parser.add_argument("--saved-model", action="store_true", help="with --preset: write the SavedModel too")
     add_verbose_argument(parser)
     args = parser.parse_args(argv)
     if not os.path.exists(os.path.expanduser(args.run)):
         parser.error(f"{args.run!r} does not exist: pass a finished run directory or a .keras file inside one")
     if args.quantize is not None and args.quantize not in QUANTIZE_MODES:
         parser.error(f"unknown quantize mode {args.quantize!r}; valid: {', '.join(QUANTIZE_MODES)}")
+    if args.preset is None and args.saved_model:
+        parser.error("--saved-model goes with --preset (without --preset the SavedModel is what is written)")
+    if args.preset is not None and not args.saved_model and (args.output or args.quantize):
+        parser.error("--output and --quantize are SavedModel options: add --saved-model to write one too")
     with framework_start(args.verbose):  # imported after parsing: TensorFlow takes seconds to load (start-up latency)
         from kzoo.export import export_run
+        from kzoo.presets import write_preset
 
+    if args.preset is not None:
+        print(write_preset(args.run, args.preset))
+        if not args.saved_model:
+            return 0
     version = export_run(args.run, output=args.output, quantize=args.quantize)
     if args.quantize:  # TF Serving and most servers load the newest version of a model folder
         print(f"kzoo: the {args.quantize} export is now the newest version in {version.parent}: servers that load "

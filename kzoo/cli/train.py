@@ -17,6 +17,9 @@ def build_parser() -> argparse.ArgumentParser:
     """Return the tool's argument parser."""
     parser = tool_parser(__doc__)
     add_train_arguments(parser, required=False)
+    parser.add_argument("--init-from", metavar="PRESET", default=None,
+                        help="fine-tune a preset (PATH, hf://org/name, kaggle://owner/model/keras/variant): start from "
+                             "its weights with its vocabulary / id maps (sets train.init_from)")
     parser.add_argument("--list-models", action="store_true",
                         help="list the entries (task, dataset, parameters, reference) and exit")
     parser.add_argument("--describe", metavar="NAME",
@@ -66,6 +69,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(describe_config(described, args["overrides"], args["config_path"], args["tiny"]), end="")
         return 0
 
+    init_from = args.pop("init_from")
+    if init_from:
+        # JSON-quoted: every path stays a string (YAML would read `2024` or `null` as other types)
+        args["overrides"] = [*args["overrides"], f"train.init_from={json.dumps(init_from)}"]
     metrics = train(args.pop("model"), **args)
     if metrics.get("status") == "finished" and "test" in metrics:
         print(format_summary(metrics, RunDir(metrics["run_dir"]).config()), flush=True)

@@ -29,6 +29,8 @@ from kzoo.export import export_run
 from kzoo.finite import nonfinite_weights
 from kzoo.errors import ConfigError, TrainingDiverged, TrainingInterrupted
 from kzoo.plugin import RunPlugin
+from kzoo.presets.init_from import InitFromPreset
+from kzoo.presets.run_card import ModelCard
 from kzoo.registry import apply_overrides, get_config, get_entry
 from kzoo.run_dir import RunDir, RunDirError, write_json
 from kzoo.tasks import compile_model, get_task, load_data
@@ -53,7 +55,8 @@ PHASES = ("resolve", "strategy", "run_dir", "data", "build", "fit", "after_fit",
 
 def default_plugins() -> list[RunPlugin]:
     """The plug-ins every run has; each acts only when its config section asks for it."""
-    return [PruneFromRun(), Pruning(), Distillation(), Refit(), LoRA()]  # LoRA merges after a refit
+    # LoRA merges after a refit; the model card is written after the export.
+    return [PruneFromRun(), InitFromPreset(), Pruning(), Distillation(), Refit(), LoRA(), ModelCard()]
 
 
 def resolve_config(

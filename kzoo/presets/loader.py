@@ -1,0 +1,104 @@
+"""`load(handle)`: a preset (local, hf://, kaggle://) or a run directory as `(compiled model, preprocessor)`.
+
+    model, preprocessor = kzoo.load("path/to/preset")
+    model, preprocessor = kzoo.build("lstm", preset="hf://org/lstm-imdb")   # checks the entry too
+
+The model is rebuilt from the preset's config by the entry's own builder and its weights loaded
+from `model.weights.h5`: no serialized code is deserialized, so nothing in a downloaded preset runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import keras
+
+from kzoo.errors import ConfigError
+from kzoo.presets.files import CONFIG_FILE, Preset, PresetError, read_preset
+from kzoo.presets.hub import resolve_handle
+from kzoo.registry import apply_overrides, get_entry
+from kzoo.run_dir import RunDir
+from kzoo.tasks import compile_model, get_task
+from kzoo.zoo import build as build_entry
+from kzoo.zoo import build_from_config
+
+
+def open_preset(handle: str | os.PathLike) -> Preset:
+    """The checked kzoo preset a handle names (fetched first when remote); PresetError (one line) otherwise."""
+    return read_preset(resolve_handle(handle), name=str(handle))
+
+
+def preset_model(preset: Preset, config: dict | None = None) -> keras.Model:
+    """The preset's entry built from `config` (default the preset's) with the preset's weights, uncompiled."""
+    model = build_from_config(config or preset.config, compile=False)
+    try:
+        model.load_weights(preset.weights_file)
+    except (ValueError, OSError, KeyError) as err:
+        raise PresetError(f"preset {str(preset.path)!r}: its weights do not fit the {preset.entry!r} model its "
+                          f"config describes: {str(err).splitlines()[0] if str(err) else type(err).__name__}") from None
+    return model
+
+
+def is_kzoo(path: Path) -> bool:
+    """Whether the local directory `path` is a kzoo preset or a finished run (not, say, a keras-hub preset)."""
+    if RunDir(path).is_finished:
+        return True
+    try:
+        return "entry" in json.loads((path / CONFIG_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError, TypeError):
+        return False
+
+
+def _load(handle, config_overrides=None, entry: str | None = None, compile: bool = True,
+          path: Path | None = None) -> tuple[keras.Model, Any]:
+    path = path or resolve_handle(handle)
+    run = RunDir(path)
+    if run.is_finished and not (path / CONFIG_FILE).is_file():  # a run directory, not a preset
+        config, model, preprocessor = run.config(), run.load_model(), run.preprocessor()
+    else:
+        preset = read_preset(path, name=str(handle))
+        config = preset.config
+        model, preprocessor = None, get_task(config).load_preprocessor(preset.preprocessing_dir)
+    if entry is not None and get_entry(entry).name != config["entry"]:
+        raise ConfigError(f"{str(handle)!r} is a preset of {config['entry']!r}, not of {get_entry(entry).name!r}")
+    if config_overrides:
+        changed = apply_overrides(config, config_overrides, config["entry"])
+        if changed["model"] != config["model"]:
+            raise ConfigError(f"{str(handle)!r}: model.* overrides cannot change a preset's architecture; "
+                              "only the other sections (train.learning_rate, ...) may be overridden")
+        config = changed
+    if model is None:
+        model = preset_model(preset, config)
+    if compile:
+        compile_model(model, config)
+    return model, preprocessor
+
+
+def load(handle: str | os.PathLike, compile: bool = True) -> tuple[keras.Model, Any]:
+    """`(model, preprocessor)` of a preset (`PATH`, `hf://org/name`, `kaggle://owner/model/keras/variant`) or a run dir.
+
+    The model is compiled with its task's loss and metrics (`kzoo.tasks.compile_model`) unless
+    `compile=False`; the preprocessor is the task's (None for image entries). PresetError,
+    RunDirError or DataError (one line) when the handle is not a loadable kzoo preset.
+    """
+    return _load(handle, compile=compile)
+
+
+def build(name: str, compile: bool = True, preset: str | os.PathLike | None = None, **overrides):
+    """`kzoo.build`: a fresh entry (see `kzoo.zoo.build`), or with `preset=` the preset's `(model, preprocessor)`.
+
+    With `preset`, the preset must be one of entry `name` (ConfigError, one line, otherwise);
+    `overrides` may change compile settings (`train.learning_rate`), not the architecture. For an
+    entry with a `preset` builder argument (a keras-hub backbone's), a preset that is not kzoo's
+    is that argument, and a fresh model is returned as without `preset`.
+    """
+    if preset is None:
+        return build_entry(name, compile=compile, **overrides)
+    path = resolve_handle(preset)
+    if "preset" in get_entry(name).model_section and not is_kzoo(path):
+        # Entries built on a keras-hub backbone (bert_cls) take keras-hub's own presets as `model.preset`.
+        return build_entry(name, compile=compile, preset=str(preset), **overrides)
+    return _load(preset, overrides, entry=name, compile=compile, path=path)
