@@ -303,6 +303,8 @@ TRAIN: Section = {
     "steps_per_execution": Key(int, 1, min=0, min_open=True, doc="steps one compiled call runs, on one replica"),
     "lora_rank": Key(int, 0, min=0, doc="LoRA rank on a preset's keras-hub backbone (0 = full fine-tuning; "
                                         "kzoo.training.lora)"),
+    "lora_layers": Key(list, [], items=Key(str), doc="backbone layer names LoRA adapts ([] = keras-hub's default: "
+                                                     "the attention query and value projections)"),
     "init_from": Key(str, "", doc="a kzoo preset (PATH, hf://org/name, kaggle://owner/model/keras/variant) whose "
                                   "weights and preprocessing to start from (--init-from; kzoo.presets)"),
 }

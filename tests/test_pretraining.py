@@ -149,3 +149,34 @@ def test_a_preset_too_short_for_the_sequence_length_is_refused(pretrained_run):
     with pytest.raises(ConfigError, match="data.sequence_length=64 is longer than preset"):
         get_task(config).check_config(config)
     assert json.loads((pretrained_run[0] / "preset" / "config.json").read_text())["config"]["max_sequence_length"] == 16
+
+
+def test_the_users_own_text_file_or_folder_becomes_masked_batches(tmp_path):
+    from kzoo.tasks import load_data
+
+    rng = np.random.default_rng(0)
+    words = ["film", "actor", "plot", "great", "dull", "scene", "music", "ending", "story", "camera"]
+    documents = [" ".join(rng.choice(words, size=rng.integers(3, 30))) for _ in range(120)]
+    lines = tmp_path / "texts.txt"
+    lines.write_text("\n\n".join(documents) + "\n", encoding="utf-8")  # blank lines between documents
+    folder = tmp_path / "docs"
+    (folder / "part").mkdir(parents=True)
+    for i, text in enumerate(documents):
+        (folder / ("part" if i % 2 else "") / f"{i}.txt").write_text(text, encoding="utf-8")
+    config = kzoo.get_config("bert_mlm", {"data.val_fraction": 0.1, "data.length_sorted_chunks": 2}, tiny=True)
+    for source in (lines, folder):
+        bundle = load_data(config, source=str(source), seed=0)
+        assert (bundle.source, bundle.sizes["train"] + bundle.sizes["val"]) == ("files", 120)
+        vocabulary = bundle.preprocessor.vocabulary
+        mask_id = vocabulary.index("[MASK]")
+        picked, targets = [], []
+        for inputs, mask_ids, weights in bundle.train:
+            ids, positions = inputs["token_ids"].numpy(), inputs["mask_positions"].numpy()
+            real, chosen = inputs["padding_mask"].numpy(), weights.numpy() > 0
+            assert positions.shape[1] == int(np.ceil(ids.shape[1] * 0.15))  # cut to what the width can hold
+            assert np.all(np.take_along_axis(real, positions, axis=1)[chosen])  # never padding
+            picked.append(np.take_along_axis(ids, positions, axis=1)[chosen])
+            targets.append(mask_ids.numpy()[chosen])
+        assert 0.6 < (np.concatenate(picked) == mask_id).mean() < 0.95  # ~80 % shown as [MASK]
+        assert not set(np.concatenate(targets)) & {0, 2, 3, mask_id}  # never [PAD], [CLS], [SEP]
+    assert any("blank line" in note for note in load_data(config, source=str(lines), seed=0).notes)

@@ -120,7 +120,7 @@ def load_pretraining_data(config: dict, source: str, data_dir: str | None, seed:
         raise DataError("data.val_fraction is 0: masked-language-model pretraining needs a held-out slice to score")
     if preprocessor is None:
         preprocessor = TextPreprocessor.adapt(fit, int(data["sequence_length"]), int(model["vocab_size"]),
-                                              "wordpiece", extra_reserved=[MASK_TOKEN])
+                                              "wordpiece", size=n_fit, extra_reserved=[MASK_TOKEN])
         notes.append(f"wordpiece vocabulary of {preprocessor.vocabulary_size} tokens learned from the {n_fit} "
                      f"pretraining documents only")
     if MASK_TOKEN not in preprocessor.vocabulary:

@@ -1,7 +1,7 @@
 """`train.lora_rank`: fine-tune a pretrained keras-hub backbone with LoRA, save plain merged weights.
 
 keras-hub's `Backbone.enable_lora(rank)` freezes the backbone and adds rank-`rank` factors to its
-attention query and value projections; the task head outside the backbone keeps training. After
+attention query and value projections (or the layers `train.lora_layers` names); the task head outside the backbone keeps training. After
 `fit`, the run's model is rebuilt without LoRA and given the merged kernels (Keras's
 `save_own_variables` writes `kernel + A @ B` for a LoRA layer), so `model.keras` and the SavedModel
 hold ordinary weights and serve exactly as a fully fine-tuned model does.
@@ -73,11 +73,17 @@ class LoRA(RunPlugin):
         found = backbones(net)
         if not found:
             raise ConfigError(f"train.lora_rank: {config['entry']!r} holds no keras-hub backbone to adapt")
+        names = list(config["train"].get("lora_layers") or []) or None
         for backbone in found:
-            backbone.enable_lora(rank)
+            known = {layer.name for layer in backbone._flatten_layers(include_self=False) if hasattr(layer, "enable_lora")}
+            unknown = sorted(set(names or []) - known)
+            if unknown:
+                raise ConfigError(f"train.lora_layers: {unknown} are not LoRA-capable layers of the backbone "
+                                  f"(valid: {', '.join(sorted(known))})")
+            backbone.enable_lora(rank, target_layer_names=names)
         total = int(net.count_params())
         self.counts = {"rank": rank, "trainable_parameters": trainable_count(net), "total_parameters": total,
-                       "layers": [name for b in found for name in b.default_lora_layer_names()]}
+                       "layers": sorted(set(names or [n for b in found for n in b.default_lora_layer_names()]))}
         self.counts["trainable_share"] = round(self.counts["trainable_parameters"] / total, 6)
         print(f"kzoo: LoRA rank {rank}: {self.counts['trainable_parameters']:,} of {total:,} parameters train "
               f"({self.counts['trainable_share']:.2%})", flush=True)
