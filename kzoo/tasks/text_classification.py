@@ -33,6 +33,7 @@ class TextClassification(ClassificationTask):
     name = "text_classification"
     data_schema = TEXT_DATA
     input_name = "text"
+    tensor_input = "token_ids"
 
     def check_config(self, config):
         preset = config["model"].get("preset")
@@ -64,6 +65,12 @@ class TextClassification(ClassificationTask):
 
     def add_serving_endpoints(self, archive, model, config, preprocessor):
         return text_signatures.add_endpoints(archive, model, config, preprocessor)
+
+    def write_preprocessing_assets(self, preprocessor, directory):
+        return text_signatures.write_assets(preprocessor, directory)
+
+    def tensor_inputs(self, raw, preprocessor):
+        return {"token_ids": preprocessor(raw["text"]).numpy()}
 
     def serving_example(self, batch):
         return {"text": tf.constant([_REVIEW] * batch)}
