@@ -20,7 +20,7 @@ import keras
 from kzoo import progress
 from kzoo.export.core import check_finite, load_run_model, open_run, write_version
 from kzoo.runtimes import parity, to_litert, to_onnx
-from kzoo.runtimes.convert import ConversionError
+from kzoo.runtimes.convert import ConversionError, converter_output_captured
 from kzoo.runtimes.registry import RUNTIMES, install_message
 from kzoo.signatures import ExportError
 from kzoo.tasks import get_task
@@ -103,8 +103,9 @@ def _convert(runtime: str, model, endpoint, quantize: str | None, entry: str):
     converter, errors = _CONVERTERS[runtime], []
     for batch in _BATCHES[runtime]:
         try:
-            content = converter.convert(model, endpoint, batch, quantize)
-            return content, batch, parity.run_rows(converter.load(content), endpoint.example, batch)
+            with converter_output_captured():
+                content = converter.convert(model, endpoint, batch, quantize)
+                return content, batch, parity.run_rows(converter.load(content), endpoint.example, batch)
         except ConversionError as err:
             errors.append(str(err))
     raise ExportError(f"{runtime}: cannot convert {entry}: {errors[0]}")

@@ -14,7 +14,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kzoo.runtimes.convert import ConversionError, blocking_op, first_line, positional
+from kzoo.runtimes.convert import ConversionError, blocking_op, first_line, positional, unsupported
 from kzoo.signatures.tensor import TensorEndpoint
 
 SIGNATURE = "serving_default"
@@ -36,7 +36,7 @@ def convert(model, endpoint: TensorEndpoint, batch: int | None, quantize: str | 
             return converter.convert()
         except Exception as err:  # ConverterError, and the MLIR passes' own errors
             op = blocking_op(str(err))
-            raise ConversionError(f"op {op} has no LiteRT builtin" if op else first_line(err)) from None
+            raise ConversionError(unsupported(op, "LiteRT", "builtin") if op else first_line(err)) from None
 
 
 def load(content: bytes):

@@ -10,7 +10,7 @@ import logging
 
 import numpy as np
 
-from kzoo.runtimes.convert import ConversionError, blocking_op, first_line, tf_function
+from kzoo.runtimes.convert import ConversionError, blocking_op, first_line, unsupported, tf_function
 from kzoo.signatures.tensor import TensorEndpoint
 
 OPSET = 17
@@ -41,13 +41,13 @@ def convert(model, endpoint: TensorEndpoint, batch: int | None, quantize: str | 
         proto, _ = tf2onnx.convert.from_function(fn, input_signature=specs, opset=OPSET)
     except Exception as err:  # tf2onnx raises whatever its handlers raise
         op = blocking_op(str(err))
-        raise ConversionError(f"op {op} has no ONNX mapping" if op else first_line(err)) from None
+        raise ConversionError(unsupported(op, "ONNX", "mapping") if op else first_line(err)) from None
     finally:
         logger.removeHandler(handler)
-    unsupported = [m for m in handler.messages if "Unsupported ops" in m]
-    if unsupported:
-        op = blocking_op(unsupported[0])
-        raise ConversionError(f"op {op} has no ONNX mapping" if op else first_line(unsupported[0]))
+    unmapped = [m for m in handler.messages if "Unsupported ops" in m]
+    if unmapped:
+        op = blocking_op(unmapped[0])
+        raise ConversionError(unsupported(op, "ONNX", "mapping") if op else first_line(unmapped[0]))
     return proto.SerializeToString()
 
 
