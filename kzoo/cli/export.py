@@ -52,12 +52,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         formats = parse_formats(args.format)
     except ValueError as err:
         parser.error(f"--format: {err}")
-    for name in formats:
-        if name in RUNTIMES and install_message(name):
-            parser.error(install_message(name))
-        if name in RUNTIMES and args.quantize and args.quantize not in RUNTIMES[name].quantize_modes:
+    for name in (f for f in formats if f in RUNTIMES):
+        if args.quantize and args.quantize not in RUNTIMES[name].quantize_modes:
             parser.error(f"--quantize {args.quantize} is not available for {name} exports (they are float): "
                          f"export {name} in a call without --quantize")
+        if install_message(name):
+            parser.error(install_message(name))
     if args.preset is None and args.saved_model:
         parser.error("--saved-model goes with --preset (without --preset the SavedModel is what is written)")
     if args.preset is not None and not args.saved_model and (args.output or args.quantize or args.format):
