@@ -2,7 +2,7 @@
 
     from kzoo.runtimes import export_runtime
     export_runtime("runs/lstm-X", "litert")                    # -> runs/lstm-X/export/litert/1
-    export_runtime("runs/mlp-X", "litert", quantize="int8")    # the converter's dynamic-range int8
+    export_runtime("runs/mlp-X", "litert", quantize="int8")    # the converter's int8 (calibrated for images)
     export_runtime("runs/neumf-X", "onnx")                     # -> runs/neumf-X/export/onnx/1
 
 Each export is a versioned folder beside the SavedModels, `OUTPUT/<runtime>/<version>/` (OUTPUT

@@ -16,20 +16,23 @@ from importlib import metadata as package_metadata
 from pathlib import Path
 
 import keras
+import numpy as np
 
 from kzoo import progress
+from kzoo.data import DataError, DataUnavailableError
 from kzoo.export.core import check_finite, load_run_model, open_run, write_version
 from kzoo.runtimes import parity, to_litert, to_onnx
 from kzoo.runtimes.convert import ConversionError, converter_output_captured
 from kzoo.runtimes.registry import RUNTIMES, install_message
 from kzoo.signatures import ExportError
-from kzoo.tasks import get_task
+from kzoo.tasks import get_task, load_data
 
 _CONVERTERS = {"litert": to_litert, "onnx": to_onnx}
 # Batch axes tried in order: any batch, then the fixed batch some graphs need.
 _BATCHES = {"litert": (None, 1), "onnx": (None,)}
 _PACKAGES = {"litert": ("tensorflow", "ai-edge-litert"), "onnx": ("tensorflow", "tf2onnx", "onnx", "onnxruntime")}
 PREPROCESSING_DIR, METADATA_FILE = "preprocessing", "kzoo.json"
+CALIBRATION_EXAMPLES = 200
 
 
 def check_request(runtime: str, quantize: str | None) -> None:
@@ -67,24 +70,28 @@ def export_runtime(run, runtime: str, output=None, quantize: str | None = None, 
         preprocessor = run_dir.preprocessor(config)
         endpoint = task.tensor_endpoint(model, config, preprocessor)
         check_finite(model, config, task)
-        content, batch, outputs = _convert(runtime, model, endpoint, quantize, config["entry"])
+        representative, inputs, described = None, endpoint.example, "the entry's example batch"
+        if quantize and runtime == "litert" and task.calibrates_int8 and endpoint.inputs_of is not None:
+            # Calibrated int8 is only right on the data it was calibrated for: checked on the run's test inputs.
+            representative, inputs = run_inputs(config, preprocessor, endpoint)
+            described = "the run's test examples"
+        content, batch, outputs = _convert(runtime, model, endpoint, quantize, config["entry"], representative, inputs)
+        expected = endpoint.reference(inputs)
         tolerance = parity.TOLERANCE[quantize] if tolerance is None else float(tolerance)
-        expected = endpoint.reference(endpoint.example)
         report, failures = parity.compare(expected, outputs, tolerance, quantized=quantize is not None)
         if failures:
-            raise ExportError(f"{runtime}: the {config['entry']} export disagrees with the Keras model on the example "
-                              f"batch ({'; '.join(failures)}); nothing written")
+            raise ExportError(f"{runtime}: the {config['entry']} export disagrees with the Keras model on {described} "
+                              f"({'; '.join(failures)}); nothing written")
         info = {
             "entry": config["entry"], "task": config["task"], "runtime": runtime, "file": RUNTIMES[runtime].file,
-            "bytes": len(content), "source": str(source),
-            "quantization": {"mode": quantize, "method": to_litert.QUANTIZATION[quantize]} if quantize else None,
+            "bytes": len(content), "source": str(source), "quantization": _quantization(quantize, representative),
             "signature": _signature(endpoint, batch, expected, runtime),
             "fixed_shapes": None if batch is None else {
                 "batch": batch, "reason": f"the {runtime} converter needs a static batch axis for this graph; "
                                           "send one example per call"},
             "class_names": list(getattr(preprocessor, "class_names", None) or []),
-            "parity": {"inputs": f"the entry's example batch ({len(next(iter(endpoint.example.values())))} rows)",
-                       "reference": "the Keras model in TensorFlow", **report},
+            "parity": {"inputs": f"{described} ({_rows(inputs)} rows)", "reference": "the Keras model in TensorFlow",
+                       **report},
             "versions": _versions(runtime),
         }
 
@@ -98,14 +105,48 @@ def export_runtime(run, runtime: str, output=None, quantize: str | None = None, 
         return write_version(Path(output or run_dir.export_dir) / runtime, write)
 
 
-def _convert(runtime: str, model, endpoint, quantize: str | None, entry: str):
-    """`(content, batch, outputs on the example)` of the first batch axis that converts and runs."""
+def _quantization(quantize: str | None, representative: list | None) -> dict | None:
+    if not quantize:
+        return None
+    method = to_litert.FULL_INTEGER.format(n=len(representative)) if representative else to_litert.DYNAMIC_RANGE
+    return {"mode": quantize, "method": method}
+
+
+def _rows(inputs: dict) -> int:
+    return len(next(iter(inputs.values())))
+
+
+def run_inputs(config, preprocessor, endpoint, count: int = CALIBRATION_EXAMPLES, held_out: int = 64):
+    """`(calibration, check)` from the data the run recorded, as endpoint inputs.
+
+    `calibration`: `count` single-example batches of its training split (a representative dataset);
+    `check`: one batch of its first `held_out` test examples. ExportError when the data cannot be read.
+    """
+    recorded = config.get("data_source") or {}
+    kind = recorded.get("kind")
+    source = recorded.get("name") if kind == "files" else kind
+    try:
+        if not source:
+            raise DataError("the run records no data source")
+        bundle = load_data(config, source=source, data_dir=recorded.get("data_dir"),
+                           seed=int(config["runtime"]["seed"]), batch_size=1, preprocessor=preprocessor)
+    except (DataError, DataUnavailableError) as err:
+        raise ExportError(f"litert: --quantize int8 calibrates on the run's training data, which cannot be read: "
+                          f"{str(err).splitlines()[0]}") from None
+    calibration = [endpoint.inputs_of(batch[0]) for batch in bundle.train.take(count).as_numpy_iterator()]
+    rows = [endpoint.inputs_of(batch[0]) for batch in bundle.test.take(held_out).as_numpy_iterator()]
+    return calibration, {name: np.concatenate([row[name] for row in rows]) for name in rows[0]}
+
+
+def _convert(runtime: str, model, endpoint, quantize: str | None, entry: str, representative: list | None,
+             inputs: dict):
+    """`(content, batch, outputs on inputs)` of the first batch axis that converts and runs."""
     converter, errors = _CONVERTERS[runtime], []
     for batch in _BATCHES[runtime]:
         try:
             with converter_output_captured():
-                content = converter.convert(model, endpoint, batch, quantize)
-                return content, batch, parity.run_rows(converter.load(content), endpoint.example, batch)
+                content = converter.convert(model, endpoint, batch, quantize, representative)
+                return content, batch, parity.run_rows(converter.load(content), inputs, batch)
         except ConversionError as err:
             errors.append(str(err))
     raise ExportError(f"{runtime}: cannot convert {entry}: {errors[0]}")

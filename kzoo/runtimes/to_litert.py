@@ -18,11 +18,18 @@ from kzoo.runtimes.convert import ConversionError, blocking_op, first_line, posi
 from kzoo.signatures.tensor import TensorEndpoint
 
 SIGNATURE = "serving_default"
-QUANTIZATION = {"int8": "dynamic range (tf.lite.Optimize.DEFAULT): int8 weights, float activations"}
+DYNAMIC_RANGE = "dynamic range (tf.lite.Optimize.DEFAULT): int8 weights, float activations"
+FULL_INTEGER = ("full integer (tf.lite.Optimize.DEFAULT with a representative dataset of {n} training examples): "
+                "int8 weights and activations, float where an op has no int8 kernel; inputs and outputs as in float")
 
 
-def convert(model, endpoint: TensorEndpoint, batch: int | None, quantize: str | None) -> bytes:
-    """Return the `.tflite` flatbuffer of `endpoint` (batch axis `batch`); ConversionError naming the op on failure."""
+def convert(model, endpoint: TensorEndpoint, batch: int | None, quantize: str | None,
+            representative: list | None = None) -> bytes:
+    """Return the `.tflite` flatbuffer of `endpoint` (batch axis `batch`); ConversionError naming the op on failure.
+
+    `quantize="int8"` is the converter's dynamic-range quantization, or full-integer calibrated on
+    `representative` (a list of {input name: array} batches) when that is given.
+    """
     with tempfile.TemporaryDirectory(prefix="kzoo-litert-") as directory:
         archive = keras.export.ExportArchive()
         archive.track(model)
@@ -32,6 +39,8 @@ def convert(model, endpoint: TensorEndpoint, batch: int | None, quantize: str | 
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
         if quantize:
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        if quantize and representative:
+            converter.representative_dataset = lambda: iter(representative)
         try:
             return converter.convert()
         except Exception as err:  # ConverterError, and the MLIR passes' own errors

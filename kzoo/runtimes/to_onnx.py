@@ -27,8 +27,9 @@ class _Unsupported(logging.Handler):
         self.messages.append(record.getMessage())
 
 
-def convert(model, endpoint: TensorEndpoint, batch: int | None, quantize: str | None) -> bytes:
-    """Return the ONNX model (opset `OPSET`) of `endpoint`; ConversionError naming the op on failure."""
+def convert(model, endpoint: TensorEndpoint, batch: int | None, quantize: str | None,
+            representative: list | None = None) -> bytes:
+    """Return the ONNX model (opset `OPSET`) of `endpoint`; ConversionError naming the op on failure (float only)."""
     import tf2onnx
 
     if quantize:

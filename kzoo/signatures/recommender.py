@@ -48,8 +48,9 @@ def tensor_endpoint(model, example: dict) -> TensorEndpoint:
     `example` is the task's example batch (`{"user_id", "item_id"}` indices, as the model takes them).
     """
     specs = [tf.TensorSpec([None], tf.int32, name="user_index"), tf.TensorSpec([None], tf.int32, name="item_index")]
+    inputs_of = lambda x: {"user_index": x["user_id"], "item_index": x["item_id"]}  # noqa: E731
     return TensorEndpoint(lambda user_index, item_index: {"score": pair_scores(model, user_index, item_index)},
-                          specs, {"user_index": example["user_id"], "item_index": example["item_id"]})
+                          specs, inputs_of(example), inputs_of)
 
 
 def write_assets(preprocessor, directory: Path) -> dict:

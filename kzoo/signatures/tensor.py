@@ -11,7 +11,7 @@ raw-input signature uses, so the two cannot drift apart silently (tests/test_run
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import tensorflow as tf
@@ -24,11 +24,14 @@ class TensorEndpoint:
     fn: called with one keyword argument per spec (the spec's name), returns {output: tensor}.
     specs: named `tf.TensorSpec`s, the batch axis None.
     example: {input name: NumPy array}, the entry's `example_batch` in this endpoint's inputs.
+    inputs_of: the model's inputs (a training batch's `x`) -> {input name: array}; None when the
+      endpoint's inputs are not the model's (then no training data can calibrate it).
     """
 
     fn: Callable[..., Mapping[str, tf.Tensor]]
     specs: list
     example: dict
+    inputs_of: Callable[[Any], dict] | None = None
 
     def with_batch(self, batch: int | None) -> list:
         """The specs with the batch axis set to `batch` (None: any batch)."""
@@ -40,11 +43,13 @@ class TensorEndpoint:
         return {name: np.asarray(value) for name, value in outputs.items()}
 
 
-def single_input(model, name: str, outputs: Callable) -> TensorEndpoint:
+def single_input(model, name: str, outputs: Callable, example) -> TensorEndpoint:
     """The endpoint of a one-input model: `name` (the model's input dtype and shape) -> `outputs(model(x))`.
 
-    `example` is left empty; the Task fills it from its example batch.
+    `example`: the model's input for the parity check (the task's `example_batch` inputs).
     """
     spec = model.inputs[0]
     specs = [tf.TensorSpec([None, *spec.shape[1:]], spec.dtype, name=name)]
-    return TensorEndpoint(lambda **inputs: outputs(model(inputs[name], training=False)), specs, {})
+    inputs_of = lambda x: {name: np.asarray(x)}  # noqa: E731
+    return TensorEndpoint(lambda **inputs: outputs(model(inputs[name], training=False)), specs, inputs_of(example),
+                          inputs_of)

@@ -50,8 +50,8 @@ def tensor_endpoint(model, config, preprocessor, example: dict) -> TensorEndpoin
     """
     decode = _decoder(model, config, preprocessor)
     spec = tf.TensorSpec([None, int(preprocessor.source_length)], tf.int32, name="source_ids")
-    return TensorEndpoint(lambda source_ids: {"target_ids": decode(source_ids)}, [spec],
-                          {"source_ids": example["encoder_inputs"]})
+    inputs_of = lambda x: {"source_ids": x["encoder_inputs"]}  # noqa: E731
+    return TensorEndpoint(lambda source_ids: {"target_ids": decode(source_ids)}, [spec], inputs_of(example), inputs_of)
 
 
 def write_assets(preprocessor, directory: Path) -> dict:

@@ -39,6 +39,8 @@ class Task:
       evaluates_exports: whether `evaluate_export` can score a SavedModel on a raw test split.
       exports_saved_model: whether a finished run is exported as a SavedModel (a pretraining
         task's output is the preset `after_save` writes instead).
+      calibrates_int8: whether a LiteRT `--quantize int8` export quantizes activations too (full
+        integer), calibrated on the run's own training inputs; else weights only (dynamic range).
     """
 
     name: str = ""
@@ -50,6 +52,7 @@ class Task:
     distillable: bool = False
     evaluates_exports: bool = False
     exports_saved_model: bool = True
+    calibrates_int8: bool = False
 
     # ------------------------------------------------------------------ training
     def check_config(self, config: Mapping) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Mapping
 
 import keras
-import numpy as np
 
 from kzoo.errors import ConfigError
 from kzoo.signatures import classifier_outputs, scoring
@@ -51,9 +50,7 @@ class ClassificationTask(Task):
 
     def tensor_endpoint(self, model, config, preprocessor):
         """`tensor_input` (the model's input dtype and shape, any batch) -> `probabilities`, `label`."""
-        endpoint = single_input(model, self.tensor_input, classifier_outputs)
-        endpoint.example = {self.tensor_input: np.asarray(self.example_batch(config)[0])}
-        return endpoint
+        return single_input(model, self.tensor_input, classifier_outputs, self.example_batch(config)[0])
 
     def evaluate_export(self, signature, config, info, data_dir, batch_size, max_examples):
         return scoring.evaluate_classifier_export(signature, config, info, self.input_name, data_dir, batch_size,
