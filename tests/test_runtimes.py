@@ -141,13 +141,22 @@ def test_lstm_litert_has_a_fixed_batch_of_one_said_in_the_metadata(lstm_run, tmp
     assert vocabulary[:2] == ["", "[UNK]"] and len(vocabulary) == spec["vocabulary_size"]
 
 
-def test_litert_int8_is_the_converters_dynamic_range_quantization(mlp_run, tmp_path):
+def test_litert_int8_of_an_image_entry_is_full_integer_calibrated_on_the_runs_data(mlp_run, tmp_path):
     float_info = json.loads((export_runtime(mlp_run, "litert", output=tmp_path) / "kzoo.json").read_text())
     folder = export_runtime(mlp_run, "litert", output=tmp_path, quantize="int8")
     info = json.loads((folder / "kzoo.json").read_text())
     assert folder.name == "2" and info["quantization"]["mode"] == "int8"
+    method = info["quantization"]["method"]
+    assert method.startswith("full integer") and "200 training examples" in method
+    assert info["parity"]["inputs"] == "the run's test examples (64 rows)"
     assert info["bytes"] < float_info["bytes"] / 2
-    assert info["parity"]["max_abs_diff"]["probabilities"] <= info["parity"]["tolerance"]
+    assert info["parity"]["max_abs_diff"]["probabilities"] <= info["parity"]["tolerance"] == 0.05
+
+
+def test_litert_int8_of_other_entries_is_dynamic_range(gmf_run, tmp_path):
+    info = json.loads((export_runtime(gmf_run, "litert", output=tmp_path, quantize="int8") / "kzoo.json").read_text())
+    assert info["quantization"]["method"].startswith("dynamic range")
+    assert info["parity"]["inputs"] == "the entry's example batch (8 rows)"
 
 
 def test_beyond_the_tolerance_the_export_fails_with_one_line_and_writes_nothing(mlp_run, tmp_path):
@@ -223,7 +232,8 @@ def test_bad_format_requests_are_one_line_exit_2(mlp_run, capsys, argv, fragment
 
 def test_a_missing_converter_is_one_line_naming_the_extra(mlp_run, tmp_path, capsys, monkeypatch):
     find_spec = registry.importlib.util.find_spec
-    monkeypatch.setattr(registry.importlib.util, "find_spec", lambda name: None if name == "tf2onnx" else find_spec(name))
+    monkeypatch.setattr(registry.importlib.util, "find_spec",
+                        lambda name: None if name == "tf2onnx" else find_spec(name))
     with pytest.raises(SystemExit) as exit_:
         export_tool.main([str(mlp_run), "--format", "onnx", "--output", str(tmp_path)])
     err = capsys.readouterr().err
@@ -232,3 +242,34 @@ def test_a_missing_converter_is_one_line_naming_the_extra(mlp_run, tmp_path, cap
     with pytest.raises(ExportError, match=r'pip install -e "\.\[runtimes\]"'):
         export_runtime(mlp_run, "onnx", output=tmp_path)
     assert not os.listdir(tmp_path)
+
+
+def test_predict_runs_a_portable_export_on_tensor_inputs(gmf_run, lstm_run, tmp_path, capsys):
+    from kzoo.cli import predict
+
+    export_runtime(gmf_run, "onnx", output=tmp_path)
+    assert predict.main([str(tmp_path / "onnx"), "--input", "user_index=1,2", "--input", "item_index=3,0"]) == 0
+    rows = json.loads(capsys.readouterr().out)["predictions"]
+    assert len(rows) == 2 and all(0 < row["score"] < 1 for row in rows)
+    assert predict.main([str(tmp_path / "onnx" / "1"), "--input", "user_index=1"]) == 2
+    assert "also takes item_index" in capsys.readouterr().err
+
+    folder = export_runtime(lstm_run, "litert", output=tmp_path)
+    length = RunDir(lstm_run).config()["data"]["sequence_length"]
+    ids = ",".join(["5", "7"] + ["0"] * (length - 2))
+    assert predict.main([str(folder / "model.tflite"), "--input", f"token_ids={ids}"]) == 0
+    row = json.loads(capsys.readouterr().out)["predictions"][0]
+    assert row["label_name"] in ("neg", "pos") and abs(sum(row["probabilities"]) - 1) < 1e-5
+    assert predict.main([str(folder), "--input", "token_ids=5,7"]) == 2
+    assert f"does not fit [1, {length}]" in capsys.readouterr().err
+
+
+def test_benchmark_times_a_portable_export_in_its_run(lstm_run):
+    from kzoo.bench import runs
+
+    folder = export_runtime(lstm_run, "litert")  # RUN/export/litert/<v>: the run's vocabulary makes the inputs
+    records = []
+    runs.serving_benchmark([str(folder)], None, records.append, calls=20)
+    (record,) = records
+    assert record["runtime"] == "litert" and record["fixed_batch"] == 1 and record["bytes"] > 0
+    assert 0 < record["batch1_p50_ms"] <= record["batch1_p99_ms"] and record["batch256_examples_per_sec"] > 0

@@ -176,7 +176,8 @@ def portable_runner(folder: str):
             import ai_edge_litert.interpreter
         except ImportError:
             raise UsageError("LiteRT exports run in ai-edge-litert: pip install ai-edge-litert") from None
-        runner = ai_edge_litert.interpreter.Interpreter(model_path=path).get_signature_runner(info["signature"].get("key") or "serving_default")
+        interpreter = ai_edge_litert.interpreter.Interpreter(model_path=path)
+        runner = interpreter.get_signature_runner(info["signature"].get("key") or "serving_default")
         return "litert", lambda inputs: runner(**inputs)
     try:
         import onnxruntime
@@ -214,7 +215,8 @@ def check_arguments(args) -> None:
             raise UsageError("a LiteRT / ONNX export takes tensor inputs: give --input NAME=VALUES (see its kzoo.json)")
         return
     if args.input:
-        raise UsageError("--input goes with a LiteRT / ONNX export; a SavedModel takes --text, --image-npy or --user-id")
+        raise UsageError("--input goes with a LiteRT / ONNX export; a SavedModel takes --text, --image-npy or "
+                         "--user-id")
     resolve_version_dir(args.export_dir)
     if not (args.text or args.image_npy or args.user_id):
         raise UsageError("give --text, --image-npy, or --user-id with --item-id or --k")
@@ -295,7 +297,8 @@ def main(argv=None) -> int:
     parser.add_argument("--item-id", type=int, nargs="+", action="extend", help="raw item id(s), one per user id")
     parser.add_argument("--k", type=int, help="recommend the top K items for each user id")
     parser.add_argument("--input", action="append", metavar="NAME=VALUES",
-                        help="a LiteRT / ONNX export's tensor input: comma-separated values or a .npy file (repeatable)")
+                        help="a LiteRT / ONNX export's tensor input: comma-separated values or a .npy file "
+                             "(repeatable)")
     parser.add_argument("--verbose", action="store_true", help="show TensorFlow's start-up log lines (hidden by default)")
     args = parser.parse_args(argv)
     try:

@@ -24,7 +24,7 @@ from kzoo.runtimes.registry import FORMATS, INSTALL_HINT, RUNTIMES, missing_pack
 
 
 def export_runtime(run, runtime: str, output=None, quantize: str | None = None, tolerance: float | None = None):
-    """Export a finished run for `runtime` ("litert", "onnx"); return the version folder (see `kzoo.runtimes.export`)."""
+    """Export a finished run for `runtime` ("litert", "onnx"); return its version folder (`kzoo.runtimes.export`)."""
     from kzoo.runtimes.export import export_runtime as export
 
     return export(run, runtime, output=output, quantize=quantize, tolerance=tolerance)
