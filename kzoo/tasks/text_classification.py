@@ -66,6 +66,13 @@ class TextClassification(ClassificationTask):
     def add_serving_endpoints(self, archive, model, config, preprocessor):
         return text_signatures.add_endpoints(archive, model, config, preprocessor)
 
+    def tensor_endpoint(self, model, config, preprocessor):
+        """`token_ids` int32 `[None, sequence_length]` (what the raw signature pads to) -> `probabilities`, `label`."""
+        endpoint = super().tensor_endpoint(model, config, preprocessor)
+        length = int(preprocessor.sequence_length if preprocessor is not None else config["data"]["sequence_length"])
+        endpoint.specs = [tf.TensorSpec([None, length], spec.dtype, name=spec.name) for spec in endpoint.specs]
+        return endpoint
+
     def write_preprocessing_assets(self, preprocessor, directory):
         return text_signatures.write_assets(preprocessor, directory)
 
