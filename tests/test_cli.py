@@ -73,11 +73,13 @@ def optional_imports(path: Path) -> set[str]:
 
 
 def test_predict_module_needs_tensorflow_only(tmp_path):
-    # kzoo/cli/predict.py is the file a serving machine gets alone: no Keras, and kzoo only if it is there.
+    # kzoo/cli/predict.py is the file a serving machine gets alone: no Keras, and kzoo only if it is there
+    # (LiteRT / ONNX exports need their runtime, not TensorFlow).
     path = ROOT / "kzoo" / "cli" / "predict.py"
     assert optional_imports(path) == {"kzoo"}
     assert imported_modules(path) - optional_imports(path) <= {
-        "__future__", "argparse", "contextlib", "json", "os", "sys", "numpy", "tensorflow", "tensorflow_text"}
+        "__future__", "argparse", "contextlib", "json", "os", "sys", "numpy", "tensorflow", "tensorflow_text",
+        "ai_edge_litert", "onnxruntime"}  # the last two only for LiteRT / ONNX exports
     alone = tmp_path / "predict.py"  # copied alone, where kzoo cannot be imported: it still runs
     alone.write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
     script = ("import builtins, runpy, sys\nreal = builtins.__import__\n"

@@ -56,6 +56,8 @@ BAD_ARGUMENTS = {
     "export": [
         ([MISSING], "does not exist: pass a finished run directory or a .keras file inside one"),
         ([".", "--quantize", "fp3"], "unknown quantize mode 'fp3'; valid: int8"),
+        ([".", "--format", "tflite"], "--format: unknown format 'tflite'; valid: savedmodel, litert, onnx"),
+        ([".", "--format", "onnx", "--quantize", "int8"], "--quantize int8 is not available for onnx exports"),
     ],
     "data_benchmark": [
         (["--model", "mlpp"], "unknown model 'mlpp'. Did you mean 'mlp'"),

@@ -25,6 +25,7 @@ from kzoo import progress, serving_eval
 from kzoo.data import DataError, DataUnavailableError, is_prepared, resolve_data_dir
 from kzoo.data.seq2seq import find_raw_folder
 from kzoo.run_dir import RunDir, RunDirError
+from kzoo.runtimes import bench as portable
 from kzoo.serving_eval import load_saved_model
 from kzoo.signatures import ExportError
 from kzoo.tasks import compile_model, example_batch, get_task, list_tasks
@@ -162,6 +163,8 @@ def _export_info(export_dir: str) -> dict:
     path = Path(export_dir).expanduser()
     if not path.exists():
         raise ExportError(f"export {export_dir!r} does not exist")
+    if portable.is_portable(path):
+        return portable.export_info(path)
     if not (path / "saved_model.pb").is_file():
         versions = sorted((v.name for v in path.iterdir() if v.name.isdigit() and (v / "saved_model.pb").is_file()),
                           key=int) if path.is_dir() else []
@@ -177,6 +180,9 @@ def _export_info(export_dir: str) -> dict:
 
 
 def _eval_data(export_dir: str, info: dict, data_dir: str) -> dict:
+    if portable.is_portable(export_dir):
+        raise ExportError(f"{export_dir}: scoring a {info['runtime']} export on the test split is not supported yet; "
+                          "leave out --eval-data-dir (its SavedModel's score is the reference)")
     if not get_task(info["task"]).evaluates_exports:
         supported = [name for name in list_tasks() if get_task(name).evaluates_exports]
         raise ExportError(f"{export_dir}: evaluating a {info['task']} export is not supported "
@@ -208,6 +214,9 @@ def _trained_on(export_dir: str) -> dict | None:
 def serving_benchmark(export_dirs: Iterable[str], eval_data_dir: str | None, emit, calls: int = 1000) -> None:
     """Latency / throughput of each export (and its raw test score with `eval_data_dir`), records to `emit`.
 
+    An export is a SavedModel version folder or one version of a LiteRT / ONNX export
+    (`RUN/export/litert/1`: size, latency and throughput through its runtime, `kzoo.runtimes.bench`).
+
     Every input is checked first (`check_serving_inputs`); each record goes to `emit(record)` as
     soon as it is measured, so a later failure loses nothing measured. The score's record says
     which data it used (`eval_data`) and, for an export inside a run, what the run trained on.
@@ -216,7 +225,10 @@ def serving_benchmark(export_dirs: Iterable[str], eval_data_dir: str | None, emi
     eval_data = check_serving_inputs(export_dirs, eval_data_dir)
     for export_dir in export_dirs:
         with progress.step(f"timing {export_dir}: {calls} batch-1 calls, then batch-256 throughput"):
-            record = serving_run(export_dir, serving_inputs(export_dir, 1), serving_inputs(export_dir, 256), calls)
+            if portable.is_portable(export_dir):
+                record = portable.portable_run(export_dir, calls)
+            else:
+                record = serving_run(export_dir, serving_inputs(export_dir, 1), serving_inputs(export_dir, 256), calls)
         emit(record)
         if not eval_data_dir:
             continue

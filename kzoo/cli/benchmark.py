@@ -7,6 +7,7 @@
     python tools/benchmark.py --vs-baseline --model neumf --data-dir ~/tensorflow_datasets
     python tools/benchmark.py --vs-baseline --model lstm --data-dir D --epochs 1 --max-train-examples 5000
     python tools/benchmark.py --serving EXPORT_DIR/1 --eval-data-dir ~/tensorflow_datasets
+    python tools/benchmark.py --serving RUN/export/1 --serving RUN/export/litert/1 --serving RUN/export/onnx/1
 """
 
 from __future__ import annotations
@@ -78,7 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--steps", type=int, default=None, help="timed steps (--speed: 30; --vs-baseline: per model)")
     parser.add_argument("--jit-compile", action="store_true", help="--speed / --vs-baseline: kzoo with XLA")
     parser.add_argument("--serving", action="append", default=[], metavar="EXPORT_DIR",
-                        help="batch-1 latency (p50/p99 over 1000 calls) and batch-256 throughput of a SavedModel")
+                        help="batch-1 latency (p50/p99 over 1000 calls) and batch-256 throughput of a SavedModel "
+                             "or a LiteRT / ONNX export (one version folder; size too)")
     parser.add_argument("--eval-data-dir", default=None, metavar="DIR",
                         help="with --serving: also score serving_default on the entry's raw test split: the tfds "
                              "data dir (classifiers) or the raw parallel-text folder (translation, BLEU)")

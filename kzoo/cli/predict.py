@@ -6,8 +6,14 @@
     python tools/predict.py runs/neumf-X/export --user-id 196 --k 10
     python tools/predict.py runs/transformer_seq2seq-X/export --text "ein Hund läuft"
 
+    python tools/predict.py runs/lstm-X/export/litert --input token_ids=12,7,0,0   # LiteRT / ONNX exports
+    python tools/predict.py runs/neumf-X/export/onnx/1/model.onnx --input user_index=3,4 --input item_index=9,9
+
 EXPORT_DIR is the versioned folder (its highest version is used) or one version folder. This
-client needs no kzoo and no Keras: everything it runs is inside the SavedModel. This file imports
+client needs no kzoo and no Keras: everything it runs is inside the SavedModel. A LiteRT or ONNX
+export (`EXPORT/litert`, `EXPORT/onnx`, one version of them, or its model file) takes the tensor
+inputs its `kzoo.json` lists, `--input NAME=V1,V2,...` (one example, or a batch for `[B]` inputs)
+or `--input NAME=FILE.npy` (a batch); it runs in ai-edge-litert's interpreter or onnxruntime. This file imports
 TensorFlow, NumPy and the standard library only, so it can be copied alone to a serving machine and
 run there as `python predict.py EXPORT_DIR ...`. Where kzoo is installed, it borrows one optional
 helper, `kzoo.cli.quiet` (TensorFlow's start-up lines hidden unless --verbose); copied alone, the
@@ -84,9 +90,9 @@ def load(path: str):
         return version_dir, tf.saved_model.load(version_dir)
 
 
-def metadata(version_dir: str) -> dict:
+def metadata(version_dir: str, name: str = os.path.join("assets.extra", "kzoo.json")) -> dict:
     """The export's `assets.extra/kzoo.json` (class names, quantization), or {} when absent."""
-    path = os.path.join(version_dir, "assets.extra", "kzoo.json")
+    path = os.path.join(version_dir, name)
     if not os.path.isfile(path):
         return {}
     with open(path, encoding="utf-8") as f:
@@ -121,8 +127,96 @@ def image_request(loaded, path: str) -> tuple[str, np.ndarray]:
     raise UsageError(f"{path}: image shape {images.shape} fits no signature of this export")
 
 
+PORTABLE_FILES = ("model.tflite", "model.onnx")
+
+
+def portable_dir(path: str) -> str | None:
+    """The LiteRT / ONNX export folder `path` names (a model file, a version, or its versioned parent), else None."""
+    if os.path.isfile(path) and os.path.basename(path) in PORTABLE_FILES:
+        path = os.path.dirname(path) or "."
+    if any(os.path.isfile(os.path.join(path, name)) for name in PORTABLE_FILES):
+        return path
+    if not os.path.isdir(path) or os.path.isfile(os.path.join(path, "saved_model.pb")):
+        return None
+    versions = [int(n) for n in os.listdir(path) if n.isdigit()
+                and any(os.path.isfile(os.path.join(path, n, name)) for name in PORTABLE_FILES)]
+    return os.path.join(path, str(max(versions))) if versions else None
+
+
+def portable_inputs(folder: str, values: list[str]) -> dict:
+    """`{name: array}` from `--input NAME=V1,V2,...` / `NAME=FILE.npy`, shaped as the export's kzoo.json says."""
+    specs = metadata(folder, "kzoo.json")["signature"]["inputs"]
+    inputs = {}
+    for value in values:
+        name, sep, data = value.partition("=")
+        if not sep or name not in specs:
+            raise UsageError(f"--input {value}: give NAME=VALUES with NAME one of {sorted(specs)}")
+        dtype, shape = specs[name]
+        try:
+            array = np.load(data) if data.endswith(".npy") else np.array([float(v) for v in data.split(",")])
+        except (OSError, ValueError) as err:
+            raise UsageError(f"--input {name}: {str(err).splitlines()[0]}") from None
+        if array.ndim == len(shape) - 1:
+            array = array[None]  # one example
+        if array.ndim != len(shape) or any(d not in (-1, a) for d, a in zip(shape[1:], array.shape[1:])):
+            raise UsageError(f"--input {name}: shape {list(array.shape)} does not fit {shape} (-1: any size)")
+        inputs[name] = array.astype(dtype)
+    missing = sorted(set(specs) - set(inputs))
+    if missing:
+        raise UsageError(f"this export also takes {', '.join(missing)}: give --input NAME=VALUES for each")
+    return inputs
+
+
+def portable_runner(folder: str):
+    """`(runtime, run)`: `run({name: array}) -> {output: array}` in ai-edge-litert or onnxruntime."""
+    info = metadata(folder, "kzoo.json")
+    path = os.path.join(folder, info["file"])
+    if info["runtime"] == "litert":
+        try:
+            import ai_edge_litert.interpreter
+        except ImportError:
+            raise UsageError("LiteRT exports run in ai-edge-litert: pip install ai-edge-litert") from None
+        interpreter = ai_edge_litert.interpreter.Interpreter(model_path=path)
+        runner = interpreter.get_signature_runner(info["signature"].get("key") or "serving_default")
+        return "litert", lambda inputs: runner(**inputs)
+    try:
+        import onnxruntime
+    except ImportError:
+        raise UsageError("ONNX exports run in onnxruntime: pip install onnxruntime") from None
+    session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+    names = [o.name for o in session.get_outputs()]
+    return "onnx", lambda inputs: dict(zip(names, session.run(names, inputs)))
+
+
+def predict_portable(folder: str, inputs: dict) -> dict:
+    """Run a LiteRT / ONNX export on tensor `inputs` (one call per row under a fixed batch); JSON-able result."""
+    info = metadata(folder, "kzoo.json")
+    runtime, run = portable_runner(folder)
+    size = len(next(iter(inputs.values())))
+    if (info.get("fixed_shapes") or {}).get("batch") == 1:
+        rows = [run({k: v[i:i + 1] for k, v in inputs.items()}) for i in range(size)]
+        outputs = {k: np.concatenate([r[k] for r in rows]) for k in rows[0]}
+    else:
+        outputs = run(inputs)
+    names = info.get("class_names") or []
+    predictions = []
+    for i in range(size):
+        row = {k: to_json(v[i]) for k, v in outputs.items()}
+        if "label" in row and row["label"] < len(names):
+            row["label_name"] = names[row["label"]]
+        predictions.append(row)
+    return {"export": folder, "runtime": runtime, "predictions": predictions}
+
+
 def check_arguments(args) -> None:
     """Refuse, before TensorFlow loads, arguments no export could take (UsageError)."""
+    if portable_dir(args.export_dir) is not None:
+        if not args.input:
+            raise UsageError("a LiteRT / ONNX export takes tensor inputs: give --input NAME=VALUES (see its kzoo.json)")
+        return
+    if args.input:
+        raise UsageError("--input goes with a LiteRT / ONNX export; a SavedModel takes --text, --image-npy or "
+                         "--user-id")
     resolve_version_dir(args.export_dir)
     if not (args.text or args.image_npy or args.user_id):
         raise UsageError("give --text, --image-npy, or --user-id with --item-id or --k")
@@ -202,12 +296,22 @@ def main(argv=None) -> int:
     parser.add_argument("--user-id", type=int, nargs="+", action="extend", help="raw user id(s)")
     parser.add_argument("--item-id", type=int, nargs="+", action="extend", help="raw item id(s), one per user id")
     parser.add_argument("--k", type=int, help="recommend the top K items for each user id")
+    parser.add_argument("--input", action="append", metavar="NAME=VALUES",
+                        help="a LiteRT / ONNX export's tensor input: comma-separated values or a .npy file "
+                             "(repeatable)")
     parser.add_argument("--verbose", action="store_true", help="show TensorFlow's start-up log lines (hidden by default)")
     args = parser.parse_args(argv)
     try:
         check_arguments(args)
+        folder = portable_dir(args.export_dir)
+        if folder is not None:  # no TensorFlow needed
+            print(json.dumps(predict_portable(folder, portable_inputs(folder, args.input)), ensure_ascii=False))
+            return 0
     except UsageError as err:
         print(f"error: {err}", file=sys.stderr)
+        return 2
+    except (ValueError, RuntimeError) as err:  # the runtime refused the inputs
+        print(f"error: the export rejected the input: {str(err).splitlines()[0]}", file=sys.stderr)
         return 2
     with quiet_start(args.verbose):
         import tensorflow as tf

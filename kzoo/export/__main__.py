@@ -1,7 +1,8 @@
-"""`python -m kzoo.export RUN [--output DIR] [--quantize int8]`: export a run; print the version folder.
+"""`python -m kzoo.export RUN [--output DIR] [--quantize int8] [--runtime litert|onnx]`: export; print the folder.
 
-`export_run` calls this in a TensorFlow-backend child process when the caller runs another Keras
-backend: a SavedModel is a TensorFlow graph, and the `.keras` file is the same on every backend.
+`export_run` (and `kzoo.runtimes.export_runtime` with `--runtime`) call this in a TensorFlow-backend
+child process when the caller runs another Keras backend: a SavedModel is a TensorFlow graph, the
+converters read TensorFlow graphs, and the `.keras` file is the same on every backend.
 """
 
 import argparse
@@ -14,8 +15,16 @@ def main() -> None:
     parser.add_argument("run")
     parser.add_argument("--output", default=None)
     parser.add_argument("--quantize", default=None)
+    parser.add_argument("--runtime", default=None)
+    parser.add_argument("--tolerance", type=float, default=None)
     args = parser.parse_args()
-    print(export_run(args.run, output=args.output, quantize=args.quantize))
+    if args.runtime is None:
+        print(export_run(args.run, output=args.output, quantize=args.quantize))
+        return
+    from kzoo.runtimes.export import export_runtime
+
+    print(export_runtime(args.run, args.runtime, output=args.output, quantize=args.quantize,
+                         tolerance=args.tolerance))
 
 
 if __name__ == "__main__":

@@ -91,7 +91,7 @@ def quantize_model(model, mode: str):
     return clone, {"mode": mode, "quantized_layers": quantized, "float_layers": kept_float}
 
 
-def _write_atomically(output: Path, write: Callable[[Path], None]) -> Path:
+def write_version(output: str | os.PathLike, write: Callable[[Path], None]) -> Path:
     """Run `write(tmp)` on a temporary folder inside `output`, then rename it to the next version.
 
     The export holds `output`'s lock meanwhile (a second exporter gets a RunDirError naming this
@@ -99,6 +99,7 @@ def _write_atomically(output: Path, write: Callable[[Path], None]) -> Path:
     the temporary folder is removed (and `output`, when this call created it and it is empty), so
     a half-written SavedModel never appears under a version number.
     """
+    output = Path(output)
     if output.exists() and not output.is_dir():
         raise ExportError(f"export output {str(output)!r} is a file, not a directory")
     created = not output.exists()
@@ -110,7 +111,7 @@ def _write_atomically(output: Path, write: Callable[[Path], None]) -> Path:
 
 
 def _write_new_version(output: Path, write: Callable[[Path], None], created: bool) -> Path:
-    """`_write_atomically` under the lock: `write` into a temporary folder, renamed to the next version."""
+    """`write_version` under the lock: `write` into a temporary folder, renamed to the next version."""
     tmp = Path(tempfile.mkdtemp(prefix=_TMP_PREFIX, dir=output))
     try:
         umask = os.umask(0)
@@ -137,7 +138,7 @@ def _write_new_version(output: Path, write: Callable[[Path], None], created: boo
         raise
 
 
-def _check_finite(model, config: Mapping, task) -> None:
+def check_finite(model, config: Mapping, task) -> None:
     """Refuse a model with non-finite weights, or non-finite outputs on its task's example batch."""
     bad = nonfinite_weights(model)
     if bad:
@@ -162,7 +163,7 @@ def export_model(model, config: Mapping, preprocessor, output: str | os.PathLike
     """
     _check_quantize(quantize)
     task = _task(config.get("task"))
-    _check_finite(model, config, task)
+    check_finite(model, config, task)
     report = None
     if quantize:
         model, report = quantize_model(model, quantize)
@@ -184,7 +185,7 @@ def export_model(model, config: Mapping, preprocessor, output: str | os.PathLike
         extra.mkdir(exist_ok=True)
         (extra / "kzoo.json").write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
 
-    return _write_atomically(Path(output), write)
+    return write_version(output, write)
 
 
 # The Keras releases `_store_each_variable_once` was written against and checked on (tests/test_export.py
@@ -232,25 +233,38 @@ def export_run(run: str | os.PathLike, output: str | os.PathLike | None = None, 
     `run` is a run directory or a `.keras` file inside one (e.g. `best.keras`). `output` defaults
     to `<run_dir>/export`; each call writes the next version there.
     """
+    run_dir, model_file, config = open_run(run)
+    _check_quantize(quantize)
+    what = f"exporting {model_file or run_dir.path} as a SavedModel{f' ({quantize})' if quantize else ''}"
+    with progress.step(what):
+        if keras.backend.backend() != "tensorflow":
+            return _export_in_tensorflow_process(run, output, quantize)
+        model = load_run_model(run_dir, model_file)
+        return export_model(model, config, run_dir.preprocessor(config), output or run_dir.export_dir, quantize)
+
+
+def open_run(run: str | os.PathLike):
+    """`(RunDir, model file or None, config)` of a finished run directory or a `.keras` file inside one.
+
+    Raises ExportError (one line) when `run` is neither.
+    """
     run = Path(run).expanduser()
     run_dir, model_file = (RunDir(run.parent), run) if run.suffix == ".keras" else (RunDir(run), None)
     try:
         RunDir.open(run_dir.path)
         if model_file is not None and not model_file.is_file():
             raise RunDirError(f"{str(model_file)!r} not found")
-        config = run_dir.config()
+        return run_dir, model_file, run_dir.config()
     except (RunDirError, ConfigError) as err:
         raise ExportError(f"{err}: pass a finished run directory or a .keras file inside one") from None
-    _check_quantize(quantize)
-    what = f"exporting {model_file or run_dir.path} as a SavedModel{f' ({quantize})' if quantize else ''}"
-    with progress.step(what):
-        if keras.backend.backend() != "tensorflow":
-            return _export_in_tensorflow_process(run, output, quantize)
-        try:
-            model = run_dir.load_model(model_file)
-        except (ValueError, OSError, TypeError) as err:
-            raise ExportError(f"cannot load {model_file or run_dir.model_file}: {str(err).splitlines()[0]}") from None
-        return export_model(model, config, run_dir.preprocessor(config), output or run_dir.export_dir, quantize)
+
+
+def load_run_model(run_dir: RunDir, model_file=None):
+    """The run's `model_file` (default `model.keras`); ExportError (one line) when it cannot be loaded."""
+    try:
+        return run_dir.load_model(model_file)
+    except (ValueError, OSError, TypeError) as err:
+        raise ExportError(f"cannot load {model_file or run_dir.model_file}: {str(err).splitlines()[0]}") from None
 
 
 def _export_in_tensorflow_process(run, output, quantize) -> Path:

@@ -14,10 +14,13 @@ it gets a valid score rather than an error.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import keras
 import tensorflow as tf
 
 from kzoo.signatures.core import ExportError, add_endpoint
+from kzoo.signatures.tensor import TensorEndpoint
 
 
 def _raw_ids(preprocessor) -> tuple[list[int], list[int]]:
@@ -30,6 +33,32 @@ def _raw_ids(preprocessor) -> tuple[list[int], list[int]]:
         return [int(i) for i in users], [int(i) for i in items]
     except (TypeError, ValueError):
         raise ExportError("raw user/item ids must be integers for the int64 serving signatures") from None
+
+
+def pair_scores(model, user_index, item_index):
+    """Sigmoid scores f32 `[B]` of index pairs (the raw-input and the tensor-only signatures share it)."""
+    # The zoo's recommenders take {"user_id", "item_id"} int32 indices and return logits [B].
+    inputs = {"user_id": tf.cast(user_index, tf.int32), "item_id": tf.cast(item_index, tf.int32)}
+    return tf.sigmoid(tf.reshape(tf.cast(model(inputs, training=False), tf.float32), [-1]))
+
+
+def tensor_endpoint(model, example: dict) -> TensorEndpoint:
+    """`user_index`, `item_index` int32 `[None]` (model indices, 0 = unknown) -> `score` f32 `[None]`.
+
+    `example` is the task's example batch (`{"user_id", "item_id"}` indices, as the model takes them).
+    """
+    specs = [tf.TensorSpec([None], tf.int32, name="user_index"), tf.TensorSpec([None], tf.int32, name="item_index")]
+    inputs_of = lambda x: {"user_index": x["user_id"], "item_index": x["item_id"]}  # noqa: E731
+    return TensorEndpoint(lambda user_index, item_index: {"score": pair_scores(model, user_index, item_index)},
+                          specs, inputs_of(example), inputs_of)
+
+
+def write_assets(preprocessor, directory: Path) -> dict:
+    """Write the run's id maps (`user_ids.txt`, `item_ids.txt`) into `directory`; return their spec."""
+    preprocessor.save(directory)
+    return {"user_ids": preprocessor.USER_FILE, "item_ids": preprocessor.ITEM_FILE,
+            "lookup": "line k (from 0) of a file holds the raw id of index k + 1; a raw id not listed is index 0",
+            "num_users": preprocessor.num_users, "num_items": preprocessor.num_items}
 
 
 def _lookup(ids: list, name: str):
@@ -48,9 +77,7 @@ def add_endpoints(archive, model, config, preprocessor) -> dict:
     raw_items = tf.constant(item_ids, tf.int64)
 
     def scores(user_index, item_index):
-        # The zoo's recommenders take {"user_id", "item_id"} int32 indices and return logits [B].
-        inputs = {"user_id": tf.cast(user_index, tf.int32), "item_id": tf.cast(item_index, tf.int32)}
-        return tf.sigmoid(tf.reshape(tf.cast(model(inputs, training=False), tf.float32), [-1]))
+        return pair_scores(model, user_index, item_index)
 
     def serve(user_id, item_id):
         # The model would broadcast a [1] batch against a [3] one and score pairs nobody asked for.

@@ -9,9 +9,13 @@ WordPiece tokenizers use TensorFlow Text ops: clients of those exports `import t
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import keras
 import tensorflow as tf
 
+from kzoo.data import text_preprocessing as tp
+from kzoo.data.text_preprocessing import write_vocabulary
 from kzoo.signatures.core import ExportError, add_endpoint, classifier_outputs
 
 
@@ -38,3 +42,31 @@ def add_endpoints(archive, model, config, preprocessor) -> dict:
 
     spec = tf.TensorSpec([None], tf.string, name="text")
     return {"serving_default": add_endpoint(archive, "serving_default", serve, [spec])}
+
+
+def write_assets(preprocessor, directory: Path) -> dict:
+    """Write the tokenizer's vocabulary into `directory` as `vocabulary.txt`; return the spec a client follows.
+
+    The spec states what the raw-input signature does to a string before the model sees it, so
+    the tensor-only export's caller can reproduce it: `standardize` steps in order (RE2 patterns,
+    as `tf.strings.regex_replace` reads them), how words are split and looked up, and the padding.
+    """
+    write_vocabulary(Path(directory), preprocessor.vocabulary, tp.VOCAB_FILE)
+    length = int(preprocessor.sequence_length)
+    breaks = {"op": "regex_replace", "pattern": r"<br\s*/?>", "rewrite": " "}
+    if preprocessor.tokenizer == "word":
+        return {"tokenizer": "word", "vocabulary": tp.VOCAB_FILE, "vocabulary_size": preprocessor.vocabulary_size,
+                "standardize": [{"op": "lowercase", "note": "ASCII letters only (tf.strings.lower)"}, breaks,
+                                {"op": "regex_replace", "pattern": tp.PUNCTUATION, "rewrite": " "}],
+                "split": "whitespace", "lookup": "line i of the vocabulary is id i; unknown words are id 1",
+                "padding_id": 0, "sequence_length": length,
+                "truncate_pad": f"the first {length} ids are kept, then 0s are appended up to {length}"}
+    vocabulary = preprocessor.vocabulary
+    return {"tokenizer": "wordpiece", "vocabulary": tp.VOCAB_FILE, "vocabulary_size": preprocessor.vocabulary_size,
+            "standardize": [breaks], "lowercase": preprocessor.lowercase, "strip_accents": preprocessor.strip_accents,
+            "split": "BERT basic tokenizer: whitespace, punctuation and CJK characters "
+                     "(keras_hub.tokenizers.WordPieceTokenizer defaults)",
+            "suffix_indicator": "##", "unknown_id": vocabulary.index("[UNK]"),
+            "start_id": vocabulary.index("[CLS]"), "end_id": vocabulary.index("[SEP]"), "padding_id": 0,
+            "sequence_length": length,
+            "truncate_pad": f"[CLS] + the first {length - 2} pieces + [SEP], then 0s up to {length}"}

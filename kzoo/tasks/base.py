@@ -39,6 +39,8 @@ class Task:
       evaluates_exports: whether `evaluate_export` can score a SavedModel on a raw test split.
       exports_saved_model: whether a finished run is exported as a SavedModel (a pretraining
         task's output is the preset `after_save` writes instead).
+      calibrates_int8: whether a LiteRT `--quantize int8` export quantizes activations too (full
+        integer), calibrated on the run's own training inputs; else weights only (dynamic range).
     """
 
     name: str = ""
@@ -50,6 +52,7 @@ class Task:
     distillable: bool = False
     evaluates_exports: bool = False
     exports_saved_model: bool = True
+    calibrates_int8: bool = False
 
     # ------------------------------------------------------------------ training
     def check_config(self, config: Mapping) -> None:
@@ -98,6 +101,35 @@ class Task:
     def add_serving_endpoints(self, archive, model, config: Mapping, preprocessor) -> dict:
         """Add this task's signatures to a `keras.export.ExportArchive`; return {name: endpoint}."""
         raise NotImplementedError
+
+    # ------------------------------------------------------------------ portable runtimes
+    def tensor_endpoint(self, model, config: Mapping, preprocessor):
+        """The tensor-only signature LiteRT and ONNX exports run (`kzoo.signatures.tensor.TensorEndpoint`).
+
+        It takes what the raw-input signature's preprocessing makes (token ids, model indices,
+        pixels) and returns the same outputs, or their ids; its `example` is `example_batch(config)`
+        in its inputs. Tasks without one raise ExportError (the default).
+        """
+        from kzoo.signatures import ExportError
+
+        raise ExportError(f"task {self.name!r} has no tensor-only signature: it cannot be exported for a portable "
+                          "runtime (LiteRT, ONNX)")
+
+    def write_preprocessing_assets(self, preprocessor, directory: Path) -> dict:
+        """Write the preprocessing as plain files (vocabularies, id maps) into `directory`; return its spec.
+
+        The spec (file names relative to `directory`, standardisation rules, ids) goes into a
+        portable export's metadata, so a caller can make the tensor-only signature's inputs.
+        """
+        return {}
+
+    def tensor_inputs(self, raw: Mapping, preprocessor) -> dict:
+        """The tensor-only signature's inputs (NumPy) for raw `serving_default` inputs, as the spec says."""
+        raise NotImplementedError
+
+    def serving_outputs(self, outputs: Mapping, preprocessor) -> dict:
+        """`serving_default`'s outputs made from the tensor-only signature's (default: they are the same)."""
+        return dict(outputs)
 
     def serving_example(self, batch: int) -> dict:
         """Representative raw inputs of `batch` examples for `serving_default` (latency benchmarks)."""

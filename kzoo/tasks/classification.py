@@ -11,7 +11,8 @@ from typing import Mapping
 import keras
 
 from kzoo.errors import ConfigError
-from kzoo.signatures import scoring
+from kzoo.signatures import classifier_outputs, scoring
+from kzoo.signatures.tensor import single_input
 from kzoo.tasks.base import Task
 
 
@@ -23,7 +24,8 @@ def pair_name(teacher: Mapping, student: Mapping) -> str:
 class ClassificationTask(Task):
     """Sparse categorical cross-entropy on float32 logits; accuracy; validation is `data.val_fraction`.
 
-    `input_name` is the serving signature's input (`image`, `text`) that raw test inputs are fed to.
+    `input_name` is the serving signature's input (`image`, `text`) that raw test inputs are fed to;
+    `tensor_input` is the tensor-only signature's (`image` pixels, `token_ids`): the model's own input.
     """
 
     monitor, mode = "val_accuracy", "max"
@@ -32,6 +34,7 @@ class ClassificationTask(Task):
     distillable = True
     evaluates_exports = True
     input_name = ""
+    tensor_input = ""
 
     def loss(self):
         return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
@@ -44,6 +47,10 @@ class ClassificationTask(Task):
 
     def without_validation(self, data):
         data["val_fraction"] = 0.0
+
+    def tensor_endpoint(self, model, config, preprocessor):
+        """`tensor_input` (the model's input dtype and shape, any batch) -> `probabilities`, `label`."""
+        return single_input(model, self.tensor_input, classifier_outputs, self.example_batch(config)[0])
 
     def evaluate_export(self, signature, config, info, data_dir, batch_size, max_examples):
         return scoring.evaluate_classifier_export(signature, config, info, self.input_name, data_dir, batch_size,

@@ -21,7 +21,8 @@ class ImageClassification(ClassificationTask):
 
     name = "image_classification"
     data_schema = IMAGE_DATA
-    input_name = "image"
+    input_name = tensor_input = "image"
+    calibrates_int8 = True  # convolutions and dense layers on pixels: int8 activations lose little
 
     def load_data(self, config, source, data_dir, seed, batch_size, shard, preprocessor=None):
         return load_image_data(config, source, data_dir, seed, batch_size, shard)
@@ -34,6 +35,13 @@ class ImageClassification(ClassificationTask):
 
     def add_serving_endpoints(self, archive, model, config, preprocessor):
         return image_signatures.add_endpoints(archive, model, config, preprocessor)
+
+    def write_preprocessing_assets(self, preprocessor, directory):
+        return {"image": "uint8 pixels 0..255, [B, H, W, C]: the model rescales them itself"}
+
+    def tensor_inputs(self, raw, preprocessor):
+        images = np.asarray(raw["image"], np.uint8)
+        return {"image": images[..., None] if images.ndim == 3 else images}  # serving_default's [B, H, W]
 
     def serving_example(self, batch):
         rng = np.random.default_rng(0)

@@ -72,6 +72,12 @@ class MaskedLanguageModelling(Task):
         return {"preset": str(directory)}
 
     def add_serving_endpoints(self, archive, model, config, preprocessor):
-        raise ExportError(f"{config.get('entry')} is a pretraining entry: its output is the keras-hub preset in the "
-                          f"run's {pretrained.PRESET_DIR}/ directory, not a SavedModel; fine-tune it with kzoo-train "
-                          f"--model bert_cls --set model.preset=RUN/{pretrained.PRESET_DIR} and export that run")
+        raise self._no_export(config)
+
+    def tensor_endpoint(self, model, config, preprocessor):
+        raise self._no_export(config)
+
+    def _no_export(self, config) -> ExportError:
+        return ExportError(f"{config.get('entry')} is a pretraining entry: its output is the keras-hub preset in the "
+                           f"run's {pretrained.PRESET_DIR}/ directory, not a SavedModel; fine-tune it with kzoo-train "
+                           f"--model bert_cls --set model.preset=RUN/{pretrained.PRESET_DIR} and export that run")

@@ -63,6 +63,16 @@ class Recommendation(Task):
     def add_serving_endpoints(self, archive, model, config, preprocessor):
         return recommender_signatures.add_endpoints(archive, model, config, preprocessor)
 
+    def tensor_endpoint(self, model, config, preprocessor):
+        return recommender_signatures.tensor_endpoint(model, self.example_batch(config)[0])
+
+    def write_preprocessing_assets(self, preprocessor, directory):
+        return recommender_signatures.write_assets(preprocessor, directory)
+
+    def tensor_inputs(self, raw, preprocessor):
+        return {"user_index": preprocessor.map_users(np.asarray(raw["user_id"])),
+                "item_index": preprocessor.map_items(np.asarray(raw["item_id"]))}
+
     def serving_example(self, batch):
         ids = tf.constant(np.arange(1, batch + 1), dtype=tf.int64)
         return {"user_id": ids, "item_id": ids}

@@ -33,6 +33,7 @@ class TextClassification(ClassificationTask):
     name = "text_classification"
     data_schema = TEXT_DATA
     input_name = "text"
+    tensor_input = "token_ids"
 
     def check_config(self, config):
         preset = config["model"].get("preset")
@@ -64,6 +65,19 @@ class TextClassification(ClassificationTask):
 
     def add_serving_endpoints(self, archive, model, config, preprocessor):
         return text_signatures.add_endpoints(archive, model, config, preprocessor)
+
+    def tensor_endpoint(self, model, config, preprocessor):
+        """`token_ids` int32 `[None, sequence_length]` (what the raw signature pads to) -> `probabilities`, `label`."""
+        endpoint = super().tensor_endpoint(model, config, preprocessor)
+        length = int(preprocessor.sequence_length if preprocessor is not None else config["data"]["sequence_length"])
+        endpoint.specs = [tf.TensorSpec([None, length], spec.dtype, name=spec.name) for spec in endpoint.specs]
+        return endpoint
+
+    def write_preprocessing_assets(self, preprocessor, directory):
+        return text_signatures.write_assets(preprocessor, directory)
+
+    def tensor_inputs(self, raw, preprocessor):
+        return {"token_ids": preprocessor(raw["text"]).numpy()}
 
     def serving_example(self, batch):
         return {"text": tf.constant([_REVIEW] * batch)}

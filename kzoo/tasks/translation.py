@@ -69,6 +69,18 @@ class Translation(Task):
     def add_serving_endpoints(self, archive, model, config, preprocessor):
         return translation_signatures.add_endpoints(archive, model, config, preprocessor)
 
+    def tensor_endpoint(self, model, config, preprocessor):
+        return translation_signatures.tensor_endpoint(model, config, preprocessor, self.example_batch(config)[0])
+
+    def write_preprocessing_assets(self, preprocessor, directory):
+        return translation_signatures.write_assets(preprocessor, directory)
+
+    def tensor_inputs(self, raw, preprocessor):
+        return {"source_ids": preprocessor.encode_source(raw["text"]).numpy()}
+
+    def serving_outputs(self, outputs, preprocessor):
+        return {"translation": preprocessor.detokenize(tf.constant(outputs["target_ids"])).numpy()}
+
     def serving_example(self, batch):
         return {"text": tf.constant(["Ein Mann fährt mit dem Fahrrad über eine Brücke."] * batch)}
 
