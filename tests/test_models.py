@@ -36,6 +36,7 @@ SHIPPED = {
     "lstm_small": ("text_classification", "lstm"),
     "transformer_cls": ("text_classification", "transformer_cls"),
     "bert_cls": ("text_classification", "bert"),
+    "bert_mlm": ("masked_lm", "bert"),
     "transformer_seq2seq": ("seq2seq", "transformer_seq2seq"),
     "gmf": ("recommendation", "ncf"),
     "ncf_mlp": ("recommendation", "ncf"),
