@@ -19,6 +19,7 @@ Hooks, in the order the phases call them:
 | `after_fit(training)`                 | refit      | None (may replace `training.net`)               |
 | `metrics(net, config, total_steps)`   | record     | entries for `metrics.json`                      |
 | `after_export(metrics, export_dir)`   | export     | None (may add to `metrics`)                     |
+| `after_run(metrics)`                  | export     | None; last, with or without an export           |
 
 `training` is the trainer's state (`kzoo.training.runner.Training`): its config, data, strategy,
 run directory, and the methods `load_data(config)` and `build_for_fit(config, steps_per_epoch)`.
@@ -62,3 +63,6 @@ class RunPlugin:
 
     def after_export(self, metrics: dict, export_dir) -> None:
         """Add what the export tells (e.g. its size) to `metrics`."""
+
+    def after_run(self, metrics: dict) -> None:
+        """The run is finished and `metrics.json` written (exported or not: `--no-export`, pre-training)."""

@@ -36,6 +36,9 @@ def test_pretraining_learns_and_writes_a_preset_keras_hub_loads_alone(pretrained
     assert metrics["status"] == "finished" and metrics["preset"] == str(out / "preset")
     assert "export" not in metrics  # the preset is the output, not a SavedModel
     assert metrics["data"]["sizes"]["test"] == 0
+    # The run gets its model card although nothing is exported.
+    card = (out / "README.md").read_text(encoding="utf-8")
+    assert card.startswith("---\n") and "bert_mlm" in card
     # keras-hub alone (a fresh interpreter without kzoo imported) loads backbone and tokenizer.
     code = ("import sys, keras_hub; p = sys.argv[1]; "
             "b = keras_hub.models.BertBackbone.from_preset(p); t = keras_hub.tokenizers.BertTokenizer.from_preset(p); "

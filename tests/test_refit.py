@@ -26,10 +26,11 @@ def _rows(path):
     ("gmf", ["train.epochs=3"]),
     ("mlp", ["train.epochs=3", "train.early_stopping_patience=0"]),
 ])
-def test_refit_trains_the_chosen_epochs_on_train_plus_val_and_scores_that_model(tmp_path, entry, extra):
+def test_refit_trains_the_chosen_epochs_on_train_plus_val_and_scores_that_model(tmp_path, entry, extra, capsys):
     metrics = train(entry, tiny=True, data="synthetic", output=str(tmp_path / "run"), export=False,
                     overrides=["train.refit=true", *extra])
     refit, history = metrics["refit"], metrics["history"]
+    assert "kzoo: refit on train + validation: done in " in capsys.readouterr().out  # the phase says when it ends
     monitor = refit["monitor"]
     assert refit["epochs"] == int(np.argmax(history[monitor])) + 1
     assert refit["best_value"] == pytest.approx(max(history[monitor]))

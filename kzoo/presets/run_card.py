@@ -35,7 +35,7 @@ def write_run_card(run: RunDir, metrics: Mapping | None = None) -> Path:
 
 
 class ModelCard(RunPlugin):
-    """Trainer plug-in: records the tool's command in `metrics.json` and writes `RUN/README.md` after the export."""
+    """Trainer plug-in: records the tool's command in `metrics.json` and writes `RUN/README.md` when the run ends."""
 
     def __init__(self):
         self.command = recorded_command()  # when the trainer is made: the process's own command line
@@ -44,8 +44,8 @@ class ModelCard(RunPlugin):
         """`command`: the kzoo tool's command line that started the run (None from other programs)."""
         return {"command": self.command}
 
-    def after_export(self, metrics: dict, export_dir) -> None:
-        """Write the run's model card; a failure to write it warns and leaves the finished run as it is."""
+    def after_run(self, metrics: dict) -> None:
+        """Write the run's model card (exported or not); a failure to write it warns and leaves the finished run as it is."""
         try:
             write_run_card(RunDir(metrics["run_dir"]), metrics)
         except (RunDirError, OSError) as err:

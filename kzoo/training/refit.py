@@ -20,6 +20,7 @@ import numpy as np
 
 from kzoo.errors import ConfigError
 from kzoo.plugin import RunPlugin
+from kzoo.progress import format_seconds
 from kzoo.run_dir import write_json
 from kzoo.tasks import get_task, list_tasks
 
@@ -105,5 +106,6 @@ class Refit(RunPlugin):
         started = time.perf_counter()
         fit_model.fit(train, epochs=epochs, callbacks=callbacks, verbose=training.fit_verbose, shuffle=False)
         seconds = time.perf_counter() - started
+        print(f"kzoo: refit on train + validation: done in {format_seconds(seconds)}", flush=True)
         training.net, training.refit_info = net, {**choice, "train_seconds": round(seconds, 3)}
         training.train_seconds += seconds

@@ -342,13 +342,14 @@ class Training:
                     refit_epochs=(self.refit_info or {}).get("epochs"))
 
     def export(self) -> None:
-        """The SavedModel under `export/<version>/` (unless `export=False`)."""
-        if not self.request.export or not self.task.exports_saved_model:
-            return
-        self.metrics["export"] = str(export_run(self.dir.path))
+        """The SavedModel under `export/<version>/` (unless `export=False` or the task exports none), then `after_run`."""
+        if self.request.export and self.task.exports_saved_model:
+            self.metrics["export"] = str(export_run(self.dir.path))
+            for plugin in self.plugins:
+                plugin.after_export(self.metrics, self.metrics["export"])
+            write_json(self.metrics, self.dir.metrics_file)
         for plugin in self.plugins:
-            plugin.after_export(self.metrics, self.metrics["export"])
-        write_json(self.metrics, self.dir.metrics_file)
+            plugin.after_run(self.metrics)
 
     # ------------------------------------------------------------------ what the phases and plug-ins share
     def _interrupted_message(self) -> str:
