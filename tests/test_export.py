@@ -521,3 +521,44 @@ def test_the_size_fix_warns_on_a_keras_it_was_not_checked_on(monkeypatch):
     monkeypatch.setattr(core, "_warned", set())
     with pytest.warns(UserWarning, match="checked on Keras 3.15, this is 3.99.0"):
         core._store_each_variable_once(archive)
+
+
+def test_trim_padding_keeps_the_smallest_bucket_that_holds_the_longest_input():
+    from kzoo.signatures.text import trim_padding
+
+    def width(lengths, total=100):
+        ids = np.zeros((len(lengths), total), "int64")
+        for row, n in enumerate(lengths):
+            ids[row, :n] = 7
+        trimmed = trim_padding(tf.constant(ids)).numpy()
+        np.testing.assert_array_equal(trimmed, ids[:, :trimmed.shape[1]])  # only padding was cut
+        return trimmed.shape[1]
+
+    assert width([3]) == 16 and width([3, 20]) == 32 and width([0, 0]) == 16
+    assert width([70]) == 100  # no bucket between 70 and the full length: the full length
+    assert width([5], total=10) == 10  # narrower than every bucket: unchanged
+    assert width([300], total=512) == 512
+
+
+@pytest.mark.parametrize("name", ["lstm", "transformer_cls", "bert_cls"])
+def test_trimmed_text_requests_give_the_fully_padded_outputs(name, tmp_path):
+    """Short and long requests, cut to a bucket inside the signature, score as the model does at full length."""
+    from kzoo.data.text import TextPreprocessor
+
+    keras.utils.set_random_seed(0)
+    length = {"data.sequence_length": 64}
+    if name != "lstm":  # the position table must hold the full length
+        length["model.max_sequence_length" if name == "bert_cls" else "model.max_length"] = 64
+    base = tiny_config(name, **length)
+    tokenizer = "wordpiece" if name == "bert_cls" else "word"
+    fitted = TextPreprocessor.adapt(tf.data.Dataset.from_tensor_slices(TEXTS), 64, base["model"]["vocab_size"],
+                                    tokenizer=tokenizer)
+    config = tiny_config(name, **length, **{"model.vocab_size": fitted.vocabulary_size})
+    model = kzoo.build_from_config(config, compile=False)
+    serve = tf.saved_model.load(str(export_model(model, config, fitted, tmp_path / "export"))).signatures[
+        "serving_default"]
+    for texts in (["great film"], ["great film", "worst plot " * 12], TEXTS):
+        padded = fitted(texts)
+        assert padded.shape[1] == 64
+        got = serve(text=tf.constant(texts))["probabilities"].numpy()
+        np.testing.assert_allclose(got, softmax(model(padded)), atol=2e-6)

@@ -2,7 +2,7 @@
 
 The run's tokenizer (`TextPreprocessor.layer`: a `TextVectorization` over the saved vocabulary,
 or the WordPiece tokenizer + packer of `bert_cls`) runs inside the graph, so it pads and
-truncates exactly as in training. The input spec is declared as `tf.string [None]` here; a
+truncates exactly as in training; the padding a batch does not need is then cut off (`trim_padding`). The input spec is declared as `tf.string [None]` here; a
 TextVectorization exported on its own would get a float signature (keras-team/keras#19396).
 WordPiece tokenizers use TensorFlow Text ops: clients of those exports `import tensorflow_text`.
 """
@@ -30,6 +30,27 @@ def tokenizer_layer(preprocessor, attribute: str = "layer"):
     return layer
 
 
+# Requests are cut to these widths (the smallest that holds the batch's longest input): a short query
+# then runs the model over a few positions instead of the full data.sequence_length, and a compiled
+# (XLA) caller sees few distinct shapes. The models mask padding, as training's trimmed batches need.
+BUCKET_WIDTHS = (16, 32, 64, 128, 256, 512)
+
+
+def trim_padding(token_ids: tf.Tensor, padding_id: int = 0) -> tf.Tensor:
+    """Drop the trailing all-padding columns of `[batch, length]` ids, keeping a `BUCKET_WIDTHS` width.
+
+    Returns `token_ids[:, :width]`, `width` the smallest bucket at least as wide as the batch's
+    last non-padding position (the full length when no bucket is narrower), at least one column.
+    """
+    length = tf.shape(token_ids)[1]
+    positions = tf.range(1, length + 1)[tf.newaxis, :]
+    used = tf.reduce_max(tf.where(token_ids != padding_id, positions, 0))
+    buckets = tf.constant(BUCKET_WIDTHS, tf.int32)
+    fitting = tf.boolean_mask(buckets, buckets >= tf.maximum(used, 1))
+    width = tf.minimum(tf.reduce_min(tf.concat([fitting, [length]], 0)), length)
+    return token_ids[:, :width]
+
+
 def add_endpoints(archive, model, config, preprocessor) -> dict:
     """Add `serving_default`: `text` tf.string `[None]` -> `probabilities`, `label`."""
     tokenizer = tokenizer_layer(preprocessor)
@@ -37,7 +58,7 @@ def add_endpoints(archive, model, config, preprocessor) -> dict:
     ids_dtype = model.inputs[0].dtype
 
     def serve(text):
-        token_ids = tf.cast(tokenizer(text), ids_dtype)
+        token_ids = trim_padding(tf.cast(tokenizer(text), ids_dtype))
         return classifier_outputs(model(token_ids, training=False))
 
     spec = tf.TensorSpec([None], tf.string, name="text")
