@@ -113,7 +113,7 @@ def test_split_spy(monkeypatch):
 
 
 def test_the_spy_sees_a_normal_run_read_the_test_split(tmp_path, test_split_spy):
-    runner.train("gmf", tiny=True, data="synthetic", epochs=1, overrides=FAST, output=str(tmp_path / "run"),
+    runner.train("gmf", tiny=True, data="synthetic", epochs=1, batch_size=256, overrides=FAST, output=str(tmp_path / "run"),
                export=False, verbose=0)
     assert "ranks(test)" in test_split_spy
 
@@ -122,7 +122,7 @@ def test_a_tiny_study_honours_the_space_prunes_and_writes_a_loadable_best_config
                                                                                    test_split_spy):
     monkeypatch.setattr(study_lib, "make_pruner", lambda name, epochs: PruneTrialOne())
     directory = tmp_path / "study"
-    summary = tune(TuneRequest(model="gmf", trials=4, study=str(directory), tiny=True, data="synthetic", epochs=3,
+    summary = tune(TuneRequest(model="gmf", trials=4, study=str(directory), tiny=True, data="synthetic", epochs=2,
                                overrides=FAST))
     assert test_split_spy == []  # no trial read the test split
     assert summary["trials"] == {"finished": 3, "pruned": 1}
@@ -137,7 +137,11 @@ def test_a_tiny_study_honours_the_space_prunes_and_writes_a_loadable_best_config
     pruned = rows[1]
     assert pruned["status"] == "pruned" and pruned["epochs"] == 1 and len(pruned["per_epoch"]) == 1
     assert not (Path(pruned["run_dir"]) / "model.keras").exists()
-    assert all(len(r["per_epoch"]) == 3 and r["seconds"] > 0 for r in rows if r["status"] == "finished")
+    assert all(len(r["per_epoch"]) == 2 and r["seconds"] > 0 for r in rows if r["status"] == "finished")
+    # Trial 0 is the config's own values where they lie in the space (tiny's embedding_size 8 does not).
+    tiny = kzoo.get_config("gmf", tiny=True)
+    assert rows[0]["params"]["train.learning_rate"] == tiny["train"]["learning_rate"]
+    assert rows[0]["params"]["data.num_negatives"] == tiny["data"]["num_negatives"]
     # Each trial's run says it was not tested; the best is the best finished trial's validation figure.
     metrics = json.loads((Path(rows[0]["run_dir"]) / "metrics.json").read_text())
     assert metrics["test"] is None and metrics["refit"] is None

@@ -33,3 +33,16 @@ def suggest(trial, space: Mapping[str, Mapping]) -> dict:
 def describe_space(space: Mapping[str, Mapping]) -> str:
     """`train.learning_rate log_float [0.0005, 0.01]; model.embedding_size choice [16, 32]` on one line."""
     return "; ".join(f"{key} {kind} {list(given)}" for key, spec in space.items() for kind, given in spec.items())
+
+
+def config_values(config: Mapping, space: Mapping[str, Mapping]) -> dict:
+    """The config's own values of the space's keys that lie inside the space (its first trial: the
+    search starts from the hand-tuned values, and the table shows whether it beat them)."""
+    values = {}
+    for key, spec in space.items():
+        section, _, leaf = key.partition(".")
+        value = config[section][leaf]
+        (kind, given), = spec.items()
+        if value in given if kind == "choice" else value is not None and given[0] <= value <= given[1]:
+            values[key] = value
+    return values

@@ -22,7 +22,7 @@ import optuna
 from kzoo.errors import ConfigError
 from kzoo.tuning import report
 from kzoo.tuning.objective import TrialSetup, run_trial
-from kzoo.tuning.space import describe_space, search_space
+from kzoo.tuning.space import config_values, describe_space, search_space
 from kzoo.tuning.storage import counted, fail_dead_trials, is_url, open_storage
 
 
@@ -159,6 +159,9 @@ def run_worker(request: TuneRequest, worker: int = 0, study: optuna.Study | None
 def tune(request: TuneRequest) -> dict:
     """Run (or resume) the study `request` describes; write its report; return a summary.
 
+    A new study's first trial is the config's own values (`space.config_values`), so the hand-tuned
+    default is measured beside the search's.
+
     The summary has the study directory, trial counts by status, the best trial and the best config's
     path (`best.yaml`), the plots, and with `final` the final run's metrics. Raises ConfigError for an
     entry without a `tune:` section or a validation split, or a study started with other settings.
@@ -175,6 +178,8 @@ def tune(request: TuneRequest) -> dict:
     directory = study_directory(request, config["entry"])
     study = open_study(request, config)
     retried = fail_dead_trials(study)
+    if not study.trials:  # a new study's first trial is the config's own values (those inside the space)
+        study.enqueue_trial(config_values(config, space), user_attrs={"config_values": True}, skip_if_exists=True)
     where = request.study if is_url(request.study) else directory / "journal.log"
     print(f"kzoo-tune: study {study.study_name!r} ({where}): {request.trials} trials, {counted(study)} done or running"
           f"{f', trials {retried} were killed and are queued again' if retried else ''}; {request.workers} worker(s); "
