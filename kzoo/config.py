@@ -7,7 +7,7 @@ A config is a plain nested dict with the sections `model` (builder hyperparamete
 key is declared once with its type, default and range (`kzoo.schema`; `model` from the builder's
 signature, `data` from the entry's Task, declared per loader in `kzoo.data.schemas`). A resolved
 config has every section and every key: defaults, then the entry's YAML, then its `tiny` overrides
-(on request), then `--set`s.
+(on request), then `--set`s. An optional `tune` section is `kzoo-tune`'s search space (`kzoo.tuning`).
 This module is the mechanics, given the sections; `kzoo.registry` knows which sections an entry has
 (its builder's signature, its Task's data section) and resolves entries.
 """
@@ -27,8 +27,9 @@ from kzoo.errors import ConfigError
 
 SECTIONS = ("model", "data", "train", "reference", "distill", "prune", "runtime")
 _FILE_SECTIONS = ("model", "data", "train")  # the rest may be left out of an entry's file
-# Top-level keys that are not sections (`data_source`: what a run trained on, written by the trainer).
-_OTHER_KEYS = ("entry", "family", "task", "description", "tiny", "data_source")
+# Top-level keys that are not sections (`data_source`: what a run trained on, written by the trainer;
+# `tune`: kzoo-tune's search space, checked against the sections by `schema.check_tune_section`).
+_OTHER_KEYS = ("entry", "family", "task", "description", "tiny", "data_source", "tune")
 
 __all__ = [
     "ConfigError", "SECTIONS", "as_overrides", "commented_yaml", "config_dirs", "dump_yaml", "find_config_file",
@@ -108,6 +109,8 @@ def resolve(config: Mapping, sections: Mapping[str, schema.Section], entry: str)
     for key, value in config.items():
         in_schema = key in sections
         resolved[key] = schema.check_section(sections[key], value, key, entry) if in_schema else copy.deepcopy(value)
+    if "tune" in resolved:
+        resolved["tune"] = schema.check_tune_section(resolved["tune"], sections, entry)
     for key, section in sections.items():
         if key not in resolved:
             resolved[key] = schema.check_section(section, None, key, entry)

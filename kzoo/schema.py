@@ -339,3 +339,70 @@ REFERENCE: Section = {
     "value": Key(float, None),
     "source": Key(str, ""),
 }
+
+
+# `kzoo-tune --pruner` (kzoo.tuning.study.make_pruner) and the database schemes of `--study URL`
+# (kzoo.tuning.storage), declared here so the tool checks them before Optuna or TensorFlow load.
+TUNE_PRUNERS = ("median", "hyperband", "none")
+TUNE_URL_SCHEMES = ("postgresql", "postgresql+psycopg2", "mysql", "mysql+pymysql", "sqlite")
+
+# The `tune:` section of an entry's YAML: the search space of `kzoo-tune` (kzoo.tuning.space), one dotted
+# config key per line, each a `{KIND: ...}` mapping. The ranges' ends and the choices are checked against the
+# key's own declaration, so a space never proposes a value `--set` would refuse.
+TUNE_KINDS = {
+    "choice": "a list of values, e.g. {choice: [16, 32, 64]}",
+    "int": "[low, high] integers, both included, e.g. {int: [1, 3]}",
+    "float": "[low, high] numbers, sampled uniformly, e.g. {float: [0.1, 0.5]}",
+    "log_float": "[low, high] numbers above 0, sampled uniformly in log scale, e.g. {log_float: [1e-4, 1e-2]}",
+}
+
+
+def check_tune_section(values: Any, sections: Mapping[str, Section], entry: str) -> dict:
+    """Return the `tune` section `values` checked against the config's `sections`: `{dotted key: {kind: spec}}`.
+
+    Each key must be a declared `section.key`; each spec one of `TUNE_KINDS`, its values valid for the key
+    (an `int` range for an integer key, `float` / `log_float` for a number, choices of bools, numbers or
+    strings). Raises ConfigError naming the key and what is valid.
+    """
+    if values is None:
+        return {}
+    if not isinstance(values, Mapping):
+        raise ConfigError(f"{entry}: section 'tune' must map dotted config keys to {{KIND: ...}}, got {values!r}")
+    checked = {}
+    for dotted, spec in values.items():
+        section, _, leaf = str(dotted).partition(".")
+        every_key = [f"{name}.{k}" for name, keys in sections.items() for k in keys]
+        if section not in sections or leaf not in sections[section]:
+            raise ConfigError(f"{entry}: tune: unknown config key {dotted!r}.{did_you_mean(str(dotted), every_key)} "
+                              "Name it as section.key, e.g. train.learning_rate")
+        checked[dotted] = _check_tune_spec(sections[section][leaf], spec, f"tune.{dotted}", entry)
+    return checked
+
+
+def _check_tune_spec(key: Key, spec: Any, name: str, entry: str) -> dict:
+    kinds = ", ".join(TUNE_KINDS)
+    if not isinstance(spec, Mapping) or len(spec) != 1 or next(iter(spec)) not in TUNE_KINDS:
+        raise ConfigError(f"{entry}: {name} must be one {{KIND: ...}} with KIND one of {kinds}, got {spec!r}")
+    kind, given = next(iter(spec.items()))
+    if kind == "choice":
+        if not isinstance(given, (list, tuple)) or not given:
+            raise ConfigError(f"{entry}: {name}: choice must be a non-empty list of values, got {given!r}")
+        if any(not isinstance(v, (bool, int, float, str)) for v in given):
+            raise ConfigError(f"{entry}: {name}: choice values must be booleans, numbers or strings, got {given!r}")
+        choices = [check_value(key, v, name, entry) for v in given]
+        if len(set(map(repr, choices))) != len(choices):
+            raise ConfigError(f"{entry}: {name}: choice lists a value twice: {given!r}")
+        return {"choice": choices}
+    wanted = int if kind == "int" else float
+    if key.type is not wanted:
+        fits = "int" if key.type is int else "float or log_float" if key.type is float else "choice"
+        raise ConfigError(f"{entry}: {name}: {kind} needs a key that is {_TYPE_NAMES[wanted]}; "
+                          f"the key is {_TYPE_NAMES[key.type]}: use {fits}")
+    if not isinstance(given, (list, tuple)) or len(given) != 2:
+        raise ConfigError(f"{entry}: {name}: {kind} must be {TUNE_KINDS[kind]}, got {given!r}")
+    low, high = (check_value(key, v, name, entry) for v in given)
+    if low is None or high is None or not low < high:
+        raise ConfigError(f"{entry}: {name}: {kind} range must have low < high, got {list(given)!r}")
+    if kind == "log_float" and low <= 0:
+        raise ConfigError(f"{entry}: {name}: log_float range must be above 0, got {list(given)!r}")
+    return {kind: [low, high]}

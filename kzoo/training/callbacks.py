@@ -208,6 +208,7 @@ class RunTimeEstimate(keras.callbacks.Callback):
             return
         left = self.remaining_seconds(finished)
         last = finished or self._done >= self.epochs
-        estimate = "testing next" if last and left < 1 else f"about {progress.format_seconds(max(left, 1), rough=True)} left"
+        then = "testing next" if self.test_examples is not None else "training done"  # no test: test=False
+        estimate = then if last and left < 1 else f"about {progress.format_seconds(max(left, 1), rough=True)} left"
         print(f"kzoo: epoch {self._done}/{self.epochs} done; {estimate}", file=sys.stderr, flush=True)
         self._done = None

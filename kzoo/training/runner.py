@@ -130,6 +130,9 @@ class TrainRequest:
     tiny: bool = False
     export: bool = True
     verbose: int | None = None
+    # False: the test phase is skipped and the bundle's test split dropped unread (a hyperparameter
+    # search scores trials on validation only; kzoo.tuning).
+    test: bool = True
 
 
 class Training:
@@ -219,6 +222,8 @@ class Training:
             saved = next((p for p in (plugin.preprocessor(self.config) for plugin in self.plugins) if p is not None), None)
         self.bundle = self.load_data(self.config, saved)
         bundle = self.bundle
+        if not self.request.test:  # nothing after this can score on it, by mistake or otherwise
+            bundle.test = None
         for plugin in self.plugins:
             plugin.on_data(bundle, self.config)
         source = "SYNTHETIC (generated; scores mean nothing)" if bundle.source == "synthetic" else bundle.source
@@ -292,7 +297,11 @@ class Training:
                              if self.role.is_chief else {})
 
     def test(self) -> None:
-        """The test metrics: the bundle's own evaluation (HR@10, BLEU) or `model.evaluate`."""
+        """The test metrics: the bundle's own evaluation (HR@10, BLEU) or `model.evaluate`; none with `test=False`."""
+        if not self.request.test:
+            self.test_metrics = None
+            print("kzoo: the test split was not read (test=False)", flush=True)
+            return
         # Multi-worker: each worker scores the test split on a local copy, without collectives, so the
         # number is exact (a distributed evaluate averages per-worker ratios) and identical on all workers.
         scorer = self._local_copy() if self.role.count > 1 else self.net
@@ -316,7 +325,7 @@ class Training:
         self.metrics = {
             **self._run_summary(history),
             "status": "finished",
-            "test": {k: float(v) for k, v in self.test_metrics.items()},
+            "test": None if self.test_metrics is None else {k: float(v) for k, v in self.test_metrics.items()},
             "train_seconds": round(self.train_seconds, 3),
             "train_examples_per_sec": self.timer.examples_per_sec,
             "jit_compile": bool(self.fit_model.jit_compile),  # as compiled: flag, config or backend
@@ -337,7 +346,7 @@ class Training:
         reference = self.config.get("reference") or {}
         plot_curves(history, metric, self.dir.curves_file,
                     title=f"{self.config['entry']} on {self.bundle.source} data {self.bundle.name}",
-                    test_value=self.metrics["test"].get(metric),
+                    test_value=(self.metrics["test"] or {}).get(metric),
                     reference=reference.get("value") if reference.get("metric") == metric else None,
                     refit_epochs=(self.refit_info or {}).get("epochs"))
 
@@ -462,7 +471,8 @@ class Training:
             self.timer,
         ]
         if self.role.is_chief:  # one line per epoch: the run's remaining time
-            callbacks.append(kzoo_callbacks.RunTimeEstimate(int(train["epochs"]), bundle.sizes.get("test"),
+            tested = bundle.sizes.get("test") if self.request.test else None
+            callbacks.append(kzoo_callbacks.RunTimeEstimate(int(train["epochs"]), tested,
                                                             bundle.sizes.get("val")))
         patience = int(train.get("early_stopping_patience", 0))
         if patience:
@@ -496,6 +506,7 @@ def train(
     tiny: bool = False,
     export: bool = True,
     verbose: int | None = None,
+    test: bool = True,
     plugins: Sequence[RunPlugin] = (),
 ) -> dict:
     """Train a zoo entry and return its `metrics.json` content (also written to the run dir).
@@ -503,9 +514,9 @@ def train(
     The keyword arguments mirror `tools/train.py`'s flags; the runtime ones (`strategy`,
     `mixed_precision`, `jit_compile`, `seed`, `deterministic`) left at None keep the config's
     `runtime` section. `plugins` add to (or, one per class, replace) the default plug-ins (see
-    `kzoo.plugin`). Raises ConfigError, UnknownModelError,
+    `kzoo.plugin`). `test=False` never reads the test split (`metrics["test"]` is None). Raises ConfigError, UnknownModelError,
     RunDirError, StrategyError or a data error with a one-line message on bad input.
     """
     request = TrainRequest(model, config_path, overrides, data, data_dir, epochs, batch_size, strategy,
-                           mixed_precision, jit_compile, seed, deterministic, output, resume, tiny, export, verbose)
+                           mixed_precision, jit_compile, seed, deterministic, output, resume, tiny, export, verbose, test)
     return Training(request, plugins).run()
