@@ -72,7 +72,9 @@ def write_assets(preprocessor, directory: Path) -> dict:
     preprocessor.save(directory)
     return {"user_ids": preprocessor.USER_FILE, "item_ids": preprocessor.ITEM_FILE,
             "lookup": "line k (from 0) of a file holds the raw id of index k + 1; a raw id not listed is index 0",
-            "num_users": preprocessor.num_users, "num_items": preprocessor.num_items}
+            "num_users": preprocessor.num_users, "num_items": preprocessor.num_items,
+            **({"seen_items": "seen_items.txt", "seen": "line k (from 0): the item indices user index k + 1 rated"}
+               if getattr(preprocessor, "seen", None) is not None else {})}
 
 
 def _lookup(ids: list, name: str):
