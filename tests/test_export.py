@@ -185,7 +185,10 @@ def recommender_cases(recommender):
     items = np.array([5, 424242, 12, 33], np.int64)
 
     def check_top_k(out):
+        np.testing.assert_array_equal(out["fallback"], maps.map_users(users) == 0)  # 424242: the popular items
         for row, user in enumerate(users):
+            if out["fallback"][row]:
+                continue
             grid = recommender_reference(model, maps, np.full(maps.num_items, user), maps.item_ids)
             best = np.argsort(-grid, kind="stable")[:4]
             np.testing.assert_array_equal(out["item_ids"][row], maps.item_ids[best])
@@ -283,11 +286,11 @@ def test_image_export_has_both_layouts(image):
 
 def test_recommender_signatures_score_and_recommend(recommender):
     served = tf.saved_model.load(str(recommender[3]))
-    assert set(served.signatures) == {"serving_default", "recommend"}
-    recommend = served.signatures["recommend"]
+    assert set(served.signatures) == {"serving_default", "recommend", "recommend_including_seen"}
+    recommend = served.signatures["recommend_including_seen"]
     inputs = recommend.structured_input_signature[1]
     assert {k: v.dtype for k, v in inputs.items()} == {"user_id": tf.int64, "k": tf.int32}
-    assert set(recommend.structured_outputs) == {"item_ids", "scores"}
+    assert set(recommend.structured_outputs) == {"item_ids", "scores", "fallback"}
     out = recommend(user_id=tf.constant([1000], tf.int64), k=tf.constant(1000))  # k is clipped to the item count
     assert out["item_ids"].shape == (1, recommender[1]["model"]["num_items"])
     assert set(out["item_ids"].numpy().ravel()) == set(recommender[2].item_ids.tolist())  # never the OOV slot

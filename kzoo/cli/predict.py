@@ -3,7 +3,8 @@
     python tools/predict.py runs/lstm-X/export --text "a fine film" --text "dull"
     python tools/predict.py runs/mlp-X/export --image-npy digits.npy     # uint8 [N, 28, 28] or [28, 28]
     python tools/predict.py runs/neumf-X/export --user-id 196 186 --item-id 242 302
-    python tools/predict.py runs/neumf-X/export --user-id 196 --k 10
+    python tools/predict.py runs/neumf-X/export --user-id 196 --k 10      # unseen items, with titles
+    python tools/predict.py runs/gmf-X/export --user-id 196 --k 10 --include-seen
     python tools/predict.py runs/transformer_seq2seq-X/export --text "ein Hund läuft"
 
     python tools/predict.py runs/lstm-X/export/litert --input token_ids=12,7,0,0   # LiteRT / ONNX exports
@@ -15,7 +16,10 @@ export (`EXPORT/litert`, `EXPORT/onnx`, one version of them, or its model file) 
 inputs its `kzoo.json` lists, `--input NAME=V1,V2,...` (one example, or a batch for `[B]` inputs)
 or `--input NAME=FILE.npy` (a batch); it runs in ai-edge-litert's interpreter or onnxruntime. This file imports
 TensorFlow, NumPy and the standard library only, so it can be copied alone to a serving machine and
-run there as `python predict.py EXPORT_DIR ...`. Where kzoo is installed, it borrows one optional
+run there as `python predict.py EXPORT_DIR ...`. Recommendations (`--k`) leave out the items the
+user already rated unless `--include-seen`; they carry `titles` where the export has them
+(`assets.extra/item_titles.tsv`, from MovieLens `u.item` / `movies.dat` / `movies.csv`), and a
+row's padding (item id -1: a user with fewer than K unseen items) is dropped. Where kzoo is installed, it borrows one optional
 helper, `kzoo.cli.quiet` (TensorFlow's start-up lines hidden unless --verbose); copied alone, the
 same is done as far as `TF_CPP_MIN_LOG_LEVEL` reaches.
 """
@@ -222,6 +226,8 @@ def check_arguments(args) -> None:
         raise UsageError("give --text, --image-npy, or --user-id with --item-id or --k")
     if args.image_npy and not os.path.isfile(args.image_npy):
         raise UsageError(f"--image-npy {args.image_npy}: no such file")
+    if args.include_seen and args.k is None:
+        raise UsageError("--include-seen goes with --user-id and --k")
     if args.user_id and args.k is not None and args.k < 0:
         raise UsageError(f"--k must be >= 0, got {args.k}")
     if args.user_id and args.k is None and (not args.item_id or len(args.item_id) != len(args.user_id)):
@@ -242,7 +248,8 @@ def build_request(args, loaded) -> tuple[str, dict]:
         if args.k is not None:
             if args.k < 0:  # checked here too: exports made before the signature refused it return []
                 raise UsageError(f"--k must be >= 0, got {args.k}")
-            return "recommend", {"user_id": users, "k": tf.constant(args.k, tf.int32)}
+            signature = "recommend_including_seen" if args.include_seen else "recommend"
+            return signature, {"user_id": users, "k": tf.constant(args.k, tf.int32)}
         if not args.item_id or len(args.item_id) != len(args.user_id):
             raise UsageError("--user-id needs --k K, or as many --item-id values as user ids")
         return "serving_default", {"user_id": users, "item_id": tf.constant(args.item_id, tf.int64)}
@@ -254,6 +261,26 @@ def rejection_reason(err: Exception) -> str:
     # A failed tf.debugging assert reads "Graph execution error: ... assertion failed: [MESSAGE] ...".
     message = str(err).partition("assertion failed: [")[2].partition("]")[0]
     return message or str(err).splitlines()[0]
+
+
+def item_titles(version_dir: str) -> dict:
+    """{raw item id: title} of a recommender export (`assets.extra/item_titles.tsv`), or {} when absent."""
+    path = os.path.join(version_dir, "assets.extra", "item_titles.tsv")
+    if not os.path.isfile(path):
+        return {}
+    with open(path, encoding="utf-8") as f:
+        rows = (line.rstrip("\n").split("\t", 1) for line in f)
+        return {int(row[0]): row[1] for row in rows if len(row) == 2 and row[0].lstrip("-").isdigit()}
+
+
+def readable_recommendations(rows: list, titles: dict) -> None:
+    """In place: drop each row's padding (item id -1) and add `titles` when the export has them."""
+    for row in rows:
+        keep = [i for i, item in enumerate(row["item_ids"]) if item != -1]
+        row["item_ids"] = [row["item_ids"][i] for i in keep]
+        row["scores"] = [row["scores"][i] for i in keep]
+        if titles:
+            row["titles"] = [titles.get(item, "") for item in row["item_ids"]]
 
 
 def to_json(value):
@@ -277,6 +304,8 @@ def predict(version_dir: str, loaded, signature: str, inputs: dict) -> dict:
         row = {k: v[i] for k, v in batched.items()}
         row.update({k: to_json(v[i]) for k, v in outputs.items()})
         rows.append(row)
+    if signature.startswith("recommend"):
+        readable_recommendations(rows, item_titles(version_dir))
     names = metadata(version_dir).get("class_names") or []
     for row in rows:
         if "label" in row and row["label"] < len(names):
@@ -295,7 +324,9 @@ def main(argv=None) -> int:
     parser.add_argument("--image-npy", help=".npy file of uint8 images [N, H, W], [N, H, W, C] or one image")
     parser.add_argument("--user-id", type=int, nargs="+", action="extend", help="raw user id(s)")
     parser.add_argument("--item-id", type=int, nargs="+", action="extend", help="raw item id(s), one per user id")
-    parser.add_argument("--k", type=int, help="recommend the top K items for each user id")
+    parser.add_argument("--k", type=int, help="recommend the top K items for each user id (items they rated left out)")
+    parser.add_argument("--include-seen", action="store_true",
+                        help="with --k: also recommend items the user already rated")
     parser.add_argument("--input", action="append", metavar="NAME=VALUES",
                         help="a LiteRT / ONNX export's tensor input: comma-separated values or a .npy file "
                              "(repeatable)")

@@ -6,11 +6,17 @@ Raw files (format detected from the first line, ISO-8859-1 text):
 - `ratings.csv` (ML-latest, ML-20M/25M): `userId,movieId,rating,timestamp` with a header line.
 A folder is searched for one of those three names, in that order. User and item ids must be
 integers (they are the raw ids the id maps translate); blank lines are skipped.
+
+Item titles, where the data has them: `u.item` beside `u.data` (`id|title|...`), `movies.dat`
+beside `ratings.dat` (`id::title::genres`), `movies.csv` beside `ratings.csv`, or the tfds
+`movie_title` feature; `Ratings.titles` maps raw item id -> title (None when there are none).
 """
 
 from __future__ import annotations
 
+import csv
 import dataclasses
+import io
 import os
 from pathlib import Path
 
@@ -20,6 +26,7 @@ import tensorflow as tf
 from kzoo.data.tfds_source import DataError, load_tfds
 
 RATING_FILES = ("u.data", "ratings.dat", "ratings.csv")
+TITLE_FILES = {"u.data": "u.item", "ratings.dat": "movies.dat", "ratings.csv": "movies.csv"}
 
 _HEADER_NAMES = {
     "user": ("userid", "user_id", "user"),
@@ -38,6 +45,7 @@ class Ratings:
     ratings: np.ndarray  # float32
     timestamps: np.ndarray  # int64
     name: str
+    titles: dict | None = None  # raw item id -> title, where the data has them
 
     def __len__(self) -> int:
         return int(self.users.shape[0])
@@ -98,7 +106,33 @@ def read_ratings_file(path) -> Ratings:
         ratings=_column(path, numbered, fields, columns["rating"], np.float32, "rating"),
         timestamps=_column(path, numbered, fields, columns["timestamp"], np.int64, "timestamp"),
         name=str(path),
+        titles=read_item_titles(path),
     )
+
+
+def read_item_titles(ratings_path) -> dict | None:
+    """Return {raw item id: title} from the titles file beside a ratings file (`TITLE_FILES`), or None.
+
+    A file that is absent or unreadable gives None: titles are a display nicety, never required.
+    Lines whose id is not an integer (a header) are skipped.
+    """
+    ratings_path = Path(ratings_path)
+    name = TITLE_FILES.get(ratings_path.name)
+    path = ratings_path.with_name(name) if name else None
+    if path is None or not path.is_file():
+        return None
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")  # movies.csv (ML-latest) is UTF-8; u.item and movies.dat are Latin-1
+    except UnicodeDecodeError:
+        text = raw.decode("latin-1")
+    if name == "movies.csv":
+        rows = csv.reader(io.StringIO(text))
+    else:
+        sep = "|" if name == "u.item" else "::"
+        rows = (line.split(sep) for line in text.splitlines())
+    titles = {int(row[0]): row[1].strip() for row in rows if len(row) > 1 and _is_int(row[0].strip())}
+    return titles or None
 
 
 def _is_int(text: str) -> bool:
@@ -142,20 +176,28 @@ def read_tfds_ratings(name: str, data_dir=None, download="auto") -> Ratings:
     """Read the whole `train` split of a tfds `movielens/*-ratings` dataset into NumPy, in batches."""
     ds = load_tfds(name, "train", data_dir=data_dir, download=download)
     needed = ("user_id", "movie_id", "user_rating", "timestamp")
+    titled = "movie_title" in ds.element_spec
     missing = [key for key in needed if key not in ds.element_spec]
     if missing:
         raise DataError(f"tfds dataset {name!r} has no {missing} feature(s); expected a movielens/*-ratings dataset")
-    ds = ds.map(lambda e: tuple(e[key] for key in needed), num_parallel_calls=tf.data.AUTOTUNE)
+    keys = needed + (("movie_title",) if titled else ())
+    ds = ds.map(lambda e: tuple(e[key] for key in keys), num_parallel_calls=tf.data.AUTOTUNE)
     parts = [tuple(t.numpy() for t in batch) for batch in ds.batch(65536).prefetch(2)]
     if not parts:
         raise DataError(f"tfds dataset {name!r} has no ratings")
-    users, items, ratings, timestamps = (np.concatenate(column) for column in zip(*parts))
+    users, items, ratings, timestamps, *title_column = (np.concatenate(column) for column in zip(*parts))
+    items = _ids_from_strings(items, name, "movie_id")
+    titles = None
+    if title_column:
+        first = np.unique(items, return_index=True)[1]
+        titles = {int(items[i]): title_column[0][i].decode("utf-8", errors="replace") for i in first}
     return Ratings(
         users=_ids_from_strings(users, name, "user_id"),
-        items=_ids_from_strings(items, name, "movie_id"),
+        items=items,
         ratings=ratings.astype(np.float32),
         timestamps=timestamps.astype(np.int64),
         name=name,
+        titles=titles,
     )
 
 

@@ -53,6 +53,10 @@ RECOMMENDATION_DATA: Section = {
     "eval_negatives": Key(int, 99, min=0, min_open=True, doc="sampled candidates beside each held-out item"),
     "full_ranking": Key(bool, False, doc="rank against all items instead of sampled candidates"),
     "top_k": Key(int, 10, min=0, min_open=True),
+    "retrieval": Key(bool, True, doc="the export's `recommend` of a dot-product model (gmf) is one matrix product "
+                     "+ top-k (keras-rs); false: the full model scores every item"),
+    "rerank_candidates": Key(int, 0, min=0, doc="`recommend` of neumf: 0 = the full model scores every item; "
+                             "N = its GMF path retrieves N items, the full model re-ranks them"),
     "synthetic_users": Key(int, 200, min=0, min_open=True),
     "synthetic_items": Key(int, 300, min=0, min_open=True),
     "synthetic_per_user": Key(int, 25, min=0, min_open=True),

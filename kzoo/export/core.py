@@ -8,7 +8,8 @@ Signatures (their names and the input/output names are the serving contract):
 |                        | `serve_nhwc`      | `image` uint8 `[None, H, W, 1]`         | same                                      |
 | text_classification    | `serving_default` | `text` string `[None]`                  | `probabilities`, `label`                  |
 | recommendation         | `serving_default` | `user_id`, `item_id` int64 `[None]` (same length) | `score` f32 `[None]`            |
-|                        | `recommend`       | `user_id` int64 `[None]`, `k` int32 `[]` (>= 0) | `item_ids` i64 `[None, k]`, `scores` f32 `[None, k]` |
+|                        | `recommend`       | `user_id` int64 `[None]`, `k` int32 `[]` (>= 0) | `item_ids` i64 `[None, k]`, `scores` f32 `[None, k]`, `fallback` bool `[None]` (seen items left out) |
+|                        | `recommend_including_seen` | same                            | same                                      |
 | seq2seq                | `serving_default` | `text` string `[None]`                  | `translation` string `[None]`             |
 
 The graphs are built with Keras 3's `keras.export.ExportArchive` (no hand-written `tf.Module`
@@ -17,7 +18,8 @@ one endpoint per signature); each Task adds its own (`Task.add_serving_endpoints
 `kzoo/signatures/<task>.py`).
 Inputs of the wrong dtype or shape fail with a TensorFlow error (`add_endpoint` adds the shape
 check that signature calls lack). Every export also writes `assets.extra/kzoo.json` (entry,
-task, quantization, class names, signatures), which TF Serving ignores.
+task, quantization, class names, signatures), which TF Serving ignores, and what the Task adds
+there (`Task.write_export_extras`: a recommender's `item_titles.tsv`).
 """
 
 from __future__ import annotations
@@ -184,6 +186,7 @@ def export_model(model, config: Mapping, preprocessor, output: str | os.PathLike
         extra = tmp / "assets.extra"
         extra.mkdir(exist_ok=True)
         (extra / "kzoo.json").write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
+        task.write_export_extras(preprocessor, extra)
 
     return write_version(output, write)
 

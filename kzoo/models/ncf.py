@@ -17,7 +17,8 @@ as in Rendle et al. 2020's tuned MF); NeuMF's `mlp_l2` sets it apart for the MLP
 (they overfit sooner than the GMF path's); `dense_l2` is a weight penalty on the MLP kernels.
 
 Layer names are shared between the three models (`gmf_user_embedding`, `mlp_dense_0`, ...) so
-weights move between them by name.
+weights move between them by name. `gmf_factors(model)` reads the GMF path as a dot product
+(user tower, item table, head weights), which serving uses for retrieval.
 """
 
 from __future__ import annotations
@@ -191,6 +192,27 @@ def load_pretrained_weights(neumf: keras.Model, gmf: keras.Model, mlp: keras.Mod
     kernel = np.concatenate([alpha * w_gmf, (1.0 - alpha) * w_mlp], axis=0)
     _set_weights(head, [kernel, np.asarray(alpha * b_gmf + (1.0 - alpha) * b_mlp)], "prediction")
     return neumf
+
+
+def gmf_factors(model: keras.Model) -> dict | None:
+    """The GMF path of `gmf` / `neumf` as a dot product, or None (`ncf_mlp`, or a quantized model).
+
+    GMF's logit is `sum_d w_d u_d i_d + b = (u * w) . i + b`, so a user's scores over every item are
+    one matrix product of the query `u * w` with the item table. Returns `{"user": user Embedding,
+    "item": item Embedding, "head": the Dense head, "size": the GMF embedding size (the head
+    kernel's first rows), "exact": True when that dot product is the whole model (`gmf`), False
+    when it is one path of it (`neumf`: a candidate generator to re-rank)}`.
+    """
+    names = {layer.name for layer in model.layers}
+    if not {"gmf_user_embedding", "gmf_item_embedding", "prediction"} <= names:
+        return None
+    parts = {"user": model.get_layer("gmf_user_embedding"), "item": model.get_layer("gmf_item_embedding"),
+             "head": model.get_layer("prediction")}
+    if any(getattr(layer.dtype_policy, "quantization_mode", None) for layer in parts.values()):
+        return None  # int8 tables are not plain matrices to multiply; the full model scores them
+    parts["size"] = parts["user"].output_dim
+    parts["exact"] = not any(name.startswith("mlp_") for name in names)
+    return parts
 
 
 def _head_weights(model: keras.Model):

@@ -115,6 +115,10 @@ class Task:
         raise ExportError(f"task {self.name!r} has no tensor-only signature: it cannot be exported for a portable "
                           "runtime (LiteRT, ONNX)")
 
+    def write_export_extras(self, preprocessor, directory: Path) -> None:
+        """Write files a SavedModel's clients may read beside it into `directory` (its `assets.extra/`,
+        which TF Serving ignores): recommenders' item titles. Default: nothing."""
+
     def write_preprocessing_assets(self, preprocessor, directory: Path) -> dict:
         """Write the preprocessing as plain files (vocabularies, id maps) into `directory`; return its spec.
 

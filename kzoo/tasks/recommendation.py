@@ -66,6 +66,10 @@ class Recommendation(Task):
     def tensor_endpoint(self, model, config, preprocessor):
         return recommender_signatures.tensor_endpoint(model, self.example_batch(config)[0])
 
+    def write_export_extras(self, preprocessor, directory):
+        if getattr(preprocessor, "item_titles", None):  # `tools/predict.py --k` shows them
+            preprocessor.write_titles(Path(directory) / preprocessor.TITLE_FILE)
+
     def write_preprocessing_assets(self, preprocessor, directory):
         return recommender_signatures.write_assets(preprocessor, directory)
 

@@ -27,7 +27,7 @@
 
 Modules: `ids` (`IdMaps`, the id map files), `protocol` (the leave-one-out split), `sampling`
 (training negatives, evaluation candidates, their datasets), `evaluation` (`RankingEvaluator`,
-the epoch callback), `synthetic` (generated ratings), `loader` (`load_recommender_data`).
+the epoch callback), `seen` (`SeenItems`: each user's interactions, which serving leaves out), `synthetic` (generated ratings), `loader` (`load_recommender_data`).
 """
 
 from kzoo.data.recommender.evaluation import EVAL_BATCH_SIZE, RankingEvaluator, RankingMetricsCallback, predict_scores
@@ -35,8 +35,9 @@ from kzoo.data.recommender.ids import IdMaps, read_ids
 from kzoo.data.recommender.loader import SOURCES, load_recommender_data
 from kzoo.data.recommender.protocol import Interactions, leave_one_out, tie_break_key
 from kzoo.data.recommender.sampling import pair_keys, sample_eval_candidates, sample_negatives
+from kzoo.data.recommender.seen import SeenItems
 from kzoo.data.recommender.synthetic import synthetic_ratings
 
-__all__ = ["EVAL_BATCH_SIZE", "IdMaps", "Interactions", "RankingEvaluator", "RankingMetricsCallback", "SOURCES",
+__all__ = ["EVAL_BATCH_SIZE", "IdMaps", "Interactions", "RankingEvaluator", "RankingMetricsCallback", "SOURCES", "SeenItems",
            "leave_one_out", "load_recommender_data", "pair_keys", "predict_scores", "read_ids",
            "sample_eval_candidates", "sample_negatives", "synthetic_ratings", "tie_break_key"]

@@ -2,6 +2,8 @@
 
 Indices run 1..num_users and 1..num_items in increasing raw-id order; 0 is the out-of-vocabulary
 index of ids not seen in the data. `read_ids(path)` is the one reader of an id map file.
+The maps also carry what serving needs beside them: each user's seen items (`SeenItems`) and
+the item titles, where the data has them (`item_titles.tsv`: raw id, tab, title).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kzoo.data.recommender.seen import SeenItems
 from kzoo.data.tfds_source import DataError
 
 _INT64_MIN, _INT64_MAX = int(np.iinfo(np.int64).min), int(np.iinfo(np.int64).max)
@@ -20,14 +23,18 @@ class IdMaps:
 
     `user_ids[k]` is the raw id of user index k + 1 (same for items). `save(directory)` writes
     `user_ids.txt` and `item_ids.txt`, one raw id a line in index order; `IdMaps.load` reads them.
+    `seen` (a `SeenItems`, or None) holds each user's interactions, which `recommend` leaves out;
+    `item_titles` ({raw item id: title}, or None) the titles `tools/predict.py` shows.
     """
 
     USER_FILE = "user_ids.txt"
     ITEM_FILE = "item_ids.txt"
+    TITLE_FILE = "item_titles.tsv"
 
-    def __init__(self, user_ids, item_ids):
+    def __init__(self, user_ids, item_ids, seen: SeenItems | None = None, item_titles: dict | None = None):
         self.user_ids = _as_int_ids(user_ids, "user ids")
         self.item_ids = _as_int_ids(item_ids, "item ids")
+        self.seen, self.item_titles = seen, item_titles
         for what, ids in (("user", self.user_ids), ("item", self.item_ids)):
             if np.unique(ids).size != ids.size:
                 raise DataError(f"IdMaps: duplicate raw {what} ids")
@@ -71,13 +78,25 @@ class IdMaps:
         directory.mkdir(parents=True, exist_ok=True)
         for name, ids in ((self.USER_FILE, self.user_ids), (self.ITEM_FILE, self.item_ids)):
             (directory / name).write_text("".join(f"{i}\n" for i in ids.tolist()), encoding="utf-8")
+        if self.seen is not None:
+            self.seen.save(directory)
+        if self.item_titles:
+            self.write_titles(directory / self.TITLE_FILE)
+
+    def write_titles(self, path) -> None:
+        """Write `raw id<TAB>title` lines, in index order, for the items that have a title."""
+        clean = lambda t: " ".join(str(t).split())  # noqa: E731  (no tab or newline inside a title)
+        lines = (f"{i}\t{clean(self.item_titles[i])}\n" for i in self.item_ids.tolist() if i in self.item_titles)
+        Path(path).write_text("".join(lines), encoding="utf-8")
 
     @classmethod
     def load(cls, directory) -> "IdMaps":
         """Return the `IdMaps` saved by `save(directory)`; a missing, empty or malformed file raises
         DataError naming it (see `read_ids`)."""
         directory = Path(directory)
-        return cls(read_ids(directory / cls.USER_FILE), read_ids(directory / cls.ITEM_FILE))
+        users = read_ids(directory / cls.USER_FILE)
+        return cls(users, read_ids(directory / cls.ITEM_FILE), seen=SeenItems.load(directory, users.size),
+                   item_titles=read_titles(directory / cls.TITLE_FILE))
 
     def __repr__(self) -> str:
         return f"IdMaps(num_users={self.num_users}, num_items={self.num_items})"
@@ -115,6 +134,15 @@ def read_ids(path) -> np.ndarray:
     if unique.size != ids.size:
         raise DataError(f"id map file {str(path)!r}: id {int(unique[counts > 1][0])} appears more than once")
     return ids
+
+
+def read_titles(path) -> dict | None:
+    """Return {raw item id: title} from an `item_titles.tsv` file (None when it does not exist)."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    rows = (line.split("\t", 1) for line in path.read_text(encoding="utf-8").splitlines())
+    return {int(row[0]): row[1] for row in rows if len(row) == 2 and _is_int(row[0])}
 
 
 def _as_int_ids(values, what: str) -> np.ndarray:

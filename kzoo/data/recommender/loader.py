@@ -18,6 +18,7 @@ from kzoo.data.recommender.sampling import (
     sample_eval_candidates,
     train_dataset,
 )
+from kzoo.data.recommender.seen import SeenItems
 from kzoo.data.recommender.synthetic import synthetic_ratings
 from kzoo.data.tfds_source import DataError, DataUnavailableError
 
@@ -104,6 +105,10 @@ def load_recommender_data(
         maps.num_users, maps.num_items, settings["validation"],
     )
     notes += split.notes
+    # What serving leaves out of a user's recommendations: every item they rated, held-out ones too.
+    maps.seen = SeenItems.from_pairs(split.all_users, split.all_items, maps.num_users)
+    if ratings.titles:
+        maps.item_titles = ratings.titles
     if not split.test_users.size:
         raise DataError(f"{ratings.name}: no user has two interactions, nothing to hold out for testing")
 
