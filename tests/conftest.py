@@ -16,3 +16,20 @@ def shared_datasets():
     if not SHARED_DATASETS.is_dir():
         pytest.skip(f"real datasets not found at {SHARED_DATASETS}")
     return SHARED_DATASETS
+
+
+@pytest.fixture(autouse=True)
+def _op_determinism_does_not_leak():
+    """A test that turns on TensorFlow's op determinism (runtime.deterministic) turns it off again.
+
+    Left on, it silently disables XLA (`model_supports_jit`) for every later test in the process,
+    so a test's result would depend on which test files ran before it in the same worker.
+    """
+    yield
+    import sys
+
+    if "tensorflow" in sys.modules:
+        from tensorflow.python.framework import config as tf_config
+
+        if tf_config.is_op_determinism_enabled():
+            tf_config.disable_op_determinism()

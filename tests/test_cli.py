@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-TOOLS = ("train", "distill", "evaluate", "export", "publish", "predict", "benchmark", "data_benchmark", "launch_local")
+TOOLS = ("train", "distill", "evaluate", "export", "publish", "predict", "benchmark", "data_benchmark", "launch_local",
+         "tune")
 
 
 def console_scripts() -> dict[str, str]:

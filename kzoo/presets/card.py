@@ -25,7 +25,7 @@ def front_matter(config: Mapping, metadata: Mapping) -> dict:
     synthetic = is_synthetic(metadata)
     tags = ["kzoo", "keras", "tensorflow", config["entry"], config.get("family") or config["entry"], task_tag]
     tags += ["synthetic-data"] if synthetic else []
-    test = metadata.get("test", {})
+    test = metadata.get("test") or {}  # a tuning trial has no test (None)
     return {
         "library_name": "keras",
         "tags": list(dict.fromkeys(t for t in tags if t)),
@@ -74,7 +74,7 @@ def model_card(config: Mapping, metadata: Mapping, reference: str = "path/to/pre
     `reference` is how the card's snippets name the model (a preset path or hub handle).
     """
     entry, synthetic = config["entry"], is_synthetic(metadata)
-    used, test = metadata["data"], metadata.get("test", {})
+    used, test = metadata["data"], metadata.get("test") or {}
     sizes = used.get("sizes") or {}
     warning = ("**SYNTHETIC DATA: this model was trained and tested on data kzoo generated, not on a real dataset. "
                "Its scores mean nothing and it is not fit for any use but testing the tooling.**")

@@ -70,7 +70,7 @@ def describe(config: Mapping, metrics: Mapping, sizes: Mapping, files: Mapping |
         "data_source": config.get("data_source"),
         "data": {"source": used.get("source"), "name": used.get("name"), "sizes": used.get("sizes"),
                  "notes": used.get("notes", [])},
-        "test": metrics.get("test", {}),
+        "test": metrics.get("test") or {},
         "epochs_run": metrics.get("epochs_run"),
         "command": metrics.get("command"),
         "init_from": config.get("train", {}).get("init_from") or None,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from pathlib import Path
 
 import optuna
@@ -38,11 +39,30 @@ def database_url(url: str) -> str:
 def open_storage(study: str | None, study_dir: Path) -> optuna.storages.BaseStorage:
     """The storage `--study` names: a database URL, else the journal file in `study_dir` (created)."""
     if is_url(study):
-        return RDBStorage(database_url(study), heartbeat_interval=HEARTBEAT_SECONDS,
-                          grace_period=4 * HEARTBEAT_SECONDS, failed_trial_callback=RetryFailedTrialCallback(max_retry=1))
+        return _database_storage(database_url(study))
     study_dir.mkdir(parents=True, exist_ok=True)
     path = str(study_dir / JOURNAL)
     return JournalStorage(JournalFileBackend(path, lock_obj=JournalFileOpenLock(path)))
+
+
+def _database_storage(url: str, attempts: int = 5) -> RDBStorage:
+    """Optuna's `RDBStorage` on `url`, retried while another machine is creating the same tables.
+
+    Two machines starting on an empty database both run Optuna's schema creation; the slower one
+    fails on the types and tables the other just made (PostgreSQL: "duplicate key value violates
+    unique constraint pg_type_typname_nsp_index"). Once the schema exists, opening it succeeds.
+    """
+    import sqlalchemy.exc
+
+    for attempt in range(attempts):
+        try:
+            return RDBStorage(url, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=4 * HEARTBEAT_SECONDS,
+                              failed_trial_callback=RetryFailedTrialCallback(max_retry=1))
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.5 + attempt)
+    raise AssertionError("unreachable")
 
 
 def _alive(pid: int) -> bool:
