@@ -565,3 +565,15 @@ def test_trimmed_text_requests_give_the_fully_padded_outputs(name, tmp_path):
         assert padded.shape[1] == 64
         got = serve(text=tf.constant(texts))["probabilities"].numpy()
         np.testing.assert_allclose(got, softmax(model(padded)), atol=2e-6)
+
+
+def test_a_text_export_carries_no_adapt_time_mutable_table(text):
+    """The exported graph holds the static vocabulary lookup only, not adapt's token-count table."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    export = Path(text[3])
+    saved = saved_model_pb2.SavedModel.FromString((export / "saved_model.pb").read_bytes())
+    graph = saved.meta_graphs[0].graph_def
+    ops = {node.op for node in graph.node} | {node.op for f in graph.library.function for node in f.node_def}
+    assert any("HashTable" in op for op in ops)  # the vocabulary lookup is there
+    assert not any(op.startswith("MutableHashTable") for op in ops), sorted(o for o in ops if "Table" in o)

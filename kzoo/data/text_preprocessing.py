@@ -61,15 +61,16 @@ def _standardize_outside_layer() -> bool:
 
 
 def _word_vectorizer(max_tokens: int, sequence_length: int, vocabulary=None):
-    layer = keras.layers.TextVectorization(
+    # A known vocabulary goes to the constructor rather than `set_vocabulary`: only a layer made
+    # without one creates the MutableHashTable `adapt` counts tokens in, which an export would
+    # otherwise carry unused (and which no LiteRT/ONNX converter or tensorflowjs reads).
+    return keras.layers.TextVectorization(
         max_tokens=max_tokens,
         standardize=None if _standardize_outside_layer() else standardize_review,
         output_sequence_length=sequence_length,
+        vocabulary=None if vocabulary is None else [t for t in vocabulary if t not in ("", "[UNK]")],
         name="text_vectorizer",
     )
-    if vocabulary is not None:
-        layer.set_vocabulary([t for t in vocabulary if t not in ("", "[UNK]")])
-    return layer
 
 
 class TextPreprocessor:
