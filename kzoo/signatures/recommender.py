@@ -51,9 +51,7 @@ def _raw_ids(preprocessor) -> tuple[list[int], list[int]]:
 
 def pair_scores(model, user_index, item_index):
     """Sigmoid scores f32 `[B]` of index pairs (the raw-input and the tensor-only signatures share it)."""
-    # The zoo's recommenders take {"user_id", "item_id"} int32 indices and return logits [B].
-    inputs = {"user_id": tf.cast(user_index, tf.int32), "item_id": tf.cast(item_index, tf.int32)}
-    return tf.sigmoid(tf.reshape(tf.cast(model(inputs, training=False), tf.float32), [-1]))
+    return tf.sigmoid(rt.pair_logits(model, user_index, item_index))
 
 
 def tensor_endpoint(model, example: dict) -> TensorEndpoint:

@@ -68,12 +68,18 @@ def without_oov_item(logits):
     return tf.concat([tf.fill([tf.shape(logits)[0], 1], tf.constant(NEG_INF, logits.dtype)), logits[:, 1:]], axis=1)
 
 
+def pair_logits(model, user_index, item_index):
+    """The model's logits f32 `[B]` of index pairs (the zoo's recommenders take int32 `user_id`, `item_id`)."""
+    inputs = {"user_id": tf.cast(user_index, tf.int32), "item_id": tf.cast(item_index, tf.int32)}
+    return tf.reshape(tf.cast(model(inputs, training=False), tf.float32), [-1])
+
+
 def full_logits(model, user_index, num_items: int):
     """The model's logits f32 `[B, N + 1]` of each user index against every item index 0..N."""
     batch = tf.shape(user_index)[0]
     items = tf.range(num_items + 1, dtype=tf.int32)
-    inputs = {"user_id": tf.repeat(tf.cast(user_index, tf.int32), num_items + 1), "item_id": tf.tile(items, [batch])}
-    return tf.reshape(tf.cast(model(inputs, training=False), tf.float32), [batch, num_items + 1])
+    logits = pair_logits(model, tf.repeat(user_index, num_items + 1), tf.tile(items, [batch]))
+    return tf.reshape(logits, [batch, num_items + 1])
 
 
 class DotProductRetrieval:
@@ -120,8 +126,7 @@ def rerank_logits(model, retrieval: DotProductRetrieval, user_index, candidates:
     width = tf.minimum(tf.constant(candidates), tf.shape(coarse)[1] - 1)
     top, items = tf.math.top_k(coarse, k=width)
     batch = tf.shape(items)[0]
-    inputs = {"user_id": tf.repeat(tf.cast(user_index, tf.int32), width), "item_id": tf.reshape(items, [-1])}
-    fine = tf.reshape(tf.cast(model(inputs, training=False), tf.float32), [batch, width])
+    fine = tf.reshape(pair_logits(model, tf.repeat(user_index, width), tf.reshape(items, [-1])), [batch, width])
     return tf.where(tf.math.is_inf(top), tf.constant(NEG_INF), fine), items
 
 
