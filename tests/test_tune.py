@@ -195,3 +195,16 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(tmp_path, capsys, case
     err = capsys.readouterr().err
     assert exit_.value.code == 2 and len(err.splitlines()) == 1 and fragment in err, err
     assert (sorted(p.name for p in directory.iterdir()) if directory.exists() else None) == before
+
+
+def test_without_optuna_the_tool_says_which_extra_to_install(monkeypatch, capsys):
+    import importlib.util
+
+    from kzoo.cli import tune as tune_cli
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(tune_cli.importlib.util, "find_spec", lambda name, *a: None if name == "optuna" else real(name, *a))
+    with pytest.raises(SystemExit) as stop:
+        tune_cli.main(["--model", "gmf", "--trials", "4"])
+    assert stop.value.code == 2
+    assert 'kzoo-tune needs optuna, which is not installed: pip install -e ".[tune]"' in capsys.readouterr().err

@@ -10,6 +10,7 @@ killed study; --workers K runs K processes on it; --study postgresql://... share
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 from typing import Sequence
@@ -17,6 +18,9 @@ from typing import Sequence
 from kzoo.cli.checks import check_data, check_exists, check_minimum, check_models, tool_parser
 from kzoo.cli.common import add_data_arguments, add_verbose_argument, framework_start, run_tool
 from kzoo.schema import TUNE_PRUNERS, TUNE_URL_SCHEMES
+
+# (package, module) of the `tune` extra that every study imports
+TUNE_PACKAGES = (("optuna", "optuna"), ("optuna-integration", "optuna_integration"))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,6 +53,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _installed(module: str) -> bool:
+    """Whether `module` can be imported, without importing it."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ValueError:  # already imported with no spec (optuna_integration's lazy module)
+        return True
+
+
 def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """The argument checks made before Optuna or TensorFlow load (one `error:` line, exit 2)."""
     check_models(parser, [args.model])
@@ -58,6 +70,9 @@ def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Non
     check_minimum(parser, args, "seed", minimum=0)
     if args.timeout is not None and not args.timeout > 0:
         parser.error(f"--timeout must be > 0 minutes, got {args.timeout:g}")
+    missing = [package for package, module in TUNE_PACKAGES if not _installed(module)]
+    if missing:  # the `tune` extra is optional: say so instead of an ImportError traceback mid-start
+        parser.error(f"kzoo-tune needs {' and '.join(missing)}, which is not installed: pip install -e \".[tune]\"")
     study = args.study
     if study is not None and "://" in study:
         scheme = study.split("://", 1)[0]
