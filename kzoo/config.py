@@ -25,7 +25,7 @@ import yaml
 from kzoo import schema
 from kzoo.errors import ConfigError
 
-SECTIONS = ("model", "data", "train", "reference", "distill", "prune", "runtime")
+SECTIONS = ("model", "data", "train", "reference", "distill", "prune", "runtime", "export")
 _FILE_SECTIONS = ("model", "data", "train")  # the rest may be left out of an entry's file
 # Top-level keys that are not sections (`data_source`: what a run trained on, written by the trainer;
 # `tune`: kzoo-tune's search space, checked against the sections by `schema.check_tune_section`).

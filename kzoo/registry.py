@@ -58,6 +58,7 @@ def entry_sections(entry: Entry) -> dict[str, schema.Section]:
         "distill": schema.DISTILL,
         "prune": schema.PRUNE,
         "runtime": schema.RUNTIME,
+        "export": get_task(entry.task).export_schema,
     }
 
 

@@ -433,6 +433,31 @@ def test_export_tool_prints_the_version_dir_and_rejects_bad_input(text, tmp_path
     assert code == 2 and "unknown quantize mode 'fp3'" in err
 
 
+def test_beam_search_export_serves_keras_beam_decode_and_refuses_bad_options(translator, text, tmp_path,
+                                                                            monkeypatch, capsys):
+    from kzoo.models.transformer_seq2seq import beam_decode
+
+    model, config, preprocessor, export = translator
+    run, tool = export.parent.parent, ROOT / "tools" / "export.py"
+    argv = [str(run), "--output", str(tmp_path / "beam"), "--set", "export.beam_size=3",
+            "--set", "export.length_penalty=1.0"]
+    code, out, _ = run_script(tool, argv, monkeypatch, capsys)
+    assert code == 0
+    texts = SOURCES + EDGE_TEXTS
+    ids = beam_decode(model, preprocessor.encode_source(texts), config["data"]["target_length"],
+                      preprocessor.start_id, preprocessor.end_id, beam_size=3, length_penalty=1.0)
+    expected = np.array([t.decode("utf-8") for t in preprocessor.detokenize(ids).numpy()])
+    assert (expected != translate_with_keras(model, config, preprocessor, texts)).any()  # not greedy's output
+    served = tf.saved_model.load(out.strip()).signatures["serving_default"](text=tf.constant(texts))
+    np.testing.assert_array_equal(np.array([t.decode("utf-8") for t in served["translation"].numpy()]), expected)
+    for bad, words in [((str(run), "--set", "model.d_model=8"), "export.KEY=VALUE"),
+                       ((str(run), "--set", "export.beam_size=0"), "beam_size"),
+                       ((str(text[4]), "--set", "export.beam_size=2"), "export.beam_size")]:
+        code, _, err = run_script(tool, [*bad, "--output", str(tmp_path / "bad")], monkeypatch, capsys)
+        assert code == 2 and words in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "bad").exists()
+
+
 def test_predict_tool_prints_json_predictions(image, text, translator, tmp_path, monkeypatch, capsys):
     tool = ROOT / "tools" / "predict.py"
     argv = [str(text[3].parent), "--text", "a great film", "--text", "日本語"]

@@ -10,7 +10,7 @@ from keras import ops
 
 import kzoo
 from kzoo.models._transformer_blocks import MaskedMeanPooling, PaddingMask, ZerosLike
-from kzoo.models.transformer_seq2seq import greedy_decode
+from kzoo.models.transformer_seq2seq import beam_decode, beam_search, greedy_decode
 
 START, END = 1, 2
 
@@ -141,6 +141,71 @@ def test_greedy_decode_on_an_untrained_model_never_emits_padding():
     np.testing.assert_array_equal(decoded, reference_greedy(model, source, 10))
     first_end = [np.flatnonzero(r == END)[0] if (r == END).any() else 10 for r in decoded]
     assert all((r[: k + 1] > 0).all() for r, k in zip(decoded, first_end))
+
+
+def test_beam_search_of_width_one_is_greedy_decoding(copy_model):
+    untrained = kzoo.build("transformer_seq2seq", compile=False, **S2S_TINY)
+    for model, source in [(copy_model, copy_task(np.random.default_rng(6), 32, 5, 10)[0]),
+                          (untrained, padded_ids(np.random.default_rng(7), 8, 6, 30, keep=4))]:
+        np.testing.assert_array_equal(np.asarray(beam_decode(model, source, 8, START, END, beam_size=1)),
+                                      np.asarray(greedy_decode(model, source, 8, START, END)))
+
+
+def teacher_forced_log_prob(model, source, sequences):
+    """Sum of log-softmax(logits)[token] over each sequence's tokens up to and including its first END."""
+    prefix = np.concatenate([np.full((len(sequences), 1), START, "int32"), sequences[:, :-1]], axis=1)
+    logits = np.asarray(model({"encoder_inputs": source, "decoder_inputs": prefix}, training=False), "float64")
+    log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    picked = np.take_along_axis(log_probs, sequences[:, :, None], axis=-1)[:, :, 0]
+    return (picked * (sequences > 0)).sum(-1)
+
+
+def every_hypothesis(vocab, length):
+    """Each output beam search can produce: tokens 1..vocab-1, stopping at END, 0s after it."""
+    found = []
+    def grow(prefix):
+        if prefix and prefix[-1] == END or len(prefix) == length:
+            found.append(prefix + [0] * (length - len(prefix)))
+            return
+        for token in range(1, vocab):
+            grow(prefix + [token])
+    grow([])
+    return np.array(found, "int32")
+
+
+def test_a_beam_as_wide_as_every_hypothesis_finds_the_most_probable_one_with_its_log_prob():
+    """With room for every hypothesis, beam search is exhaustive: its scores are the model's log-probabilities
+    (so the key/value caches follow their beams) and its best is the brute-force best."""
+    model = kzoo.build("transformer_seq2seq", compile=False, **{**S2S_TINY, "target_vocab_size": 5})
+    source = padded_ids(np.random.default_rng(8), 2, 6, 30, keep=5)
+    every = every_hypothesis(5, 3)
+    assert len(every) == 40
+    ids, scores = beam_search(model, source, 3, START, END, beam_size=len(every))
+    ids, scores = np.asarray(ids), np.asarray(scores)
+    for row in range(len(source)):
+        truth = teacher_forced_log_prob(model, np.repeat(source[row:row + 1], len(every), 0), every)
+        np.testing.assert_allclose(scores[row], np.sort(truth)[::-1], atol=1e-4)
+        np.testing.assert_array_equal(ids[row, 0], every[truth.argmax()])
+        np.testing.assert_allclose(teacher_forced_log_prob(model, np.repeat(source[row:row + 1], len(every), 0),
+                                                           ids[row]), scores[row], atol=1e-4)
+
+
+def test_beam_decode_traces_and_ends_each_row_once(copy_model):
+    source = copy_task(np.random.default_rng(9), 16, 5, 10)[0]
+
+    @tf.function(input_signature=[tf.TensorSpec([None, source.shape[1]], tf.int32)])
+    def serve(encoder_inputs):
+        return beam_decode(copy_model, encoder_inputs, 8, START, END, beam_size=3, length_penalty=0.6)
+
+    decoded = serve(tf.constant(source)).numpy()
+    np.testing.assert_array_equal(decoded, np.asarray(beam_decode(copy_model, source, 8, START, END, 3, 0.6)))
+    for row in decoded:
+        ends = np.flatnonzero(row == END)
+        assert len(ends) == 1 and not row[ends[0] + 1:].any() and (row[:ends[0]] > 0).all()
+    ids, scores = beam_search(copy_model, source, 8, START, END, beam_size=3)
+    assert (np.diff(np.asarray(scores), axis=1) <= 1e-6).all()  # best first
+    greedy = greedy_decode(copy_model, source, 8, START, END)
+    assert (np.asarray(scores)[:, 0] >= teacher_forced_log_prob(copy_model, source, np.asarray(greedy)) - 1e-4).all()
 
 
 def test_models_saved_with_the_removed_mask_layers_still_load(tmp_path):

@@ -6,6 +6,7 @@
     python tools/export.py runs/lstm-20250101-120000 --preset presets/lstm-imdb   # a shareable preset instead
     python tools/export.py runs/lstm-X --format litert,onnx        # -> runs/lstm-X/export/litert/1, .../onnx/1
     python tools/export.py runs/cnn-X --format savedmodel --format litert --quantize int8
+    python tools/export.py runs/transformer_seq2seq-X --set export.beam_size=4   # beam search in the signature
 
 Each call writes the next version (`OUTPUT/1`, `OUTPUT/2`, ...), TF Serving's layout. `--preset DIR`
 writes a kzoo preset (weights, config, preprocessing, metadata, model card; loadable with
@@ -17,6 +18,7 @@ tensor-only signature (token ids / indices / pixels in, the same outputs) into
 as plain files and `kzoo.json`, after checking it against the Keras model (see kzoo.runtimes).
 `--quantize int8` quantizes the SavedModel's layers (`model.quantize`) and LiteRT's weights (the
 converter's dynamic range); ONNX exports are float. The converters: pip install -e ".[runtimes]".
+`--set export.KEY=VALUE` chooses a serving option for this export (`kzoo-train --describe ENTRY` lists them).
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--preset", default=None, metavar="DIR",
                         help="write a preset (a new directory) instead of the SavedModel (see kzoo.presets)")
     parser.add_argument("--saved-model", action="store_true", help="with --preset: write the SavedModel too")
+    parser.add_argument("--set", action="append", default=[], metavar="export.KEY=VALUE", dest="overrides",
+                        help="a serving option of this export, repeatable (e.g. export.beam_size=4 for a translator)")
     add_verbose_argument(parser)
     args = parser.parse_args(argv)
     if not os.path.exists(os.path.expanduser(args.run)):
@@ -58,6 +62,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                          f"export {name} in a call without --quantize")
         if install_message(name):
             parser.error(install_message(name))
+    bad = [o for o in args.overrides if not o.startswith("export.") or "=" not in o]
+    if bad:
+        parser.error(f"--set {bad[0]!r}: an export sets export.KEY=VALUE options only (the trained model is fixed)")
     if args.preset is None and args.saved_model:
         parser.error("--saved-model goes with --preset (without --preset the SavedModel is what is written)")
     if args.preset is not None and not args.saved_model and (args.output or args.quantize or args.format):
@@ -73,9 +80,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
     for name in formats:
         if name in RUNTIMES:
-            print(export_runtime(args.run, name, output=args.output, quantize=args.quantize), flush=True)
+            print(export_runtime(args.run, name, output=args.output, quantize=args.quantize,
+                                 overrides=args.overrides), flush=True)
             continue
-        version = export_run(args.run, output=args.output, quantize=args.quantize)
+        version = export_run(args.run, output=args.output, quantize=args.quantize, overrides=args.overrides)
         if args.quantize:  # TF Serving and most servers load the newest version of a model folder
             print(f"kzoo: the {args.quantize} export is now the newest version in {version.parent}: servers that "
                   "load the newest version will serve it", file=sys.stderr)

@@ -46,6 +46,13 @@ TRANSLATION_DATA: Section = {
     "synthetic_size": _SYNTHETIC_SIZE,
 }
 
+# Not data, but the translation signature's decoding (`kzoo.signatures.translation`); kept beside its data
+# section so a task's config keys live in one module.
+TRANSLATION_EXPORT: Section = {
+    "beam_size": Key(int, 1, min=1, doc="hypotheses kept per sentence by the export's `translation` (1 = greedy)"),
+    "length_penalty": Key(float, 0.6, min=0, doc="beam search's GNMT length normalisation exponent (0 = none)"),
+}
+
 RECOMMENDATION_DATA: Section = {
     "dataset": Key(str, "movielens/100k-ratings", doc="tfds name"),
     "validation": Key(bool, True, doc="hold out each user's second-latest interaction for validation"),

@@ -32,11 +32,11 @@ import sys
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import keras
 
-from kzoo import progress
+from kzoo import progress, registry
 from kzoo.errors import ConfigError
 from kzoo.finite import nonfinite_weights, outputs_are_finite
 from kzoo.run_dir import LOCK_FILE, RunDir, RunDirError, lock_dir
@@ -230,26 +230,30 @@ def _warn_once(message: str) -> None:
         warnings.warn(message, stacklevel=3)
 
 
-def export_run(run: str | os.PathLike, output: str | os.PathLike | None = None, quantize: str | None = None) -> Path:
+def export_run(run: str | os.PathLike, output: str | os.PathLike | None = None, quantize: str | None = None,
+               overrides: Sequence[str] = ()) -> Path:
     """Export a finished run (its `model.keras`, `config.yaml`, `preprocessing/`); return the version dir.
 
     `run` is a run directory or a `.keras` file inside one (e.g. `best.keras`). `output` defaults
-    to `<run_dir>/export`; each call writes the next version there.
+    to `<run_dir>/export`; each call writes the next version there. `overrides` ("export.beam_size=4")
+    set the run's `export` options for this export only (see `open_run`).
     """
-    run_dir, model_file, config = open_run(run)
+    run_dir, model_file, config = open_run(run, overrides)
     _check_quantize(quantize)
     what = f"exporting {model_file or run_dir.path} as a SavedModel{f' ({quantize})' if quantize else ''}"
     with progress.step(what):
         if keras.backend.backend() != "tensorflow":
-            return _export_in_tensorflow_process(run, output, quantize)
+            return _export_in_tensorflow_process(run, output, quantize, overrides)
         model = load_run_model(run_dir, model_file)
         return export_model(model, config, run_dir.preprocessor(config), output or run_dir.export_dir, quantize)
 
 
-def open_run(run: str | os.PathLike):
+def open_run(run: str | os.PathLike, overrides: Sequence[str] = ()):
     """`(RunDir, model file or None, config)` of a finished run directory or a `.keras` file inside one.
 
-    Raises ExportError (one line) when `run` is neither.
+    `overrides` ("export.beam_size=4") change the config's `export` section, the serving options an export
+    may choose; the other sections describe the trained model and are refused. Raises ExportError (one
+    line) when `run` is neither, or ConfigError naming a bad override.
     """
     run = Path(run).expanduser()
     run_dir, model_file = (RunDir(run.parent), run) if run.suffix == ".keras" else (RunDir(run), None)
@@ -257,9 +261,23 @@ def open_run(run: str | os.PathLike):
         RunDir.open(run_dir.path)
         if model_file is not None and not model_file.is_file():
             raise RunDirError(f"{str(model_file)!r} not found")
-        return run_dir, model_file, run_dir.config()
+        config = run_dir.config()
     except (RunDirError, ConfigError) as err:
         raise ExportError(f"{err}: pass a finished run directory or a .keras file inside one") from None
+    return run_dir, model_file, with_export_options(config, overrides)
+
+
+def with_export_options(config: Mapping, overrides: Sequence[str]) -> dict:
+    """`config` with "export.KEY=VALUE" overrides applied and checked; ConfigError (one line) for any other key."""
+    overrides = list(overrides)
+    if not overrides:
+        return dict(config)
+    others = [o for o in overrides if not str(o).startswith("export.")]
+    if others:
+        valid = ", ".join(f"export.{k}" for k in registry.entry_sections(registry.get_entry(config["entry"]))["export"])
+        raise ConfigError(f"an export can only set export.* options (the trained model is fixed); got {others[0]!r}; "
+                          f"valid for {config['entry']}: {valid or 'none'}")
+    return registry.apply_overrides(config, overrides, config["entry"])
 
 
 def load_run_model(run_dir: RunDir, model_file=None):
@@ -270,9 +288,9 @@ def load_run_model(run_dir: RunDir, model_file=None):
         raise ExportError(f"cannot load {model_file or run_dir.model_file}: {str(err).splitlines()[0]}") from None
 
 
-def _export_in_tensorflow_process(run, output, quantize) -> Path:
+def _export_in_tensorflow_process(run, output, quantize, overrides=()) -> Path:
     """Run `python -m kzoo.export` with `KERAS_BACKEND=tensorflow` and return the version folder it wrote."""
-    command = [sys.executable, "-m", "kzoo.export", str(run)]
+    command = [sys.executable, "-m", "kzoo.export", str(run), *(f"--set={o}" for o in overrides)]
     command += ["--output", str(output)] if output else []
     command += ["--quantize", quantize] if quantize else []
     env = dict(os.environ, KERAS_BACKEND="tensorflow")

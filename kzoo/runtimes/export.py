@@ -14,6 +14,7 @@ import subprocess
 import sys
 from importlib import metadata as package_metadata
 from pathlib import Path
+from typing import Sequence
 
 import keras
 import numpy as np
@@ -47,7 +48,8 @@ def check_request(runtime: str, quantize: str | None) -> None:
         raise ExportError(message)
 
 
-def export_runtime(run, runtime: str, output=None, quantize: str | None = None, tolerance: float | None = None) -> Path:
+def export_runtime(run, runtime: str, output=None, quantize: str | None = None, tolerance: float | None = None,
+                   overrides: Sequence[str] = ()) -> Path:
     """Convert a finished run's tensor-only signature for `runtime`, check it, write it; return the version folder.
 
     Args:
@@ -56,15 +58,16 @@ def export_runtime(run, runtime: str, output=None, quantize: str | None = None, 
       output: the export folder (default `RUN/export`); the model goes to `output/<runtime>/<version>/`.
       quantize: None (float) or "int8" (LiteRT: the converter's dynamic-range quantization).
       tolerance: max |diff| of float outputs against the Keras model (default `parity.TOLERANCE`).
+      overrides: "export.KEY=VALUE" serving options for this export (see `kzoo.export.core.open_run`).
     Raises ExportError (one line: the runtime, and the op that blocks it when the converter says) when
     the model cannot be converted or disagrees with the Keras model; nothing is written then.
     """
     check_request(runtime, quantize)
-    run_dir, model_file, config = open_run(run)
+    run_dir, model_file, config = open_run(run, overrides)
     source = model_file or run_dir.model_file
     with progress.step(f"exporting {source} for {runtime}{f' ({quantize})' if quantize else ''}"):
         if keras.backend.backend() != "tensorflow":
-            return _in_tensorflow_process(run, runtime, output, quantize, tolerance)
+            return _in_tensorflow_process(run, runtime, output, quantize, tolerance, overrides)
         task = get_task(config["task"])
         model = load_run_model(run_dir, model_file)
         preprocessor = run_dir.preprocessor(config)
@@ -172,9 +175,9 @@ def _versions(runtime: str) -> dict:
     return found
 
 
-def _in_tensorflow_process(run, runtime, output, quantize, tolerance) -> Path:
+def _in_tensorflow_process(run, runtime, output, quantize, tolerance, overrides=()) -> Path:
     """Run `python -m kzoo.export --runtime` with `KERAS_BACKEND=tensorflow`; return the folder it wrote."""
-    command = [sys.executable, "-m", "kzoo.export", str(run), "--runtime", runtime]
+    command = [sys.executable, "-m", "kzoo.export", str(run), "--runtime", runtime, *(f"--set={o}" for o in overrides)]
     command += ["--output", str(output)] if output else []
     command += ["--quantize", quantize] if quantize else []
     command += ["--tolerance", str(tolerance)] if tolerance is not None else []

@@ -1,9 +1,10 @@
-"""Translation signature: source `text` strings in, greedy `translation` strings out.
+"""Translation signature: source `text` strings in, `translation` strings out.
 
 The graph holds the whole pipeline: the source `TextVectorization` over the run's vocabulary,
-the model's `greedy_decode` loop (a fixed number of steps, `data.target_length`, capped by the
-model's position table), and `Seq2SeqPreprocessor.detokenize` (stop at [END], drop padding,
-glue punctuation back), all TensorFlow ops.
+the model's decoding loop — `greedy_decode`, or `beam_decode` when `export.beam_size` > 1 (with
+`export.length_penalty`) — which stops once every sentence has ended and runs at most
+`data.target_length` steps (capped by the model's position table), and
+`Seq2SeqPreprocessor.detokenize` (stop at [END], drop padding, glue punctuation back), all TensorFlow ops.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from kzoo.models.transformer_seq2seq import greedy_decode
+from kzoo.models.transformer_seq2seq import beam_decode, greedy_decode
 from kzoo.signatures.core import ExportError, add_endpoint
 from kzoo.data import seq2seq_preprocessing as sp
 from kzoo.data.text_preprocessing import write_vocabulary
@@ -36,14 +37,18 @@ def add_endpoints(archive, model, config, preprocessor) -> dict:
 
 
 def _decoder(model, config, preprocessor):
-    """source ids `[B, S]` -> greedy target ids `[B, steps]`, as both signatures decode."""
+    """source ids `[B, S]` -> target ids `[B, steps]` (greedy or beam search, see `export`), as both signatures decode."""
     steps = min(int(config["data"]["target_length"]), int(config["model"]["max_length"]))
     start_id, end_id = int(preprocessor.start_id), int(preprocessor.end_id)
-    return lambda source_ids: greedy_decode(model, source_ids, steps, start_id, end_id)
+    options = config.get("export") or {}
+    beam_size, length_penalty = int(options.get("beam_size", 1)), float(options.get("length_penalty", 0.0))
+    if beam_size == 1:
+        return lambda source_ids: greedy_decode(model, source_ids, steps, start_id, end_id)
+    return lambda source_ids: beam_decode(model, source_ids, steps, start_id, end_id, beam_size, length_penalty)
 
 
 def tensor_endpoint(model, config, preprocessor, example: dict) -> TensorEndpoint:
-    """`source_ids` int32 `[None, source_length]` -> greedy `target_ids` int32 `[None, steps]`.
+    """`source_ids` int32 `[None, source_length]` -> `target_ids` int32 `[None, steps]` (decoded as `_decoder`).
 
     The ids stop with [END] and are 0 after it; `write_assets`' spec says how to make words of them.
     `example` is the task's example batch (its `encoder_inputs` are source ids).

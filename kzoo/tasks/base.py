@@ -33,6 +33,7 @@ class Task:
       monitor, mode: the validation metric early stopping, checkpoints and refit watch.
       main_metrics: keys of `metrics["test"]` that benchmarks report, most important first.
       data_schema: the `data` section this task's loader reads (filled by the config schema).
+      export_schema: the `export` section: options of this task's serving signatures (e.g. beam search).
       validation_key: the dotted `data` key that turns the validation split off (`refit` needs
         one); None when the task cannot refit.
       distillable: whether a student of this task can be distilled from a teacher of it.
@@ -48,6 +49,7 @@ class Task:
     mode: str = "min"
     main_metrics: tuple[str, ...] = ()
     data_schema: Mapping[str, Any] = {}
+    export_schema: Mapping[str, Any] = {}
     validation_key: str | None = None
     distillable: bool = False
     evaluates_exports: bool = False

@@ -13,7 +13,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kzoo.data.schemas import TRANSLATION_DATA
+from kzoo.data.schemas import TRANSLATION_DATA, TRANSLATION_EXPORT
 from kzoo.data.seq2seq import load_seq2seq_data
 from kzoo.data.seq2seq_preprocessing import Seq2SeqPreprocessor
 from kzoo.data.tfds_source import DataError
@@ -41,6 +41,7 @@ class Translation(Task):
     monitor, mode = "val_accuracy", "max"
     main_metrics = ("bleu", "accuracy")
     data_schema = TRANSLATION_DATA
+    export_schema = TRANSLATION_EXPORT
     evaluates_exports = True
 
     def loss(self):
