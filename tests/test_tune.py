@@ -73,6 +73,24 @@ def test_the_pruner_names_are_optunas_pruners():
                      "none": optuna.pruners.NopPruner}
 
 
+@pytest.mark.parametrize("epochs,warm_up", [(30, 10), (4, 1), (1, 1)])
+def test_the_median_pruner_lets_a_trial_run_a_third_of_its_epochs(epochs, warm_up):
+    study = optuna.create_study(direction="maximize", pruner=study_lib.make_pruner("median", epochs))
+    for _ in range(2):  # two good trials finished
+        good = study.ask()
+        for step in range(epochs):
+            good.report(1.0, step)
+        study.tell(good, 1.0)
+    bad = study.ask()
+    stopped_at = None
+    for step in range(epochs):
+        bad.report(0.0, step)
+        if bad.should_prune():
+            stopped_at = step
+            break
+    assert stopped_at == (warm_up if warm_up < epochs else None)
+
+
 class PruneTrialOne(optuna.pruners.BasePruner):
     """Stops trial 1 at its first report, so the test knows which trial the pruner stops."""
 
