@@ -148,7 +148,9 @@ def greedy_decode(model: keras.Model, encoder_inputs, max_length: int, start_id:
 
     def step(i, token, outputs, done, caches, cross_index=None):
         logits, caches = _cached_step(parts, token, i, memory, source_mask, caches, cross_index)
-        token = ops.cast(ops.argmax(logits[:, 1:], axis=-1), "int32") + 1  # never the padding id
+        # top_k rather than argmax (the same first index on ties): Keras' TensorFlow argmax adds a
+        # Bitcast/BitwiseAnd test for -0.0 that LiteRT has no builtin for.
+        token = ops.cast(ops.top_k(logits[:, 1:], 1)[1][:, 0], "int32") + 1  # never the padding id
         token = ops.where(done, 0, token)
         outputs = ops.where(positions == i, token[:, None], outputs)
         return i + 1, token, outputs, ops.logical_or(done, ops.equal(token, end_id)), caches

@@ -4,6 +4,7 @@
     export_runtime("runs/lstm-X", "litert")                    # -> runs/lstm-X/export/litert/1
     export_runtime("runs/mlp-X", "litert", quantize="int8")    # the converter's int8 (calibrated for images)
     export_runtime("runs/neumf-X", "onnx")                     # -> runs/neumf-X/export/onnx/1
+    export_runtime("runs/transformer_seq2seq-X", "onnx", overrides=["export.beam_size=4"])  # beam search inside
 
 Each export is a versioned folder beside the SavedModels, `OUTPUT/<runtime>/<version>/` (OUTPUT
 defaults to `RUN/export`; TF Serving ignores the non-numeric `litert`/`onnx` folders), written
@@ -23,11 +24,15 @@ The converters are the `runtimes` extra (`pip install -e ".[runtimes]"`).
 from kzoo.runtimes.registry import FORMATS, INSTALL_HINT, RUNTIMES, missing_packages, parse_formats
 
 
-def export_runtime(run, runtime: str, output=None, quantize: str | None = None, tolerance: float | None = None):
-    """Export a finished run for `runtime` ("litert", "onnx"); return its version folder (`kzoo.runtimes.export`)."""
+def export_runtime(run, runtime: str, output=None, quantize: str | None = None, tolerance: float | None = None,
+                   overrides=()):
+    """Export a finished run for `runtime` ("litert", "onnx"); return its version folder (`kzoo.runtimes.export`).
+
+    `overrides` ("export.beam_size=4") are the run's serving options for this export.
+    """
     from kzoo.runtimes.export import export_runtime as export
 
-    return export(run, runtime, output=output, quantize=quantize, tolerance=tolerance)
+    return export(run, runtime, output=output, quantize=quantize, tolerance=tolerance, overrides=overrides)
 
 
 __all__ = ["FORMATS", "INSTALL_HINT", "RUNTIMES", "export_runtime", "missing_packages", "parse_formats"]

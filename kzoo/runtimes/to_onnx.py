@@ -32,6 +32,8 @@ def convert(model, endpoint: TensorEndpoint, batch: int | None, quantize: str | 
     """Return the ONNX model (opset `OPSET`) of `endpoint`; ConversionError naming the op on failure (float only)."""
     import tf2onnx
 
+    from kzoo.runtimes import onnx_ops  # noqa: F401  (registers the mappings tf2onnx lacks)
+
     if quantize:
         raise ConversionError(f"--quantize {quantize} is not available for ONNX exports (they are float)")
     fn, specs = tf_function(endpoint, batch)
@@ -45,7 +47,8 @@ def convert(model, endpoint: TensorEndpoint, batch: int | None, quantize: str | 
         raise ConversionError(unsupported(op, "ONNX", "mapping") if op else first_line(err)) from None
     finally:
         logger.removeHandler(handler)
-    unmapped = [m for m in handler.messages if "Unsupported ops" in m]
+    # tf2onnx logs a handler that raised ("Failed to convert node") and goes on, leaving the TF op in the graph.
+    unmapped = [m for m in handler.messages if "Unsupported ops" in m or "Failed to convert node" in m]
     if unmapped:
         op = blocking_op(unmapped[0])
         raise ConversionError(unsupported(op, "ONNX", "mapping") if op else first_line(unmapped[0]))
