@@ -1,4 +1,4 @@
-"""The test metric of an exported SavedModel's `serving_default` on its entry's raw test split.
+"""The test metric of an exported SavedModel's `serving_default` (or of a LiteRT / ONNX export) on its entry's raw test split.
 
 The export's `assets.extra/kzoo.json` names the entry and its task; the Task reads the raw test
 split a client would send and scores the signature on it (`Task.evaluate_export`, built from
@@ -47,14 +47,17 @@ def evaluate_export(export_dir, data_dir: str | None = None, batch_size: int = 2
     `data_dir`: the tfds data directory (classifiers), or the raw parallel-text folder or a data
     directory beside `raw/<dataset>` (translation).
     """
-    info = export_info(export_dir)
+    from kzoo.runtimes import bench as portable  # a LiteRT / ONNX export is scored through its runtime
+
+    is_portable = portable.is_portable(export_dir)
+    info = portable.export_info(export_dir) if is_portable else export_info(export_dir)
     task = get_task(info["task"])
-    head = {"export": str(export_dir), "entry": info["entry"],
+    head = {"export": str(export_dir), "entry": info["entry"], "runtime": info.get("runtime", "savedmodel"),
             "quantization": (info.get("quantization") or {}).get("mode")}
     if not task.evaluates_exports:
         supported = [name for name in list_tasks() if get_task(name).evaluates_exports]
         raise ExportError(f"{export_dir}: evaluating a {info['task']} export is not supported "
                           f"(supported: {', '.join(supported)})")
-    fn = load_saved_model(export_dir).signatures["serving_default"]
+    fn = portable.as_signature(export_dir) if is_portable else load_saved_model(export_dir).signatures["serving_default"]
     config = get_config(info["entry"])
     return {**head, **task.evaluate_export(fn, config, info, data_dir, batch_size, max_examples)}

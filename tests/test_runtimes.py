@@ -186,6 +186,32 @@ def test_the_translator_converts_with_greedy_and_with_beam_search(transformer_se
     np.testing.assert_array_equal(got, np.asarray(want))
 
 
+@pytest.mark.parametrize("entry, runtime", [("mlp", "litert"), ("lstm", "onnx"), ("transformer_seq2seq", "onnx")])
+def test_a_portable_export_is_scored_on_raw_test_data_like_its_saved_model(entry, runtime, request, tmp_path,
+                                                                        monkeypatch):
+    from kzoo import serving_eval
+    from kzoo.signatures import scoring
+
+    run_path = request.getfixturevalue(f"{entry}_run")
+    folder = export_runtime(run_path, runtime)  # inside the run: its scorer preprocesses with the run's files
+    saved_model = run_path / "export" / "1"
+    run = RunDir(run_path)
+    raw = raw_inputs(run, run.config())
+    (name, values), = raw.items()
+    served = tf.saved_model.load(str(saved_model)).signatures["serving_default"](**{name: tf.constant(values)})
+    if entry == "transformer_seq2seq":  # references = the SavedModel's translations: BLEU 100 when they agree
+        references = [t.decode("utf-8") for t in served["translation"].numpy()]
+        monkeypatch.setattr(scoring, "raw_test_pairs", lambda data, data_dir: (list(values), references))
+    else:  # labels = the SavedModel's predictions: accuracy 1 when they agree
+        labels = served["label"].numpy()
+        monkeypatch.setattr(scoring, "raw_test_split", lambda dataset, data_dir, max_examples=None: (values, labels, None))
+    portable, reference = serving_eval.evaluate_export(folder, "unused"), serving_eval.evaluate_export(saved_model, "unused")
+    metric = "test_bleu" if entry == "transformer_seq2seq" else "test_accuracy"
+    assert portable["runtime"] == runtime and reference["runtime"] == "savedmodel"
+    assert portable[metric] == pytest.approx(reference[metric]) == pytest.approx(100.0 if metric == "test_bleu" else 1.0)
+    assert portable["test_examples"] == len(values)
+
+
 @pytest.mark.parametrize("start", [0, 2, 3, 7, -1])
 def test_the_onnx_dynamic_update_slice_clamps_its_start_as_tensorflow_does(start):
     """kzoo.runtimes.onnx_ops maps XlaDynamicUpdateSlice (Keras' `ops.slice_update`), which tf2onnx lacks."""

@@ -180,9 +180,6 @@ def _export_info(export_dir: str) -> dict:
 
 
 def _eval_data(export_dir: str, info: dict, data_dir: str) -> dict:
-    if portable.is_portable(export_dir):
-        raise ExportError(f"{export_dir}: scoring a {info['runtime']} export on the test split is not supported yet; "
-                          "leave out --eval-data-dir (its SavedModel's score is the reference)")
     if not get_task(info["task"]).evaluates_exports:
         supported = [name for name in list_tasks() if get_task(name).evaluates_exports]
         raise ExportError(f"{export_dir}: evaluating a {info['task']} export is not supported "

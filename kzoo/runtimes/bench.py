@@ -52,6 +52,31 @@ def tensor_inputs(export_dir, batch: int) -> dict:
     return task.tensor_inputs(raw, run.preprocessor(config))
 
 
+def as_signature(export_dir):
+    """A `serving_default`-like function of a portable export, for the SavedModel scorers (`kzoo.serving_eval`).
+
+    It takes raw keyword tensors (`text=` / `image=`) and returns the raw-input SavedModel's outputs
+    (`label`, `probabilities`, `translation`) as tensors, computed the way a client would: the run's
+    preprocessing (`Task.tensor_inputs`), the runtime on the tensor-only model, `Task.serving_outputs`.
+    """
+    import tensorflow as tf
+
+    path = Path(export_dir).expanduser()
+    info = export_info(path)
+    run = RunDir.find(path.parent.parent)
+    config = run.config()
+    task, preprocessor = get_task(config["task"]), run.preprocessor(config)
+    runner = _LOADERS[info["runtime"]]((path / info["file"]).read_bytes())
+    fixed = (info.get("fixed_shapes") or {}).get("batch")
+
+    def serve(**raw):
+        raw = {name: np.asarray(value.numpy() if hasattr(value, "numpy") else value) for name, value in raw.items()}
+        outputs = parity.run_rows(runner, task.tensor_inputs(raw, preprocessor), fixed)
+        return {name: tf.constant(value) for name, value in task.serving_outputs(outputs, preprocessor).items()}
+
+    return serve
+
+
 def portable_run(export_dir, calls: int = 1000) -> dict:
     """One benchmark record: model bytes, batch-1 p50/p99 (ms) and batch-256 throughput (examples/s)."""
     path = Path(export_dir).expanduser()
