@@ -135,14 +135,16 @@ def test_bleu_evaluator_with_a_perfect_decoder(config):
         evaluate(None, "dev")
 
 
-def test_bundle_evaluate_scores_the_bleu_of_the_models_greedy_translations(config, tmp_path):
+@pytest.mark.parametrize("beam_size", [1, 3])
+def test_bundle_evaluate_scores_the_bleu_of_translations_decoded_as_the_export_decodes(config, beam_size, tmp_path):
     import keras
     import sacrebleu
 
-    from kzoo.models.transformer_seq2seq import greedy_decode
+    from kzoo.models.transformer_seq2seq import decode
 
+    config = {**config, "export": {"beam_size": beam_size, "length_penalty": 0.6}}
     first = load_data(config, str(_write_parallel(tmp_path / "m30k")), batch_size=2)
-    assert first.evaluate is not None  # kzoo.models.transformer_seq2seq provides greedy_decode
+    assert first.evaluate is not None  # the translation task gives its decoding loop
     pre = first.preprocessor
     keras.utils.set_random_seed(0)
     model = kzoo.build_from_config(kzoo.get_config("transformer_seq2seq", {
@@ -152,10 +154,11 @@ def test_bundle_evaluate_scores_the_bleu_of_the_models_greedy_translations(confi
     for layer in model.get_layer("encoder").layers + model.get_layer("decoder").layers:
         if "embedding" in layer.name:
             layer.set_weights([rng.normal(size=w.shape).astype("float32") for w in layer.get_weights()])
-    ids = greedy_decode(model, pre.encode_source(DE), pre.target_length, pre.start_id, pre.end_id)
+    ids = decode(model, pre.encode_source(DE), pre.target_length, pre.start_id, pre.end_id, beam_size, 0.6)
     translations = [t.decode("utf-8") for t in pre.detokenize(ids).numpy()]
     # References the model gets partly right (two of three rows are its own output): a BLEU strictly inside (0, 100).
-    references = translations[:2] + ["the reference nobody produced here"]
+    # (An empty translation would write a blank reference line, which the reader drops with its pair.)
+    references = [t or "empty" for t in translations[:2]] + ["the reference nobody produced here"]
     expected = sacrebleu.corpus_bleu(translations, [references]).score
     assert 0 < expected < 100, translations
     folder = _write_parallel(tmp_path / "scored")

@@ -104,11 +104,13 @@ def translator(tmp_path_factory):
     return model, config, Seq2SeqPreprocessor.load(run / "preprocessing"), export_run(run)
 
 
-def translate_with_keras(model, config, preprocessor, texts):
-    from kzoo.models.transformer_seq2seq import greedy_decode
+def translate_with_keras(model, config, preprocessor, texts, **options):
+    """Keras translations of `texts`, decoded as the config's export decodes (or with `options`)."""
+    from kzoo.models.transformer_seq2seq import decode
+    from kzoo.signatures.translation import decoding_options
 
-    ids = greedy_decode(model, preprocessor.encode_source(texts), config["data"]["target_length"],
-                        preprocessor.start_id, preprocessor.end_id)
+    ids = decode(model, preprocessor.encode_source(texts), config["data"]["target_length"],
+                 preprocessor.start_id, preprocessor.end_id, **{**decoding_options(config), **options})
     return np.array([t.decode("utf-8") for t in preprocessor.detokenize(ids).numpy()])
 
 
@@ -447,7 +449,9 @@ def test_beam_search_export_serves_keras_beam_decode_and_refuses_bad_options(tra
     ids = beam_decode(model, preprocessor.encode_source(texts), config["data"]["target_length"],
                       preprocessor.start_id, preprocessor.end_id, beam_size=3, length_penalty=1.0)
     expected = np.array([t.decode("utf-8") for t in preprocessor.detokenize(ids).numpy()])
-    assert (expected != translate_with_keras(model, config, preprocessor, texts)).any()  # not greedy's output
+    assert (expected != translate_with_keras(model, config, preprocessor, texts, beam_size=1)).any()  # not greedy
+    info = json.loads((Path(out.strip()) / "assets.extra" / "kzoo.json").read_text())
+    assert info["export_options"] == {"beam_size": 3, "length_penalty": 1.0}
     served = tf.saved_model.load(out.strip()).signatures["serving_default"](text=tf.constant(texts))
     np.testing.assert_array_equal(np.array([t.decode("utf-8") for t in served["translation"].numpy()]), expected)
     for bad, words in [((str(run), "--set", "model.d_model=8"), "export.KEY=VALUE"),

@@ -179,6 +179,7 @@ def export_model(model, config: Mapping, preprocessor, output: str | os.PathLike
         "quantization": report,
         "class_names": list(getattr(preprocessor, "class_names", None) or []),
         "signatures": signature_summary(endpoints),
+        "export_options": dict(config.get("export") or {}),  # e.g. the translator's beam search
     }
 
     def write(tmp: Path) -> None:

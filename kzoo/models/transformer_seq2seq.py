@@ -234,6 +234,14 @@ def beam_decode(model: keras.Model, encoder_inputs, max_length: int, start_id: i
     return ids[:, 0]
 
 
+def decode(model: keras.Model, encoder_inputs, max_length: int, start_id: int, end_id: int,
+           beam_size: int = 1, length_penalty: float = 0.0):
+    """`greedy_decode` when `beam_size` is 1, else `beam_decode`: int32 `[B, max_length]` target ids."""
+    if beam_size == 1:
+        return greedy_decode(model, encoder_inputs, max_length, start_id, end_id)
+    return beam_decode(model, encoder_inputs, max_length, start_id, end_id, beam_size, length_penalty)
+
+
 @register_model(task="seq2seq", builder=build_transformer_seq2seq)
 def transformer_seq2seq(**kwargs) -> keras.Model:
     """Multi30k de->en Transformer; hyperparameters in `zoo_configs/transformer_seq2seq.yaml`."""

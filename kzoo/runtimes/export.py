@@ -89,6 +89,7 @@ def export_runtime(run, runtime: str, output=None, quantize: str | None = None, 
             "entry": config["entry"], "task": config["task"], "runtime": runtime, "file": RUNTIMES[runtime].file,
             "bytes": len(content), "source": str(source), "quantization": _quantization(quantize, representative),
             "signature": _signature(endpoint, batch, expected, runtime),
+            "export_options": dict(config.get("export") or {}),
             "fixed_shapes": None if batch is None else {
                 "batch": batch, "reason": f"the {runtime} converter needs a static batch axis for this graph; "
                                           "send one example per call"},

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from kzoo.models.transformer_seq2seq import beam_decode, greedy_decode
+from kzoo.models.transformer_seq2seq import decode
 from kzoo.signatures.core import ExportError, add_endpoint
 from kzoo.data import seq2seq_preprocessing as sp
 from kzoo.data.text_preprocessing import write_vocabulary
@@ -40,11 +40,14 @@ def _decoder(model, config, preprocessor):
     """source ids `[B, S]` -> target ids `[B, steps]` (greedy or beam search, see `export`), as both signatures decode."""
     steps = min(int(config["data"]["target_length"]), int(config["model"]["max_length"]))
     start_id, end_id = int(preprocessor.start_id), int(preprocessor.end_id)
+    options = decoding_options(config)
+    return lambda source_ids: decode(model, source_ids, steps, start_id, end_id, **options)
+
+
+def decoding_options(config) -> dict:
+    """`{"beam_size", "length_penalty"}` of the config's `export` section (greedy when it has none)."""
     options = config.get("export") or {}
-    beam_size, length_penalty = int(options.get("beam_size", 1)), float(options.get("length_penalty", 0.0))
-    if beam_size == 1:
-        return lambda source_ids: greedy_decode(model, source_ids, steps, start_id, end_id)
-    return lambda source_ids: beam_decode(model, source_ids, steps, start_id, end_id, beam_size, length_penalty)
+    return {"beam_size": int(options.get("beam_size", 1)), "length_penalty": float(options.get("length_penalty", 0.0))}
 
 
 def tensor_endpoint(model, config, preprocessor, example: dict) -> TensorEndpoint:

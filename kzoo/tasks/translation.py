@@ -1,7 +1,8 @@
 """Translation (task id `seq2seq`): source and shifted target ids in, logits over the target vocabulary out.
 
 Id 0 is padding in targets (ignored by the loss and the token accuracy). The test metrics add
-corpus BLEU of greedy translations; the export translates raw strings inside the graph. The id
+corpus BLEU of the translations decoded as the export decodes (`export.beam_size`, greedy at 1);
+the export translates raw strings inside the graph. The id
 `seq2seq` is kept from before tasks were objects: it is written in existing runs and exports.
 """
 
@@ -17,7 +18,7 @@ from kzoo.data.schemas import TRANSLATION_DATA, TRANSLATION_EXPORT
 from kzoo.data.seq2seq import load_seq2seq_data
 from kzoo.data.seq2seq_preprocessing import Seq2SeqPreprocessor
 from kzoo.data.tfds_source import DataError
-from kzoo.models.transformer_seq2seq import greedy_decode
+from kzoo.models.transformer_seq2seq import decode
 from kzoo.signatures import scoring
 from kzoo.signatures import translation as translation_signatures
 from kzoo.tasks.base import Task, register_task
@@ -51,8 +52,12 @@ class Translation(Task):
         return [keras.metrics.MeanMetricWrapper(masked_token_accuracy, name="accuracy")]
 
     def load_data(self, config, source, data_dir, seed, batch_size, shard, preprocessor=None):
-        return load_seq2seq_data(config, source, data_dir, seed, batch_size, shard, preprocessor,
-                                 decode_fn=greedy_decode)
+        options = translation_signatures.decoding_options(config)  # test BLEU decodes as the export will
+
+        def decode_fn(model, encoder_inputs, max_length, start_id, end_id):
+            return decode(model, encoder_inputs, max_length, start_id, end_id, **options)
+
+        return load_seq2seq_data(config, source, data_dir, seed, batch_size, shard, preprocessor, decode_fn=decode_fn)
 
     def load_preprocessor(self, directory: Path) -> Seq2SeqPreprocessor:
         if not Path(directory).is_dir():
