@@ -180,6 +180,9 @@ def commented_yaml(config: Mapping, sections: Mapping[str, schema.Section]) -> s
         if name not in sections:
             lines.append(yaml.safe_dump({name: value}, sort_keys=False, width=100, allow_unicode=True).rstrip("\n"))
             continue
+        if not value:  # an empty section (e.g. `export` of an entry without export options) stays a mapping
+            lines.append(f"{name}: {{}}")
+            continue
         rows = [(f"  {key}: {_flow(item)}", schema.describe_key(sections[name][key])) for key, item in value.items()]
         column = max((len(row) for row, _ in rows), default=0)
         lines += [f"{name}:"] + [f"{row.ljust(column)}  # {comment}" if comment else row for row, comment in rows]
