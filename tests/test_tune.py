@@ -91,6 +91,31 @@ def test_the_median_pruner_lets_a_trial_run_a_third_of_its_epochs(epochs, warm_u
     assert stopped_at == (warm_up if warm_up < epochs else None)
 
 
+class PruneAlways(optuna.pruners.BasePruner):
+    def prune(self, study, trial):
+        return True
+
+
+def test_the_last_epoch_of_a_trial_is_reported_but_never_pruned():
+    from kzoo.tuning.objective import PruneTrial
+
+    study = optuna.create_study(direction="maximize", pruner=PruneAlways())
+    for epochs, pruned_at in ((3, 0), (1, None)):
+        trial = study.ask()
+        callback, = PruneTrial(trial, "val_accuracy").callbacks(None, {}, 0)
+        callback.set_params({"epochs": epochs})
+        stopped = None
+        for epoch in range(epochs):
+            try:
+                callback.on_epoch_end(epoch, {"loss": 0.5, "val_accuracy": 0.1 * (epoch + 1)})
+            except optuna.TrialPruned:
+                stopped = epoch
+                break
+        assert stopped == pruned_at
+        assert study._storage.get_trial(trial._trial_id).intermediate_values == {
+            epoch: pytest.approx(0.1 * (epoch + 1)) for epoch in range((stopped if stopped is not None else epochs - 1) + 1)}
+
+
 class PruneTrialOne(optuna.pruners.BasePruner):
     """Stops trial 1 at its first report, so the test knows which trial the pruner stops."""
 

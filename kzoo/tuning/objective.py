@@ -46,11 +46,18 @@ class TrialSetup:
 
 class _FinitePruningCallback(KerasPruningCallback):
     """Optuna's Keras pruning callback, silent on an epoch whose loss is not finite: the trainer's
-    NaN stop ends that run and records it as diverged (a failed trial, not a pruned one)."""
+    NaN stop ends that run and records it as diverged (a failed trial, not a pruned one). The last
+    epoch of the fit is reported but never pruned: its cost is spent, and pruning it would only drop
+    a finished trial's result (transformer_cls's 2-epoch trials were "pruned" after both epochs)."""
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(float(loss)):
+            return
+        if epoch + 1 >= (self.params or {}).get("epochs", math.inf):
+            value = (logs or {}).get(self._monitor)
+            if value is not None:
+                self._trial.report(float(value), step=epoch)
             return
         super().on_epoch_end(epoch, logs)
 
