@@ -27,6 +27,33 @@ def validation_mask(n: int, val_fraction: float, seed: int) -> np.ndarray:
     return mask
 
 
+def balanced_subset(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """Return a boolean mask over `labels` selecting `n` rows, as evenly over the classes as they allow.
+
+    Each class gets `n // classes` rows (the first `n % classes` classes one more), drawn with a
+    permutation seeded by `seed`; a class with too few rows raises ValueError naming it.
+    """
+    labels = np.asarray(labels)
+    classes = np.unique(labels)
+    if n > len(labels):
+        raise ValueError(f"{n} examples asked for, the split has {len(labels)}")
+    rng = np.random.default_rng(seed)
+    mask = np.zeros(len(labels), dtype=bool)
+    for i, label in enumerate(classes):
+        share = n // len(classes) + (1 if i < n % len(classes) else 0)
+        rows = np.flatnonzero(labels == label)
+        if share > len(rows):
+            raise ValueError(f"class {label} has {len(rows)} examples, a balanced subset of {n} needs {share}")
+        mask[rng.permutation(rows)[:share]] = True
+    return mask
+
+
+def keep_rows(ds: tf.data.Dataset, mask: np.ndarray) -> tf.data.Dataset:
+    """The elements of unbatched `ds` whose index is True in `mask` (a graph-side lookup)."""
+    table = tf.constant(mask)
+    return ds.enumerate().filter(lambda i, x: tf.gather(table, i)).map(lambda i, x: x)
+
+
 def carve_validation(
     ds: tf.data.Dataset, n: int, val_fraction: float, seed: int
 ) -> tuple[tf.data.Dataset, tf.data.Dataset | None, int, int]:

@@ -28,6 +28,13 @@ TEXT_DATA: Section = {
                          doc="share of a single CSV/TSV file held out as test"),
     "shuffle_buffer": _SHUFFLE_BUFFER,
     "length_sorted_chunks": Key(int, 0, min=0, doc="batches per length-sorted chunk, padding trimmed; 0 = off"),
+    "truncation": Key(str, "head", choices=("head", "tail", "head_tail"),
+                      doc="which WordPiece pieces a longer text keeps: its start, its end, or a quarter from the start "
+                          "and the rest from the end (head_tail; best on IMDB in Sun et al. 2019)"),
+    "train_examples": Key(int, 0, min=0, doc="train on a seeded, class-balanced subset of N labelled examples, "
+                          "validation carved from those N (few labels); 0 = the whole training split"),
+    "test_examples": Key(int, 0, min=0, doc="score on a seeded, class-balanced subset of N test examples; "
+                         "0 = the whole test split"),
     "synthetic_size": _SYNTHETIC_SIZE,
 }
 
@@ -80,5 +87,12 @@ PRETRAINING_DATA: Section = {
                         doc="share of the documents held out to score the model"),
     "shuffle_buffer": _SHUFFLE_BUFFER,
     "length_sorted_chunks": Key(int, 0, min=0, doc="batches per length-sorted chunk, padding trimmed; 0 = off"),
+    "truncation": Key(str, "head", choices=("head", "tail", "head_tail"),
+                      doc="which WordPiece pieces a longer text keeps: its start, its end, or a quarter from the start "
+                          "and the rest from the end (head_tail; best on IMDB in Sun et al. 2019)"),
+    "train_examples": Key(int, 0, min=0, doc="train on a seeded, class-balanced subset of N labelled examples, "
+                          "validation carved from those N (few labels); 0 = the whole training split"),
+    "test_examples": Key(int, 0, min=0, doc="score on a seeded, class-balanced subset of N test examples; "
+                         "0 = the whole test split"),
     "synthetic_size": _SYNTHETIC_SIZE,
 }

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import tensorflow as tf
 
 from kzoo.data import files, pipeline, synthetic
@@ -52,16 +53,20 @@ def load_text_data(config: dict, source: str, data_dir: str | None, seed: int,
         n_train, n_test = len(arrays[1]), len(arrays[3])
     if len(class_names) > num_classes:
         raise DataError(f"{name} has {len(class_names)} classes {class_names} but model.num_classes={num_classes}")
+    train, n_train = labelled_subset(train, n_train, int(data.get("train_examples") or 0), seed, "train", notes)
+    # The same test reviews whatever the run's seed: runs that differ in seed or start are scored alike.
+    test, n_test = labelled_subset(test, n_test, int(data.get("test_examples") or 0), 0, "test", notes)
 
     train, val, n_fit, n_val = pipeline.carve_validation(train, n_train, float(data.get("val_fraction", 0.1)), seed)
     preset = config["model"].get("preset")
     if preprocessor is None and preset:
-        preprocessor = preset_preprocessor(preset, int(data["sequence_length"]), class_names)
+        preprocessor = preset_preprocessor(preset, int(data["sequence_length"]), class_names,
+                                           data.get("truncation", "head"))
         notes.append(f"the vocabulary of preset {preset} ({preprocessor.vocabulary_size} tokens); none learned")
     elif preprocessor is None:
         preprocessor = TextPreprocessor.adapt(
             train.map(lambda text, label: text), int(data["sequence_length"]), int(model["vocab_size"]),
-            data.get("tokenizer", "word"), class_names, size=n_fit,
+            data.get("tokenizer", "word"), class_names, size=n_fit, truncation=data.get("truncation", "head"),
         )
         notes.append(f"{preprocessor.tokenizer} vocabulary of {preprocessor.vocabulary_size} tokens "
                      f"learned from the {n_fit} training examples only")
@@ -97,13 +102,34 @@ def load_text_data(config: dict, source: str, data_dir: str | None, seed: int,
     )
 
 
-def preset_preprocessor(handle: str, sequence_length: int, class_names) -> TextPreprocessor:
-    """A WordPiece `TextPreprocessor` with the vocabulary and casing of the keras-hub preset `handle`."""
+def labelled_subset(ds: tf.data.Dataset, n: int, wanted: int, seed: int, split: str,
+                    notes: list) -> tuple[tf.data.Dataset, int]:
+    """`(dataset, size)`: a seeded, class-balanced `wanted` of the `n` `(text, label)` rows of `ds` (all when 0).
+
+    The labels are read once (the texts stay in the pipeline); a note says what was kept. A subset
+    larger than the split, or than a class allows, is a DataError naming the key.
+    """
+    if not wanted or wanted == n:
+        return ds, n
+    labels = np.concatenate([batch for batch in ds.map(lambda text, label: label).batch(8192).as_numpy_iterator()])
+    try:
+        mask = pipeline.balanced_subset(labels, wanted, seed)
+    except ValueError as error:
+        raise DataError(f"data.{split}_examples={wanted}: {error}") from None
+    counts = np.bincount(labels[mask].astype(np.int64))
+    notes.append(f"{split} split: a class-balanced subset of {wanted} of its {n} examples (seed {seed}; per class "
+                 f"{', '.join(str(int(c)) for c in counts)})")
+    return pipeline.keep_rows(ds, mask), wanted
+
+
+def preset_preprocessor(handle: str, sequence_length: int, class_names, truncation: str = "head") -> TextPreprocessor:
+    """A WordPiece `TextPreprocessor` with the vocabulary and casing of the checkpoint `handle`."""
     from kzoo import pretrained
 
     settings = pretrained.tokenizer_settings(handle)
     return TextPreprocessor(settings["vocabulary"], sequence_length, len(settings["vocabulary"]), "wordpiece",
-                            class_names, lowercase=settings["lowercase"], strip_accents=settings["strip_accents"])
+                            class_names, lowercase=settings["lowercase"], strip_accents=settings["strip_accents"],
+                            truncation=truncation)
 
 
 def read_user_text(source: str, num_classes: int, seed: int, data: dict):

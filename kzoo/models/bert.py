@@ -2,8 +2,9 @@
 and `bert_mlm` (the same backbone under keras-hub's `BertMaskedLM`, pretrained on unlabelled text).
 
 The backbone is built from the config's small architecture (trained from scratch), or loaded
-with `BertBackbone.from_preset(model.preset)` when `preset` names a local preset directory (one
-written by `backbone.save_to_preset(path)`); the architecture keys are then ignored. The model
+from the checkpoint `model.preset` names (a keras-hub preset, e.g. a `bert_mlm` run's, a Hugging
+Face transformers BERT directory, or a hub handle; `kzoo.pretrained`); the architecture keys are
+then ignored. The model
 takes one input, `token_ids` `[B, L]` with 0 = [PAD]: the padding mask and the all-zero segment
 ids are computed inside it, so serving passes the ids only.
 """
@@ -31,9 +32,11 @@ def build_bert_backbone(
     max_sequence_length: int = 512,
     attention_dropout: float = 0.1,
 ) -> keras_hub.models.BertBackbone:
-    """Return a `BertBackbone`: from the local preset directory `preset`, else from the arguments."""
+    """Return a `BertBackbone`: with the weights of the checkpoint `preset` when given, else fresh from the arguments."""
     if preset:
-        return keras_hub.models.BertBackbone.from_preset(preset, name="backbone")
+        from kzoo.pretrained import load_backbone
+
+        return load_backbone(preset, name="backbone")
     return keras_hub.models.BertBackbone(
         vocabulary_size=vocab_size,
         num_layers=num_layers,

@@ -103,6 +103,11 @@ def model_card(config: Mapping, metadata: Mapping, reference: str = "path/to/pre
     ]
     if metadata.get("init_from"):
         lines.append(f"- fine-tuned from the preset `{metadata['init_from']}`")
+    base = metadata.get("base_checkpoint")
+    if base:
+        lines.append(f"- base checkpoint: `{base.get('handle')}` ({base.get('format')}; {base.get('architecture')}); "
+                     f"licence: {base.get('license') or 'not stated by the checkpoint: check it before sharing'}; "
+                     f"source: {base.get('source')}")
     lines += ["", f"Command: `{metadata['command']}`" if metadata.get("command") else
               "Command: not recorded (the run was not started from a kzoo tool).", ""]
     lines += ["## Evaluation results", "", f"On the test split of `{used.get('name')}` (`metrics.json`):", ""]

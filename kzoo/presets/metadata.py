@@ -74,6 +74,7 @@ def describe(config: Mapping, metrics: Mapping, sizes: Mapping, files: Mapping |
         "epochs_run": metrics.get("epochs_run"),
         "command": metrics.get("command"),
         "init_from": config.get("train", {}).get("init_from") or None,
+        "base_checkpoint": metrics.get("base_checkpoint"),
         "sizes": dict(sizes),
         "serving_latency": serving_latency(metrics),
         **({"files": dict(files)} if files is not None else {}),

@@ -90,4 +90,15 @@ def write_assets(preprocessor, directory: Path) -> dict:
             "suffix_indicator": "##", "unknown_id": vocabulary.index("[UNK]"),
             "start_id": vocabulary.index("[CLS]"), "end_id": vocabulary.index("[SEP]"), "padding_id": 0,
             "sequence_length": length,
-            "truncate_pad": f"[CLS] + the first {length - 2} pieces + [SEP], then 0s up to {length}"}
+            "truncation": preprocessor.truncation,
+            "truncate_pad": _wordpiece_truncation(length - 2, preprocessor.truncation) + f", then 0s up to {length}"}
+
+
+def _wordpiece_truncation(kept: int, truncation: str) -> str:
+    """How the export cuts a text of more than `kept` pieces, in words (the spec's `truncate_pad`)."""
+    head = tp.head_share(kept, truncation)
+    if head == kept:
+        return f"[CLS] + the first {kept} pieces + [SEP]"
+    if head == 0:
+        return f"[CLS] + the last {kept} pieces + [SEP]"
+    return f"[CLS] + the first {head} and the last {kept - head} pieces + [SEP]"

@@ -26,6 +26,12 @@ _REVIEW = ("This film was a wonderful surprise: the acting is superb, the story 
            "and the ending stayed with me for days. ") * 8
 
 
+# bert_cls's architecture keys and the BertBackbone arguments they set.
+_BACKBONE_KEYS = {"vocab_size": "vocabulary_size", "num_layers": "num_layers", "num_heads": "num_heads",
+                  "hidden_dim": "hidden_dim", "intermediate_dim": "intermediate_dim",
+                  "max_sequence_length": "max_sequence_length", "attention_dropout": "dropout"}
+
+
 @register_task
 class TextClassification(ClassificationTask):
     """int32 token ids `[B, L]` in (the run's tokenizer makes them), logits out."""
@@ -36,15 +42,34 @@ class TextClassification(ClassificationTask):
     tensor_input = "token_ids"
 
     def check_config(self, config):
+        data = config["data"]
+        wordpiece = data.get("tokenizer", "word") == "wordpiece" or bool(config["model"].get("preset"))
+        if data.get("truncation", "head") != "head" and not wordpiece:
+            raise ConfigError(f"data.truncation={data['truncation']} cuts WordPiece inputs; {config.get('entry')} "
+                              f"tokenizes words (data.tokenizer: word), which keep the head only")
         preset = config["model"].get("preset")
         if preset:  # a missing directory or an unreachable hub: one line now, not a failed download later
             from kzoo import pretrained
 
-            longest = int(pretrained.backbone_config(preset).get("max_sequence_length", 0) or 0)
+            architecture = pretrained.backbone_config(preset)
+            longest = int(architecture.get("max_sequence_length", 0) or 0)
             length = int(config["data"]["sequence_length"])
             if longest and length > longest:
                 raise ConfigError(f"data.sequence_length={length} is longer than preset {preset} allows ({longest} "
                                   f"positions); pass --set data.sequence_length={longest}")
+            # The resolved config records the checkpoint's architecture: config.yaml says what was trained,
+            # and a preset of the run rebuilds the model without the checkpoint.
+            config["model"].update({key: architecture[name] for key, name in _BACKBONE_KEYS.items()
+                                    if name in architecture and key in config["model"]})
+
+    def after_save(self, run_dir, model, preprocessor, config) -> dict:
+        """A fine-tuned checkpoint's base (handle, format, licence, source) for `metrics.json` and the model card."""
+        preset = config["model"].get("preset")
+        if not preset:
+            return {}
+        from kzoo import pretrained
+
+        return {"base_checkpoint": pretrained.checkpoint_card(preset)}
 
     def load_data(self, config, source, data_dir, seed, batch_size, shard, preprocessor=None):
         extra = {"preprocessor": preprocessor} if preprocessor is not None else {}
