@@ -92,7 +92,7 @@ def run_cell(start: str, labels: int, seed: int, args) -> dict:
             "test_accuracy": result["test"]["accuracy"], "test_examples": args.test_examples or 25000,
             "val_accuracy": (history.get("val_accuracy") or [None])[-1], "epochs_run": result.get("epochs_run"),
             "seconds": round(seconds, 1), "sets": sets,
-            "command": "python tools/train.py " + " ".join(command[3:]).replace(str(ROOT) + "/", "")}
+            "command": "python tools/train.py " + " ".join(command[2:]).replace(str(ROOT) + "/", "")}
 
 
 def read_records(path: Path) -> list[dict]:
@@ -160,8 +160,8 @@ def main(argv=None) -> int:
     parser.add_argument("--sequence-length", type=int, default=128)
     parser.add_argument("--learning-rate", default="", help="the BERT recipe's learning rate (default 5e-5)")
     parser.add_argument("--random-learning-rate", default="5e-4")
-    parser.add_argument("--lora-rank", type=int, default=8)
-    parser.add_argument("--lora-learning-rate", default="5e-4")
+    parser.add_argument("--lora-rank", type=int, default=16)
+    parser.add_argument("--lora-learning-rate", default="1e-3")
     parser.add_argument("--set", action="append", default=[], help="an extra KEY=VALUE for every run")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--work-dir", default=None, help="where the temporary run directories go")
