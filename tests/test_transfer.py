@@ -204,3 +204,33 @@ def test_train_examples_is_a_balanced_subset_and_leaves_the_test_split_alone():
     with pytest.raises(DataError, match="data.train_examples=5000"):
         load_text_data(resolve_config("lstm", overrides={**sizes, "data.train_examples": 5000}), "synthetic", None,
                        seed=3, batch_size=64, shard=None)
+
+
+SHARED_CHECKPOINT = ROOT.parent / "shared" / "checkpoints" / "all-MiniLM-L6-v2"
+
+
+@pytest.mark.slow
+def test_the_published_minilm_checkpoint_fine_tunes_on_imdb_exports_and_publishes(shared_datasets, tmp_path):
+    """The same chain on the real published checkpoint and real IMDB reviews (a few hundred, 64 tokens)."""
+    if not SHARED_CHECKPOINT.is_dir():
+        pytest.skip(f"published checkpoint not found at {SHARED_CHECKPOINT}")
+    out = tmp_path / "run"
+    done = _train("--model", "bert_cls", "--data-dir", str(shared_datasets / "tfds"), "--output", str(out),
+                  "--set", f"model.preset={SHARED_CHECKPOINT}", "--set", "data.sequence_length=64",
+                  "--set", "data.truncation=head_tail", "--set", "data.train_examples=320",
+                  "--set", "data.test_examples=200", "--set", "train.learning_rate=5e-5", "--set", "train.epochs=2",
+                  "--set", "train.batch_size=16", "--set", "train.warmup_steps=4", "--mixed-precision")
+    assert done.returncode == 0, done.stderr[-3000:]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["test"]["accuracy"] > 0.6 and metrics["data"]["sizes"]["test"] == 200
+    assert metrics["base_checkpoint"]["license"] == "apache-2.0"
+    run = RunDir(out)
+    texts = ["An excellent, moving film with a superb cast.", "Dull, far too long and badly acted."]
+    served = tf.saved_model.load(metrics["export"]).signatures["serving_default"](text=tf.constant(texts))
+    expected = keras.ops.softmax(run.load_model()(run.preprocessor()(texts)), axis=-1)
+    np.testing.assert_allclose(served["probabilities"].numpy(), np.asarray(expected), atol=1e-3)
+    done = subprocess.run([sys.executable, str(ROOT / "tools" / "export.py"), str(out), "--preset",
+                           str(tmp_path / "preset")], capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "licence: apache-2.0" in (tmp_path / "preset" / "README.md").read_text()
