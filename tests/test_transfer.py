@@ -234,3 +234,21 @@ def test_the_published_minilm_checkpoint_fine_tunes_on_imdb_exports_and_publishe
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert done.returncode == 0, done.stderr[-2000:]
     assert "licence: apache-2.0" in (tmp_path / "preset" / "README.md").read_text()
+
+
+def test_the_fine_tuned_checkpoint_converts_to_litert_and_onnx_and_predicts(fine_tuned, tmp_path):
+    """Tensor exports pass their export-time parity check; kzoo-predict serves raw text from the SavedModel."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, str(ROOT / "tools" / "export.py"), str(fine_tuned), "--format",
+                           "litert,onnx", "--output", str(tmp_path / "portable")], capture_output=True, text=True,
+                          env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (tmp_path / "portable" / "onnx" / "1" / "model.onnx").is_file()
+    assert (tmp_path / "portable" / "litert" / "1" / "model.tflite").is_file()
+    export = json.loads((fine_tuned / "metrics.json").read_text())["export"]
+    done = subprocess.run([sys.executable, str(ROOT / "tools" / "predict.py"), export, "--text", "excellent superb"],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    prediction = json.loads(done.stdout)["predictions"][0]
+    assert prediction["label_name"] == ("neg", "pos")[prediction["label"]]
+    assert abs(sum(prediction["probabilities"]) - 1) < 1e-4
