@@ -69,6 +69,14 @@ def _bert_loader(handle: str):
     from keras_hub.src.utils.preset_utils import get_preset_loader
 
     where = check_handle(handle)
+    if not is_remote(handle):
+        try:
+            raw = json.loads((Path(where) / "config.json").read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            raw = {}
+        if isinstance(raw, dict) and raw.get("kzoo_preset"):
+            raise ConfigError(f"preset {handle} is a kzoo preset of {raw.get('entry')!r}, not a BERT checkpoint: start "
+                              f"from it with --init-from {handle}; model.preset takes BERT checkpoints")
     try:
         loader = get_preset_loader(where)
         backbone_class = loader.check_backbone_class()

@@ -161,6 +161,9 @@ def test_a_checkpoint_that_is_not_bert_is_refused_in_one_line(tmp_path):
     with pytest.raises(ConfigError, match="cannot read it as a model checkpoint") as error:
         pretrained.backbone_config(str(foreign))
     assert "\n" not in str(error.value) and "units" not in str(error.value)  # not keras-hub's dump of the file
+    (foreign / "config.json").write_text(json.dumps({"kzoo_preset": 1, "entry": "lstm", "config": {}}))
+    with pytest.raises(ConfigError, match="is a kzoo preset of 'lstm'.*--init-from"):
+        pretrained.backbone_config(str(foreign))
 
 
 def test_head_tail_truncation_keeps_the_opening_and_the_end():
