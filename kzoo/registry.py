@@ -18,6 +18,7 @@ import kzoo.models  # noqa: F401  (importing the families registers their entrie
 from kzoo import config as config_lib
 from kzoo import schema
 from kzoo.entries import _ALIASES, _ENTRIES, Entry, UnknownModelError, register_model
+from kzoo.data.schemas import TINY_MAX_EXAMPLES
 from kzoo.errors import ConfigError
 from kzoo.tasks import get_task
 
@@ -78,7 +79,10 @@ def apply_overrides(config: Mapping, overrides: Mapping[str, Any] | Iterable[str
 def load_entry_config(filename: str, entry: str, path: str | os.PathLike | None = None, tiny: bool = False) -> dict:
     """Load and resolve an entry's config: its default file `filename`, or `path` when given."""
     file = Path(path) if path else config_lib.find_config_file(filename)
-    return config_lib.load_entry_file(file, entry, entry_sections(get_entry(entry)), tiny)
+    sections = entry_sections(get_entry(entry))
+    # Every entry's smoke run reads a slice of a real dataset (where its loader has the key).
+    shared = {"data.max_examples": TINY_MAX_EXAMPLES} if "max_examples" in sections["data"] else {}
+    return config_lib.load_entry_file(file, entry, sections, tiny, shared)
 
 
 def load_run_config(path: str | os.PathLike) -> dict:

@@ -58,6 +58,7 @@ def load_seq2seq_data(config: dict, source: str, data_dir: str | None, seed: int
     else:
         n = pipeline.synthetic_size(data)
         pairs, name = synthetic.synthetic_pairs({"train": n, "val": max(n // 10, 10), "test": max(n // 10, 10)}, seed), "synthetic/seq2seq"
+    pairs = pipeline.first_rows(data, kind, pairs)
 
     preprocessor = preprocessor or Seq2SeqPreprocessor.adapt(
         tf.data.Dataset.from_tensor_slices(pairs["train"][0]), tf.data.Dataset.from_tensor_slices(pairs["train"][1]),
