@@ -68,6 +68,7 @@ def test_bad_values_are_refused_naming_the_key_and_valid_values(entry, override,
     assert message in str(err.value)
 
 
+@pytest.mark.smoke
 def test_unknown_keys_list_the_valid_ones():
     with pytest.raises(ConfigError) as err:
         kzoo.get_config("gmf", ["data.synthetic_size=100"])  # the recommender loader does not read it

@@ -54,6 +54,7 @@ def test_every_file_format_reads_the_same_table(tmp_path, name):
     assert read_ratings_file(tmp_path).name == str(tmp_path / name)  # a folder works too
 
 
+@pytest.mark.smoke
 def test_leave_one_out_holds_out_the_latest_and_the_second_latest(udata):
     bundle = load_recommender_data(config(eval_negatives=2), str(udata))
     maps, split = bundle.preprocessor, bundle.evaluate.data

@@ -50,6 +50,7 @@ def test_plain_test_files_are_found(config, tmp_path):
     assert bundle.sizes["test"] == 3
 
 
+@pytest.mark.smoke
 def test_tsv_pairs_carve_val_and_test(config, tmp_path):
     path = tmp_path / "pairs.tsv"
     lines = [f"{d}\t{e}\tcc-by" for d, e in zip(DE * 10, EN * 10)]

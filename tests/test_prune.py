@@ -73,6 +73,7 @@ def zero_positions(model):
     return {v.path: keras.ops.convert_to_numpy(v.value) == 0 for v in prunable_weights(model)}
 
 
+@pytest.mark.smoke
 def test_pruned_weights_stay_zero_through_further_training():
     keras.utils.set_random_seed(0)
     config = tiny_config("lstm")

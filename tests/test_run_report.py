@@ -31,6 +31,7 @@ def test_a_synthetic_run_says_so_in_its_output_config_and_metrics(tmp_path, caps
     assert any(line.strip().startswith("next:") and f"kzoo-evaluate {out}" in line for line in summary_end)
 
 
+@pytest.mark.smoke
 def test_the_summary_compares_the_test_metric_with_the_reference():
     reference = {"metric": "accuracy", "value": 0.98, "source": "Keras mnist_mlp"}
     assert reference_line({"accuracy": 0.985}, reference, synthetic=False).endswith(": met")
