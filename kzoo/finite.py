@@ -12,7 +12,9 @@ import numpy as np
 
 def nonfinite_weights(model: keras.Model) -> list[str]:
     """The paths of `model`'s weights that hold a NaN or an infinity (empty when all are finite)."""
-    return [w.path for w in model.weights if not np.all(np.isfinite(keras.ops.convert_to_numpy(w)))]
+    # `w.value` (the backend tensor): NumPy's conversion of the Variable itself calls its `__array__`,
+    # which takes no `copy` argument and warns once per weight under NumPy 2.
+    return [w.path for w in model.weights if not np.all(np.isfinite(keras.ops.convert_to_numpy(w.value)))]
 
 
 def outputs_are_finite(model: keras.Model, inputs) -> bool:

@@ -184,7 +184,7 @@ class MagnitudePruning(keras.callbacks.Callback):
         self.mask_step: int | None = None  # the step the current masks were computed at
 
     def _step(self) -> int:
-        return int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+        return int(keras.ops.convert_to_numpy(self.model.optimizer.iterations.value))  # the tensor: see finite.py
 
     def _update_masks(self, step: int) -> None:
         sparsity = self.schedule.sparsity(step)
