@@ -16,8 +16,7 @@ from kzoo.training.refit import Refit
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.mark.smoke
-@pytest.mark.parametrize("verbose", [False, True])
+@pytest.mark.parametrize("verbose", [pytest.param(False, marks=pytest.mark.smoke), True])
 def test_the_api_hides_tensorflows_start_up_lines_unless_verbose(verbose):
     env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "KZOO_VERBOSE")}
     env.update(PYTHONPATH=str(ROOT), **({"KZOO_VERBOSE": "1"} if verbose else {}))
