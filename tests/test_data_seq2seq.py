@@ -179,5 +179,5 @@ def test_tfds_source_offline_fails_fast(config, tmp_path, monkeypatch):
     from kzoo.data import DataUnavailableError, tfds_source
 
     monkeypatch.setattr(tfds_source, "network_reachable", lambda *a, **k: False)
-    with pytest.raises(DataUnavailableError, match="ted_hrlr_translate/pt_to_en"):
+    with pytest.raises(DataUnavailableError, match="wmt14_translate/de-en"):
         load_data(config, "tfds", data_dir=str(tmp_path))

@@ -47,7 +47,8 @@ TEXT_DATA: Section = {
 
 TRANSLATION_DATA: Section = {
     "dataset": Key(str, "multi30k", doc="raw folder name looked up beside the tfds data directory"),
-    "tfds_name": Key(str, "ted_hrlr_translate/pt_to_en", doc="tfds dataset of `--data tfds`"),
+    "tfds_name": Key(str, "wmt14_translate/de-en", doc="tfds dataset of `--data tfds` (its supervised keys are source, "
+                     "target; WMT14 holds 4.5 million pairs: data.max_examples reads a slice)"),
     "source_lang": Key(str, "de", doc="suffix of the source files (train.de)"),
     "target_lang": Key(str, "en"),
     "source_length": Key(int, REQUIRED, min=0, min_open=True),
