@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Mapping
 
+from kzoo.tasks import get_task
+
 SYNTHETIC_WARNING = "SYNTHETIC data (generated, not the real dataset): its scores say nothing about the model"
 
 
@@ -13,12 +15,21 @@ def sliced(used: Mapping, data: Mapping) -> int | None:
     return cap if cap and used["source"] != "synthetic" else None
 
 
+def _split_size(split: str, rows: int, sizes: Mapping) -> str:
+    """`train 22500`, or for data whose rows are not examples (a recommender's) what the rows hold."""
+    if f"{split}_positives" in sizes:
+        return f"{split} {rows} rows ({sizes[f'{split}_positives']} interactions + their sampled negatives)"
+    if f"{split}_users" in sizes:
+        return f"{split} {rows} rows ({sizes[f'{split}_users']} users' held-out items + their ranking candidates)"
+    return f"{split} {rows}"
+
+
 def data_line(used: Mapping, cap: int | None = None) -> str:
     """`imdb_reviews (tfds): train 22500, val 2500, test 25000` from `metrics.json`'s `data`, or a SYNTHETIC warning.
 
     With `cap` (see `sliced`) it says the run read only the first `cap` examples of each split.
     """
-    sizes = ", ".join(f"{k} {v}" for k, v in used["sizes"].items() if k in ("train", "val", "test"))
+    sizes = ", ".join(_split_size(k, v, used["sizes"]) for k, v in used["sizes"].items() if k in ("train", "val", "test"))
     if used["source"] == "synthetic":
         return f"{SYNTHETIC_WARNING} — {sizes}"
     where = f", a slice: the first {cap} examples of each split" if cap else ""
@@ -59,9 +70,10 @@ def format_summary(metrics: Mapping, config: Mapping, tool: str = "kzoo") -> str
                      f"{metrics['loss_growth']['last']:.4g}: lower train.learning_rate")
     if metrics.get("export"):
         lines.append(f"  export: {metrics['export']}")
+    example = get_task(config["task"]).predict_example if config.get("task") else ""
     lines.append("  next:   " + "; ".join([
         f"{tool}-evaluate {run_dir}",
-        *([f"{tool}-predict {metrics['export']} ..."] if metrics.get("export") else []),
+        *([f"{tool}-predict {metrics['export']} {example}".rstrip()] if metrics.get("export") else []),
         f"tensorboard --logdir {run_dir}/logs",
     ]))
     return "\n".join(lines)

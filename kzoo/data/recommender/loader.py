@@ -145,8 +145,11 @@ def load_recommender_data(
         name: pointwise_dataset(users, cands, valid, batch_size) for name, (users, cands, valid) in candidates.items()
     }
     callbacks = [RankingMetricsCallback(evaluator, "val")] if "val" in candidates else []
-    sizes = {"train": sampler.rows}
+    # Rows, as the pipelines count them: train = positives + their sampled negatives; val / test = each
+    # held-out item with its ranking candidates. The `_positives` / `_users` counts say what they hold.
+    sizes = {"train": sampler.rows, "train_positives": int(len(train_users))}
     sizes.update({name: int(valid.sum()) for name, (_, _, valid) in candidates.items()})
+    sizes.update({f"{name}_users": int(len(users)) for name, (users, _, _) in candidates.items()})
     notes.append(
         f"pointwise val/test rows: each held-out item (label 1) with its {settings['eval_negatives']} "
         f"ranking candidates (label 0); train rows: positives + {settings['num_negatives']} fresh negatives each, per epoch"
