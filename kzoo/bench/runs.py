@@ -94,9 +94,9 @@ def speed_run(model: str, batch_size: int | None = None, warmup: int = 5, steps:
     compile_model(net, config, jit_compile=jit_compile)
     x, y = example_batch(config, batch_size=batch_size)
     dataset = tf.data.Dataset.from_tensors((x, y)).repeat()
-    net.fit(dataset, steps_per_epoch=warmup, epochs=1, verbose=0)
+    net.fit(dataset, steps_per_epoch=warmup, epochs=1, verbose=0, shuffle=False)
     started = time.perf_counter()
-    net.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0)
+    net.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0, shuffle=False)
     seconds = time.perf_counter() - started
     return {"model": model, "mode": "speed", "batch_size": batch_size, "steps": steps,
             "jit_compile": bool(net.jit_compile), "steps_per_execution": int(net.steps_per_execution),
