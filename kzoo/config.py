@@ -138,11 +138,11 @@ def with_overrides(config: dict, overrides: Mapping[str, Any], sections: Mapping
 
 
 def load_entry_file(file: str | os.PathLike, entry: str, sections: Mapping[str, schema.Section],
-                    tiny: bool = False, tiny_defaults: Mapping[str, Any] | None = None) -> dict:
+                    tiny: bool = False) -> dict:
     """Load and resolve an entry's config file against `sections` (see `kzoo.registry.entry_sections`).
 
-    The file's `tiny` overrides (a seconds-long smoke run), after `tiny_defaults` (the ones every entry
-    shares), are always checked and applied when `tiny` is true. Raises ConfigError naming the file and the key.
+    The file's `tiny` overrides (a seconds-long smoke run) are always checked and applied when
+    `tiny` is true. Raises ConfigError naming the file and the key.
     """
     file = Path(file)
     raw = load_yaml(file)
@@ -154,7 +154,7 @@ def load_entry_file(file: str | os.PathLike, entry: str, sections: Mapping[str, 
         smoke = raw.get("tiny") or {}
         if not isinstance(smoke, Mapping):
             raise ConfigError(f"tiny must be a mapping of dotted keys to values, got {smoke!r}")
-        with_tiny = with_overrides(config, {**(tiny_defaults or {}), **smoke}, sections, entry)
+        with_tiny = with_overrides(config, smoke, sections, entry)
     except ConfigError as err:
         raise ConfigError(f"{file}: {err}") from None
     return with_tiny if tiny else config

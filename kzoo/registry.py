@@ -79,10 +79,7 @@ def apply_overrides(config: Mapping, overrides: Mapping[str, Any] | Iterable[str
 def load_entry_config(filename: str, entry: str, path: str | os.PathLike | None = None, tiny: bool = False) -> dict:
     """Load and resolve an entry's config: its default file `filename`, or `path` when given."""
     file = Path(path) if path else config_lib.find_config_file(filename)
-    sections = entry_sections(get_entry(entry))
-    # Every entry's smoke run reads a slice of a real dataset (where its loader has the key).
-    shared = {"data.max_examples": TINY_MAX_EXAMPLES} if "max_examples" in sections["data"] else {}
-    return config_lib.load_entry_file(file, entry, sections, tiny, shared)
+    return config_lib.load_entry_file(file, entry, entry_sections(get_entry(entry)), tiny)
 
 
 def load_run_config(path: str | os.PathLike) -> dict:
@@ -105,11 +102,15 @@ def get_config(
     tiny: bool = False,
 ) -> dict:
     """Return the resolved config of an entry: the schema's defaults, its YAML (or `config_path`),
-    the file's `tiny` overrides when `tiny`, then dotted `overrides`. Raises ConfigError naming the key."""
+    the file's `tiny` overrides when `tiny` (with `data.max_examples` at `TINY_MAX_EXAMPLES` unless they set
+    it), then dotted `overrides`. Raises ConfigError naming the key."""
     entry = get_entry(name)
     config = load_entry_config(entry.config_file, entry.name, config_path, tiny=tiny)
     config["task"] = entry.task
     config["family"] = entry.family
+    if tiny and config["data"].get("max_examples") == 0:  # the file's tiny section set no cap of its own
+        # Every smoke run reads a slice of a real dataset: seconds however large the dataset is.
+        config = apply_overrides(config, {"data.max_examples": TINY_MAX_EXAMPLES}, entry.name)
     if overrides:
         config = apply_overrides(config, overrides, entry.name)
     return config
