@@ -84,7 +84,8 @@ def train_one(name, overrides, data, data_dir, seed, verbose, bundle=None, init_
     callbacks = [*bundle.callbacks, stop] if bundle.callbacks else []
     if per_epoch and bundle.callbacks:
         callbacks.insert(0, TestEveryEpoch(bundle, name))
-    history = model.fit(bundle.train, epochs=config["train"]["epochs"], callbacks=callbacks, verbose=0).history
+    history = model.fit(bundle.train, epochs=config["train"]["epochs"], callbacks=callbacks, verbose=0,
+                        shuffle=False).history
     seconds = time.time() - start
     if verbose and bundle.callbacks:
         for e, (hr, nd, loss) in enumerate(zip(history[f"val_hr@{k}"], history[f"val_ndcg@{k}"], history["loss"])):

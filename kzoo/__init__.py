@@ -4,6 +4,7 @@
     kzoo.list_models("*transformer*")
     model = kzoo.build("lstm", units=32)
     model, preprocessor = kzoo.load("path/to/preset")   # or hf://org/name, kaggle://owner/model/keras/variant
+    kzoo.predictor("path/to/preset")(text=["a great film"])   # what the exported SavedModel serves
 """
 
 __version__ = "0.1.0"
@@ -15,13 +16,25 @@ from kzoo.errors import ConfigError
 
 _LAZY = {"build": "kzoo.presets.loader", "build_from_config": "kzoo.zoo", "example_batch": "kzoo.tasks",
          "get_config": "kzoo.registry", "get_entry": "kzoo.registry", "list_models": "kzoo.registry",
-         "load": "kzoo.presets.loader"}
+         "load": "kzoo.presets.loader", "predictor": "kzoo.presets.loader"}
+
+
+def start(verbose: bool | None = None) -> None:
+    """Load TensorFlow and Keras now, with their start-up log lines (absl, oneDNN, CUDA) hidden as the tools hide them.
+
+    kzoo's API calls it on first use; call it first with `verbose=True` (or set `KZOO_VERBOSE=1`) to see
+    those lines. Once TensorFlow is loaded, by kzoo or anything else, it does nothing.
+    """
+    from kzoo.cli.quiet import quiet_import
+
+    quiet_import(verbose)
 
 
 def __getattr__(name: str):
     # PEP 562: these import TensorFlow, Keras and every task; loading them on first use keeps
     # `import kzoo` (and every tool's `--help`) free of that start-up cost.
     if name in _LAZY:
+        start()
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'kzoo' has no attribute {name!r}")
 
@@ -36,5 +49,7 @@ __all__ = [
     "get_entry",
     "list_models",
     "load",
+    "predictor",
     "register_model",
+    "start",
 ]

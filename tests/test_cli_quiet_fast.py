@@ -35,6 +35,7 @@ def _env(**extra) -> dict:
     return dict(env, PYTHONPATH=str(ROOT), **extra)
 
 
+@pytest.mark.smoke
 @pytest.mark.parametrize("tool", TOOLS)
 def test_help_and_a_bad_flag_answer_without_importing_tensorflow(tool):
     script = f"""
@@ -59,6 +60,7 @@ def test_user_error_types_name_real_exception_classes():
     assert set(common.user_errors()) >= {kzoo.ConfigError, kzoo.UnknownModelError, FileNotFoundError}
 
 
+@pytest.mark.smoke
 @pytest.mark.parametrize("verbose", [False, True])
 def test_the_start_up_filter_drops_only_tensorflows_start_up_lines(verbose):
     kept = ["W0000 00:00:1.2  7 some_module.cc:12] a warning that matters", "UserWarning: check your data",

@@ -36,6 +36,7 @@ def test_npz_without_channel_axis(config, tmp_path):
     assert tuple(x.shape) == (8, 28, 28, 1) and x.dtype.name == "uint8" and y.dtype.name == "int32"
 
 
+@pytest.mark.smoke
 def test_npz_folder_and_integer_pixels(config, tmp_path):
     _write_npz(tmp_path / "data.npz", shape=(28, 28, 1), dtype=np.int64)
     bundle = load_data(config, str(tmp_path), batch_size=8)

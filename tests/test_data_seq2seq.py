@@ -50,6 +50,7 @@ def test_plain_test_files_are_found(config, tmp_path):
     assert bundle.sizes["test"] == 3
 
 
+@pytest.mark.smoke
 def test_tsv_pairs_carve_val_and_test(config, tmp_path):
     path = tmp_path / "pairs.tsv"
     lines = [f"{d}\t{e}\tcc-by" for d, e in zip(DE * 10, EN * 10)]
@@ -178,5 +179,5 @@ def test_tfds_source_offline_fails_fast(config, tmp_path, monkeypatch):
     from kzoo.data import DataUnavailableError, tfds_source
 
     monkeypatch.setattr(tfds_source, "network_reachable", lambda *a, **k: False)
-    with pytest.raises(DataUnavailableError, match="ted_hrlr_translate/pt_to_en"):
+    with pytest.raises(DataUnavailableError, match="wmt14_translate/de-en"):
         load_data(config, "tfds", data_dir=str(tmp_path))

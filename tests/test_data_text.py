@@ -68,6 +68,7 @@ def test_validation_carved_from_train_only(tmp_path):
     assert sum(len(y) for _, y in bundle.val) == 20
 
 
+@pytest.mark.smoke
 def test_csv_with_class_names(config, tmp_path):
     (tmp_path / "train.csv").write_text(
         'text,label\n"Great, great film",pos\nawful film,neg\n\nboring film,neg\n', encoding="utf-8")

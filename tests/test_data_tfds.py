@@ -95,6 +95,7 @@ def test_mocked_mnist_pipeline(mocked_tfds, tmp_path):
     assert len(bundle.train) == 5  # cardinality known: ceil(36 / 8)
 
 
+@pytest.mark.smoke
 def test_mocked_imdb_pipeline(mocked_tfds, tmp_path):
     config = kzoo.get_config("lstm", {"data.sequence_length": 16, "model.vocab_size": 50})
     bundle = load_data(config, "tfds", data_dir=str(tmp_path), batch_size=8)

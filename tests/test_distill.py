@@ -75,6 +75,7 @@ def test_kl_term_is_zero_when_student_logits_equal_the_teacher_logits():
     assert abs(float(model.compute_loss(x, y, model(x, training=False), training=False))) < 1e-5
 
 
+@pytest.mark.smoke
 def test_distiller_lowers_its_loss_and_leaves_the_teacher_alone():
     model, _, x, y = distiller(alpha=0.5)
     model.optimizer.learning_rate = 0.01

@@ -228,7 +228,7 @@ def randomized(model, seed=0):
     return model
 
 
-@pytest.mark.parametrize("name", ["cnn", "transformer_cls", "ncf_mlp", "neumf"])
+@pytest.mark.parametrize("name", [pytest.param("cnn", marks=pytest.mark.smoke), "transformer_cls", "ncf_mlp", "neumf"])
 def test_each_family_exports_what_its_keras_model_computes(name, tmp_path):
     keras.utils.set_random_seed(0)
     config = tiny_config(name)

@@ -2,6 +2,7 @@
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from kzoo.training import train
@@ -18,6 +19,7 @@ def test_tiny_mlp_run_is_exported(tmp_path):
     np.testing.assert_allclose(served["probabilities"], expected, atol=1e-5)
 
 
+@pytest.mark.smoke
 def test_tiny_lstm_run_is_exported_with_its_vocabulary(tmp_path):
     from kzoo.data.text import TextPreprocessor
 

@@ -54,6 +54,7 @@ def test_registry_holds_every_shipped_entry_and_each_zoo_config():
     assert kzoo.list_models("lstm*", include_aliases=True) == ["lstm", "lstm_sentiment", "lstm_small"]
 
 
+@pytest.mark.smoke
 @pytest.mark.parametrize("name", ENTRIES)
 def test_forward_shape_and_dtype(name):
     config = tiny_config(name)

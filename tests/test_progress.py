@@ -46,6 +46,7 @@ def test_a_tiny_run_says_each_long_step_and_the_time_left_after_each_epoch(tmp_p
     assert json.loads(captured.out)["metrics"]  # stdout is only the JSON
 
 
+@pytest.mark.smoke
 def test_the_estimate_is_the_epochs_left_times_the_mean_epoch_plus_the_test(monkeypatch, capsys):
     clock = iter([0.0, 30.0,  # epoch 1 (tracing: left out of the mean once there are others)
                   30.0, 38.0, 40.0, 40.0,  # epoch 2: validation pass 38..40 s (100 examples)

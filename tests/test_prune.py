@@ -15,6 +15,7 @@ import kzoo
 from kzoo.compression.prune import (MagnitudePruning, PolynomialSchedule, magnitude_mask, prunable_weights,
                                     schedule_from_config, sparsity_report)
 from kzoo.config import ConfigError
+from kzoo.finite import variable_numpy
 from kzoo.tasks import example_batch
 from kzoo.training import train
 
@@ -70,9 +71,10 @@ def test_prunable_weights_cover_dense_conv_embedding_and_lstm_kernels():
 
 
 def zero_positions(model):
-    return {v.path: keras.ops.convert_to_numpy(v.value) == 0 for v in prunable_weights(model)}
+    return {v.path: variable_numpy(v) == 0 for v in prunable_weights(model)}
 
 
+@pytest.mark.smoke
 def test_pruned_weights_stay_zero_through_further_training():
     keras.utils.set_random_seed(0)
     config = tiny_config("lstm")
@@ -96,7 +98,7 @@ def test_excluded_weights_stay_dense_and_are_reported():
     x, y = example_batch(config, batch_size=32)
     pruning = MagnitudePruning(model, PolynomialSchedule(0.0, 0.7, begin=0, end=4, frequency=2), exclude=["logits/*"])
     model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[pruning])
-    logits = keras.ops.convert_to_numpy(model.get_layer("logits").kernel.value)
+    logits = variable_numpy(model.get_layer("logits").kernel)
     assert np.count_nonzero(logits) == logits.size
     report = sparsity_report(model, ["logits/*"])
     assert report["excluded"] == ["logits/kernel"] and "logits/kernel" not in report["per_layer"]
@@ -146,7 +148,7 @@ def test_pruning_fine_tunes_the_weights_of_a_finished_run(tmp_path, entry):
     dense = keras.saving.load_model(tmp_path / "dense" / "model.keras")
     pruned = keras.saving.load_model(tmp_path / "pruned" / "model.keras")
     for before, after in zip(prunable_weights(dense), prunable_weights(pruned)):
-        before, after = keras.ops.convert_to_numpy(before.value), keras.ops.convert_to_numpy(after.value)
+        before, after = variable_numpy(before), variable_numpy(after)
         kept = after != 0
         assert 0.45 < 1 - kept.mean() < 0.55
         np.testing.assert_allclose(after[kept], before[kept], atol=1e-4)

@@ -24,6 +24,7 @@ def test_ranks_are_pessimistic_and_respect_the_mask():
     np.testing.assert_array_equal(ranking.rank_of_positive(POS, NEG), [0, 2, 3, 1])
 
 
+@pytest.mark.smoke
 def test_hand_checked_hr_and_ndcg():
     ranks = np.array([0, 2, 3, 0])
     # K=3: ranks 0, 2, 0 are hits -> HR = 3/4.

@@ -44,6 +44,7 @@ def test_refit_trains_the_chosen_epochs_on_train_plus_val_and_scores_that_model(
     assert metrics["test"] != pytest.approx(saved_model_test_metrics(run, run / "best.keras"), rel=1e-5, abs=1e-7)
 
 
+@pytest.mark.smoke
 @pytest.mark.parametrize("entry, size_key", [("gmf", "train"), ("mlp", "train")])
 def test_refit_config_puts_the_validation_data_back_into_training(entry, size_key):
     config = resolve_config(entry, tiny=True)

@@ -17,6 +17,7 @@ def test_alias_resolves_to_entry():
     assert kzoo.get_entry("lstm_sentiment").name == "lstm"
 
 
+@pytest.mark.smoke
 def test_unknown_model_suggests_closest():
     with pytest.raises(kzoo.UnknownModelError, match=r"unknown model 'lsmt'.*Did you mean 'lstm'"):
         kzoo.build("lsmt")

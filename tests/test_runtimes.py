@@ -90,7 +90,8 @@ CONVERTS_SLOW = [(entry, runtime) for entry in ENTRIES if entry not in ("mlp", "
                  for runtime in ("litert", "onnx")]
 
 
-@pytest.mark.parametrize("entry, runtime", CONVERTS + [pytest.param(*c, marks=pytest.mark.slow) for c in CONVERTS_SLOW])
+@pytest.mark.parametrize("entry, runtime", [pytest.param(*CONVERTS[0], marks=pytest.mark.smoke), *CONVERTS[1:]]
+                         + [pytest.param(*c, marks=pytest.mark.slow) for c in CONVERTS_SLOW])
 def test_the_export_converts_runs_and_agrees_with_keras_and_the_saved_model(entry, runtime, request, tmp_path):
     run_path = request.getfixturevalue(f"{entry}_run")
     folder = export_runtime(run_path, runtime, output=tmp_path)

@@ -90,6 +90,7 @@ def toy_task():
     entries._ENTRIES.pop("toy_linear")
 
 
+@pytest.mark.smoke
 def test_a_new_task_trains_refits_exports_and_evaluates_through_the_normal_tools(tmp_path, monkeypatch, toy_task):
     (tmp_path / "configs").mkdir()
     (tmp_path / "configs" / "toy_linear.yaml").write_text(TOY_YAML)

@@ -61,6 +61,7 @@ def _with_tune(tmp_path, tune_section) -> Path:
     ({"model.embedding_size": {"choice": [[16], [32]]}}, "choice values must be booleans, numbers or strings"),
     (5, "section 'tune' must map dotted config keys"),
 ])
+@pytest.mark.smoke
 def test_a_bad_tune_section_is_refused_naming_the_key(tmp_path, section, message):
     with pytest.raises(ConfigError) as err:
         kzoo.get_config("gmf", config_path=str(_with_tune(tmp_path, section)))

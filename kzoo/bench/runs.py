@@ -24,6 +24,7 @@ import kzoo
 from kzoo import progress, serving_eval
 from kzoo.data import DataError, DataUnavailableError, is_prepared, resolve_data_dir
 from kzoo.data.seq2seq import find_raw_folder
+from kzoo.presets.run_card import record_serving_latency
 from kzoo.run_dir import RunDir, RunDirError
 from kzoo.runtimes import bench as portable
 from kzoo.serving_eval import load_saved_model
@@ -93,9 +94,9 @@ def speed_run(model: str, batch_size: int | None = None, warmup: int = 5, steps:
     compile_model(net, config, jit_compile=jit_compile)
     x, y = example_batch(config, batch_size=batch_size)
     dataset = tf.data.Dataset.from_tensors((x, y)).repeat()
-    net.fit(dataset, steps_per_epoch=warmup, epochs=1, verbose=0)
+    net.fit(dataset, steps_per_epoch=warmup, epochs=1, verbose=0, shuffle=False)
     started = time.perf_counter()
-    net.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0)
+    net.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0, shuffle=False)
     seconds = time.perf_counter() - started
     return {"model": model, "mode": "speed", "batch_size": batch_size, "steps": steps,
             "jit_compile": bool(net.jit_compile), "steps_per_execution": int(net.steps_per_execution),
@@ -208,6 +209,17 @@ def _trained_on(export_dir: str) -> dict | None:
         return None
 
 
+def _record_in_run(export_dir: str, record: dict) -> None:
+    """An export inside a finished run: its latency goes into the run's `metrics.json` and model card."""
+    try:
+        run = RunDir.find(export_dir)
+        if run.is_finished and run.metrics_file.is_file():
+            card = record_serving_latency(run, record)
+            print(f"kzoo: the latency is recorded in {run.metrics_file} and {card}", file=sys.stderr, flush=True)
+    except RunDirError:
+        return
+
+
 def serving_benchmark(export_dirs: Iterable[str], eval_data_dir: str | None, emit, calls: int = 1000) -> None:
     """Latency / throughput of each export (and its raw test score with `eval_data_dir`), records to `emit`.
 
@@ -227,6 +239,8 @@ def serving_benchmark(export_dirs: Iterable[str], eval_data_dir: str | None, emi
             else:
                 record = serving_run(export_dir, serving_inputs(export_dir, 1), serving_inputs(export_dir, 256), calls)
         emit(record)
+        if not portable.is_portable(export_dir):
+            _record_in_run(export_dir, record)
         if not eval_data_dir:
             continue
         with progress.step(f"scoring {export_dir} on its entry's test split from {eval_data_dir}"):

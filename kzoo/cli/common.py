@@ -55,18 +55,25 @@ def add_train_arguments(parser: argparse.ArgumentParser, model_flag: str = "--mo
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="dotted config override, repeatable (e.g. --set model.units=64)")
     add_data_arguments(parser)
-    parser.add_argument("--epochs", type=int, default=None)
-    parser.add_argument("--batch-size", type=int, default=None, help="global batch size (split across replicas)")
-    # The runtime flags default to None: the config's `runtime` section (or a resumed run's) applies.
-    parser.add_argument("--strategy", default=None, help=f"one of: {', '.join(STRATEGIES)} (default: auto)")
+    # These flags default to None: left out, the config's value applies (the entry's, a --config file's,
+    # a --set's or a resumed run's); `--describe NAME` shows them.
+    parser.add_argument("--epochs", type=int, default=None, help="epochs to train (default: the config's train.epochs)")
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="global batch size, split across replicas (default: the config's train.batch_size)")
+    parser.add_argument("--strategy", default=None,
+                        help=f"one of: {', '.join(STRATEGIES)} (default: the config's runtime.strategy, auto)")
     parser.add_argument("--mixed-precision", action="store_true", default=None,
-                        help="mixed_float16 on GPU, mixed_bfloat16 on CPU/TPU")
-    parser.add_argument("--jit-compile", action="store_true", default=None, help="compile train/eval steps with XLA")
-    parser.add_argument("--seed", type=int, default=None, help="(default: 0)")
-    parser.add_argument("--deterministic", action="store_true", default=None, help="enable TensorFlow op determinism")
+                        help="mixed_float16 on GPU, mixed_bfloat16 on CPU/TPU (default: the config's "
+                             "runtime.mixed_precision, off)")
+    parser.add_argument("--jit-compile", action="store_true", default=None,
+                        help="compile train/eval steps with XLA (default: the config's runtime.jit_compile)")
+    parser.add_argument("--seed", type=int, default=None, help="random seed (default: the config's runtime.seed, 0)")
+    parser.add_argument("--deterministic", action="store_true", default=None,
+                        help="enable TensorFlow op determinism (default: the config's runtime.deterministic, off)")
     parser.add_argument("--output", default=None, help="run directory (default runs/<model>-<timestamp>)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --output from its last finished epoch")
-    parser.add_argument("--tiny", action="store_true", help="use the entry's tiny config: a seconds-long smoke run")
+    parser.add_argument("--tiny", action="store_true",
+                        help="a seconds-long smoke run: the entry's tiny config on a slice of the data (data.max_examples)")
     parser.add_argument("--no-export", dest="export", action="store_false", help="skip the SavedModel export")
     add_verbose_argument(parser)
 

@@ -11,6 +11,7 @@ else, Python warnings included, still reaches stderr. After that window stderr i
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import re
@@ -32,6 +33,25 @@ def is_noise(line: str) -> bool:
     return NOISE.match(line) is not None
 
 
+_OPEN_WINDOWS = 0  # framework_start windows open now: inside a tool's window, `quiet_import` leaves it to the tool
+
+
+def _counted(window):
+    """`window` (a context manager function) counted in `_OPEN_WINDOWS` while it is open."""
+    @functools.wraps(window)
+    @contextlib.contextmanager
+    def counted(verbose: bool = False) -> Iterator[None]:
+        global _OPEN_WINDOWS
+        _OPEN_WINDOWS += 1
+        try:
+            with window(verbose):
+                yield
+        finally:
+            _OPEN_WINDOWS -= 1
+    return counted
+
+
+@_counted
 @contextlib.contextmanager
 def framework_start(verbose: bool = False) -> Iterator[None]:
     """Context for a tool's TensorFlow imports: its start-up lines are dropped unless `verbose`.
@@ -85,3 +105,18 @@ def _forward(read_end: int, target: int) -> None:
                     sink.write(line + b"\n")
         if pending and not is_noise(pending.decode(errors="replace")):
             sink.write(pending)
+
+
+def quiet_import(verbose: bool | None = None) -> None:
+    """Import TensorFlow and Keras once, inside `framework_start(verbose)`; nothing when already imported.
+
+    The Python API's first use calls it, so a script is as quiet as the tools; `verbose=None` reads the
+    environment variable `KZOO_VERBOSE` (1: show the start-up lines). Inside a tool's own window it does nothing.
+    """
+    if "tensorflow" in sys.modules or _OPEN_WINDOWS:
+        return
+    if verbose is None:
+        verbose = os.environ.get("KZOO_VERBOSE", "") not in ("", "0")
+    with framework_start(verbose):
+        import keras  # noqa: F401
+        import tensorflow  # noqa: F401

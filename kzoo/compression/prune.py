@@ -28,6 +28,7 @@ import numpy as np
 
 from kzoo.compression.size import saved_model_size
 from kzoo.errors import ConfigError
+from kzoo.finite import variable_numpy
 from kzoo.plugin import RunPlugin
 
 # Layer class -> names of the weights to prune.
@@ -157,7 +158,7 @@ def sparsity_report(model: keras.Model, exclude: Sequence[str] = ()) -> dict:
         if _matches(var.path, exclude):
             excluded.append(var.path)
             continue
-        values = keras.ops.convert_to_numpy(var.value)
+        values = variable_numpy(var)
         n_zero = int(values.size - np.count_nonzero(values))
         per_weight[var.path] = round(n_zero / values.size, 4)
         zeros, total = zeros + n_zero, total + values.size
@@ -184,11 +185,11 @@ class MagnitudePruning(keras.callbacks.Callback):
         self.mask_step: int | None = None  # the step the current masks were computed at
 
     def _step(self) -> int:
-        return int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+        return int(variable_numpy(self.model.optimizer.iterations))
 
     def _update_masks(self, step: int) -> None:
         sparsity = self.schedule.sparsity(step)
-        self.masks = [keras.ops.convert_to_tensor(magnitude_mask(keras.ops.convert_to_numpy(v.value), sparsity))
+        self.masks = [keras.ops.convert_to_tensor(magnitude_mask(variable_numpy(v), sparsity))
                       for v in self.targets]
         self.mask_step = step
 

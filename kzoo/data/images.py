@@ -43,6 +43,7 @@ def load_image_data(config: dict, source: str, data_dir: str | None, seed: int,
         train = tf.data.Dataset.from_tensor_slices((arrays["x_train"], arrays["y_train"]))
         test = tf.data.Dataset.from_tensor_slices((arrays["x_test"], arrays["y_test"]))
         n_train, n_test = len(arrays["y_train"]), len(arrays["y_test"])
+    (train, n_train), (test, n_test) = pipeline.first_examples(data, kind, (train, n_train), (test, n_test))
 
     decode = lambda x, y: (tf.cast(x, tf.uint8), tf.cast(y, tf.int32))
     train, test = (ds.map(decode, num_parallel_calls=pipeline.AUTOTUNE) for ds in (train, test))

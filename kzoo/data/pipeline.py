@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Callable
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -144,6 +144,44 @@ def choose_source(source: str, tfds_name: str | None, data_dir: str | None, task
     )
     print(f"kzoo.data: {note}", flush=True)
     return "synthetic", [note]
+
+
+def max_examples(data: Mapping, kind: str) -> int | None:
+    """How many examples of each split a `kind` source ("tfds", "files", "synthetic") gives; None: all.
+
+    `data.max_examples` (0 = all) caps the real sources only: a synthetic set's size is `data.synthetic_size`.
+    """
+    cap = int(data.get("max_examples") or 0)
+    return cap if cap and kind != "synthetic" else None
+
+
+def first_examples(data: Mapping, kind: str, *splits: tuple[tf.data.Dataset, int]) -> list[tuple[tf.data.Dataset, int]]:
+    """Each `(dataset, size)` of `splits` cut to its first `data.max_examples` examples (see `max_examples`)."""
+    cap = max_examples(data, kind)
+    if cap is None:
+        return list(splits)
+    return [(ds.take(cap), min(int(n), cap)) if n > cap else (ds, n) for ds, n in splits]
+
+
+def first_rows(data: Mapping, kind: str, arrays):
+    """`arrays` (a nest of arrays, one row per example) cut to their first `data.max_examples` rows."""
+    cap = max_examples(data, kind)
+    return arrays if cap is None else tf.nest.map_structure(lambda a: a[:cap], arrays)
+
+
+def first_users(users: np.ndarray, cap: int | None) -> np.ndarray:
+    """A mask keeping every interaction of the first users (in order of appearance) that fit in `cap` rows.
+
+    Recommenders split each user's interactions leave-one-out, so a cap keeps users whole.
+    """
+    if cap is None or len(users) <= cap:
+        return np.ones(len(users), dtype=bool)
+    uniques, first, counts = np.unique(users, return_index=True, return_counts=True)
+    order = np.argsort(first)
+    kept = uniques[order][np.cumsum(counts[order]) <= cap]
+    if not kept.size:  # one user with more than `cap` rows: keep that user alone
+        kept = uniques[order][:1]
+    return np.isin(users, kept)
 
 
 def synthetic_size(data: dict, default: int = 4000) -> int:

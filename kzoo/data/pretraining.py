@@ -114,6 +114,7 @@ def load_pretraining_data(config: dict, source: str, data_dir: str | None, seed:
     """
     data, model = config["data"], config["model"]
     texts, n, kind, name, notes = load_documents(config, source, data_dir, seed)
+    [(texts, n)] = pipeline.first_examples(data, kind, (texts, n))
     texts = texts.cache()  # read once: the vocabulary pass fills it, the pipelines reuse it
     fit, held_out, n_fit, n_val = pipeline.carve_validation(texts, n, float(data.get("val_fraction", 0.02)), seed)
     if held_out is None:

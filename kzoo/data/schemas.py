@@ -11,12 +11,18 @@ from kzoo.schema import REQUIRED, Key, Section
 _VAL_FRACTION = Key(float, 0.1, min=0, max=1, max_open=True, doc="share of the training data held out for validation")
 _SHUFFLE_BUFFER = Key(int, None, min=0, min_open=True, doc="shuffle buffer in examples; null = the whole training split")
 _SYNTHETIC_SIZE = Key(int, 4000, min=10, doc="generated training examples (`--data synthetic`)")
+# What `--tiny` sets `data.max_examples` to (unless the entry's `tiny` section does): a smoke run reads
+# this many examples of each split of a real dataset, so it takes seconds however large the dataset is.
+TINY_MAX_EXAMPLES = 1000
+_MAX_EXAMPLES = Key(int, 0, min=0, doc="examples read from each split of a tfds or file source (the first ones); "
+                    f"0 = all; --tiny sets {TINY_MAX_EXAMPLES}")
 
 IMAGE_DATA: Section = {
     "dataset": Key(str, "mnist", doc="tfds name"),
     "val_fraction": _VAL_FRACTION,
     "shuffle_buffer": _SHUFFLE_BUFFER,
     "synthetic_size": _SYNTHETIC_SIZE,
+    "max_examples": _MAX_EXAMPLES,
 }
 
 TEXT_DATA: Section = {
@@ -36,11 +42,13 @@ TEXT_DATA: Section = {
     "test_examples": Key(int, 0, min=0, doc="score on a seeded, class-balanced subset of N test examples; "
                          "0 = the whole test split"),
     "synthetic_size": _SYNTHETIC_SIZE,
+    "max_examples": _MAX_EXAMPLES,
 }
 
 TRANSLATION_DATA: Section = {
     "dataset": Key(str, "multi30k", doc="raw folder name looked up beside the tfds data directory"),
-    "tfds_name": Key(str, "ted_hrlr_translate/pt_to_en", doc="tfds dataset of `--data tfds`"),
+    "tfds_name": Key(str, "wmt14_translate/de-en", doc="tfds dataset of `--data tfds` (its supervised keys are source, "
+                     "target; WMT14 holds 4.5 million pairs: data.max_examples reads a slice)"),
     "source_lang": Key(str, "de", doc="suffix of the source files (train.de)"),
     "target_lang": Key(str, "en"),
     "source_length": Key(int, REQUIRED, min=0, min_open=True),
@@ -51,6 +59,7 @@ TRANSLATION_DATA: Section = {
                          doc="share of train held out when no test files"),
     "shuffle_buffer": _SHUFFLE_BUFFER,
     "synthetic_size": _SYNTHETIC_SIZE,
+    "max_examples": _MAX_EXAMPLES,
 }
 
 # Not data, but the translation signature's decoding (`kzoo.signatures.translation`); kept beside its data
@@ -74,6 +83,8 @@ RECOMMENDATION_DATA: Section = {
     "synthetic_users": Key(int, 200, min=0, min_open=True),
     "synthetic_items": Key(int, 300, min=0, min_open=True),
     "synthetic_per_user": Key(int, 25, min=0, min_open=True),
+    "max_examples": Key(int, 0, min=0, doc="ratings read from a tfds or file source: every rating of the first "
+                        f"users that fit; 0 = all; --tiny sets {TINY_MAX_EXAMPLES}"),
 }
 
 PRETRAINING_DATA: Section = {
@@ -95,4 +106,5 @@ PRETRAINING_DATA: Section = {
     "test_examples": Key(int, 0, min=0, doc="score on a seeded, class-balanced subset of N test examples; "
                          "0 = the whole test split"),
     "synthetic_size": _SYNTHETIC_SIZE,
+    "max_examples": _MAX_EXAMPLES,
 }

@@ -2,7 +2,7 @@
 
 Sources: a folder of line-aligned files (`train.de`/`train.en`, `val.*`, `test_2016_flickr.*` or
 `test.*`; Multi30k's layout), TSV sentence pairs (`source<TAB>target`), tfds
-`ted_hrlr_translate/pt_to_en` (`--data tfds`), or a synthetic toy language pair. "auto" uses the
+`wmt14_translate/de-en` (`--data tfds`), or a synthetic toy language pair. "auto" uses the
 raw folder named `data.dataset` when found beside the tfds data directory, else synthetic data.
 The bundle's `evaluate(model, split)` adds corpus BLEU when the caller passes a decoding loop.
 """
@@ -21,7 +21,7 @@ from kzoo.data.bundle import DataBundle
 from kzoo.data.seq2seq_preprocessing import Seq2SeqPreprocessor
 from kzoo.data.tfds_source import DataError, load_tfds, resolve_data_dir
 
-TFDS_DEFAULT = "ted_hrlr_translate/pt_to_en"
+TFDS_DEFAULT = "wmt14_translate/de-en"
 TEST_PREFIXES = ("test_2016_flickr", "test")
 VAL_PREFIXES = ("val", "valid", "dev")
 
@@ -58,6 +58,7 @@ def load_seq2seq_data(config: dict, source: str, data_dir: str | None, seed: int
     else:
         n = pipeline.synthetic_size(data)
         pairs, name = synthetic.synthetic_pairs({"train": n, "val": max(n // 10, 10), "test": max(n // 10, 10)}, seed), "synthetic/seq2seq"
+    pairs = pipeline.first_rows(data, kind, pairs)
 
     preprocessor = preprocessor or Seq2SeqPreprocessor.adapt(
         tf.data.Dataset.from_tensor_slices(pairs["train"][0]), tf.data.Dataset.from_tensor_slices(pairs["train"][1]),

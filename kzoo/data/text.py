@@ -51,6 +51,7 @@ def load_text_data(config: dict, source: str, data_dir: str | None, seed: int,
         train = tf.data.Dataset.from_tensor_slices(arrays[:2])
         test = tf.data.Dataset.from_tensor_slices(arrays[2:])
         n_train, n_test = len(arrays[1]), len(arrays[3])
+    (train, n_train), (test, n_test) = pipeline.first_examples(data, kind, (train, n_train), (test, n_test))
     if len(class_names) > num_classes:
         raise DataError(f"{name} has {len(class_names)} classes {class_names} but model.num_classes={num_classes}")
     train, n_train = labelled_subset(train, n_train, int(data.get("train_examples") or 0), seed, "train", notes)

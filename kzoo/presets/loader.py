@@ -2,6 +2,8 @@
 
     model, preprocessor = kzoo.load("path/to/preset")
     model, preprocessor = kzoo.build("lstm", preset="hf://org/lstm-imdb")   # checks the entry too
+    predict = kzoo.predictor("path/to/preset")       # raw inputs -> what the exported SavedModel returns
+    predict(text=["a great film"])["probabilities"]
 
 The model is rebuilt from the preset's config by the entry's own builder and its weights loaded
 from `model.weights.h5`: no serialized code is deserialized, so nothing in a downloaded preset runs.
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import keras
+import numpy as np
 
 from kzoo.errors import ConfigError
 from kzoo.presets.files import CONFIG_FILE, Preset, PresetError, read_preset
@@ -53,7 +56,7 @@ def is_kzoo(path: Path) -> bool:
 
 
 def _load(handle, config_overrides=None, entry: str | None = None, compile: bool = True,
-          path: Path | None = None) -> tuple[keras.Model, Any]:
+          path: Path | None = None) -> tuple[keras.Model, Any, dict]:
     path = path or resolve_handle(handle)
     run = RunDir(path)
     if run.is_finished and not (path / CONFIG_FILE).is_file():  # a run directory, not a preset
@@ -74,7 +77,7 @@ def _load(handle, config_overrides=None, entry: str | None = None, compile: bool
         model = preset_model(preset, config)
     if compile:
         compile_model(model, config)
-    return model, preprocessor
+    return model, preprocessor, config
 
 
 def load(handle: str | os.PathLike, compile: bool = True) -> tuple[keras.Model, Any]:
@@ -83,8 +86,37 @@ def load(handle: str | os.PathLike, compile: bool = True) -> tuple[keras.Model, 
     The model is compiled with its task's loss and metrics (`kzoo.tasks.compile_model`) unless
     `compile=False`; the preprocessor is the task's (None for image entries). PresetError,
     RunDirError or DataError (one line) when the handle is not a loadable kzoo preset.
+    The model's outputs are what it trains on (a classifier's logits); `predictor(handle)` returns
+    what the exported SavedModel serves (probabilities and labels) from raw inputs.
     """
-    return _load(handle, compile=compile)
+    return _load(handle, compile=compile)[:2]
+
+
+class Predictor:
+    """A preset or run answering raw inputs as its exported `serving_default` does (see `predictor`)."""
+
+    def __init__(self, model: keras.Model, preprocessor, config: dict):
+        self.model, self.preprocessor, self.config = model, preprocessor, config
+        self.task = get_task(config)
+        # The tensor-only endpoint the LiteRT / ONNX exports hold: the same outputs as `serving_default`
+        # (its parity is checked at every portable export, tests/test_runtimes.py).
+        self.endpoint = self.task.tensor_endpoint(model, config, preprocessor)
+
+    def __call__(self, **raw) -> dict:
+        """`serving_default`'s outputs ({name: NumPy array}) for raw inputs named as its inputs
+        (`text=[...]`, `image=uint8 [B, 28, 28]`, `user_id=..., item_id=...`)."""
+        inputs = self.task.tensor_inputs({k: np.asarray(v) for k, v in raw.items()}, self.preprocessor)
+        return self.task.serving_outputs(self.endpoint.reference(inputs), self.preprocessor)
+
+
+def predictor(handle: str | os.PathLike) -> Predictor:
+    """The preset or run `handle` (as `load` takes) as a function of raw inputs giving what its SavedModel serves.
+
+    `kzoo.predictor("presets/lstm-imdb")(text=["a great film"])` -> {"probabilities": [[p_neg, p_pos]], "label": [1]}:
+    probabilities where `model.predict` gives logits. Entries without a serving signature (bert_mlm) raise ExportError.
+    """
+    model, preprocessor, config = _load(handle, compile=False)
+    return Predictor(model, preprocessor, config)
 
 
 def build(name: str, compile: bool = True, preset: str | os.PathLike | None = None, **overrides):
@@ -101,4 +133,4 @@ def build(name: str, compile: bool = True, preset: str | os.PathLike | None = No
     if "preset" in get_entry(name).model_section and not is_kzoo(path):
         # Entries built on a keras-hub backbone (bert_cls) take keras-hub's own presets as `model.preset`.
         return build_entry(name, compile=compile, preset=str(preset), **overrides)
-    return _load(preset, overrides, entry=name, compile=compile, path=path)
+    return _load(preset, overrides, entry=name, compile=compile, path=path)[:2]

@@ -14,7 +14,7 @@ from kzoo.plugin import RunPlugin
 from kzoo.presets.card import model_card
 from kzoo.presets.files import CARD_FILE
 from kzoo.presets.metadata import describe, directory_bytes, recorded_command
-from kzoo.run_dir import RunDir, RunDirError, write_atomically
+from kzoo.run_dir import RunDir, RunDirError, write_atomically, write_json
 
 
 def run_sizes(run: RunDir) -> dict:
@@ -32,6 +32,16 @@ def write_run_card(run: RunDir, metrics: Mapping | None = None) -> Path:
     text = model_card(config, metadata, reference=str(run))
     write_atomically(run.path / CARD_FILE, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     return run.path / CARD_FILE
+
+
+def record_serving_latency(run: RunDir, record: Mapping) -> Path:
+    """Keep a SavedModel latency record of `run`'s export as `metrics.json` → `serving_latency`; rewrite the card.
+
+    `kzoo-benchmark --serving RUN/export/VERSION` calls it, so the card's latency line is the measured one.
+    """
+    metrics = {**run.metrics(), "serving_latency": dict(record)}
+    write_json(metrics, run.metrics_file)
+    return write_run_card(run, metrics)
 
 
 class ModelCard(RunPlugin):

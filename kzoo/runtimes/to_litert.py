@@ -9,6 +9,7 @@ no Flex delegate) runs every export.
 from __future__ import annotations
 
 import tempfile
+import warnings
 
 import keras
 import numpy as np
@@ -42,7 +43,11 @@ def convert(model, endpoint: TensorEndpoint, batch: int | None, quantize: str | 
         if quantize and representative:
             converter.representative_dataset = lambda: iter(representative)
         try:
-            return converter.convert()
+            with warnings.catch_warnings():
+                # TensorFlow's calibrator (full-integer int8) runs its own tf.lite.Interpreter, which warns that it
+                # is deprecated in favour of ai-edge-litert's; kzoo runs every export in ai-edge-litert's already.
+                warnings.filterwarnings("ignore", message=r"\s*Warning: tf.lite.Interpreter is deprecated")
+                return converter.convert()
         except Exception as err:  # ConverterError, and the MLIR passes' own errors
             op = blocking_op(str(err))
             raise ConversionError(unsupported(op, "LiteRT", "builtin") if op else first_line(err)) from None

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Mapping
 
 from kzoo.data.bundle import DataBundle
+from kzoo.data.pipeline import max_examples
 from kzoo.data.tfds_source import DataError
 from kzoo.tasks.base import Task, UnknownTaskError, register_task
 from kzoo.tasks.compile import compile_model, make_learning_rate, make_optimizer
@@ -42,7 +43,12 @@ def load_data(config: dict, source: str = "auto", data_dir: str | None = None, s
         num_workers, index = shard
         if not (num_workers >= 1 and 0 <= index < num_workers):
             raise DataError(f"shard must be (num_workers, worker_index) with 0 <= index < num_workers, got {shard}")
-    return task.load_data(config, source, data_dir, seed, batch_size, shard, preprocessor)
+    bundle = task.load_data(config, source, data_dir, seed, batch_size, shard, preprocessor)
+    cap = max_examples(config["data"], bundle.source)
+    if cap is not None:
+        bundle.notes.append(f"a slice: at most the first {cap} examples of each split were read (data.max_examples, "
+                            "set by --tiny); its scores are a smoke test's")
+    return bundle
 
 
 def example_batch(config: Mapping, batch_size: int = 8, seed: int = 0):

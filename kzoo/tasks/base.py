@@ -42,6 +42,8 @@ class Task:
         task's output is the preset `after_save` writes instead).
       calibrates_int8: whether a LiteRT `--quantize int8` export quantizes activations too (full
         integer), calibrated on the run's own training inputs; else weights only (dynamic range).
+      predict_example: `kzoo-predict`'s flags for one example request of this task's export (the
+        end-of-run summary's next steps); empty when there is none.
     """
 
     name: str = ""
@@ -55,6 +57,7 @@ class Task:
     evaluates_exports: bool = False
     exports_saved_model: bool = True
     calibrates_int8: bool = False
+    predict_example: str = ""
 
     # ------------------------------------------------------------------ training
     def check_config(self, config: Mapping) -> None:

@@ -34,6 +34,7 @@ class ClassificationTask(Task):
     distillable = True
     evaluates_exports = True
     input_name = ""
+    predict_example = '--text "A wonderful, moving film."'
     tensor_input = ""
 
     def loss(self):

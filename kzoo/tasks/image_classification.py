@@ -22,6 +22,7 @@ class ImageClassification(ClassificationTask):
     name = "image_classification"
     data_schema = IMAGE_DATA
     input_name = tensor_input = "image"
+    predict_example = "--image-npy digits.npy"  # uint8 [N, 28, 28]
     calibrates_int8 = True  # convolutions and dense layers on pixels: int8 activations lose little
 
     def load_data(self, config, source, data_dir, seed, batch_size, shard, preprocessor=None):

@@ -28,6 +28,7 @@ class Recommendation(Task):
     monitor, mode = "val_hr@10", "max"
     main_metrics = ("hr@10", "ndcg@10")
     data_schema = RECOMMENDATION_DATA
+    predict_example = "--user-id 1 --k 10"  # an unknown id gets the most popular items
     validation_key = "data.validation"
 
     def loss(self):

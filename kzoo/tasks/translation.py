@@ -42,6 +42,7 @@ class Translation(Task):
     monitor, mode = "val_accuracy", "max"
     main_metrics = ("bleu", "accuracy")
     data_schema = TRANSLATION_DATA
+    predict_example = '--text "Zwei Hunde spielen im Schnee."'
     export_schema = TRANSLATION_EXPORT
     evaluates_exports = True
 

@@ -4,12 +4,16 @@
 finished run; `evaluate_run()` scores a finished run on a split.
 """
 
-from kzoo.run_dir import RunDir, RunDirError
-from kzoo.training.distill import distill_run
-from kzoo.training.evaluate import evaluate_run
-from kzoo.training.process import set_mixed_precision, set_seed
-from kzoo.training.runner import resolve_config, train
-from kzoo.training.strategy import STRATEGIES, StrategyError, get_strategy
+from kzoo import start
+
+start()  # before the imports below load TensorFlow: its start-up lines hidden (see kzoo.start)
+
+from kzoo.run_dir import RunDir, RunDirError  # noqa: E402
+from kzoo.training.distill import distill_run  # noqa: E402
+from kzoo.training.evaluate import evaluate_run  # noqa: E402
+from kzoo.training.process import set_mixed_precision, set_seed  # noqa: E402
+from kzoo.training.runner import resolve_config, train  # noqa: E402
+from kzoo.training.strategy import STRATEGIES, StrategyError, get_strategy  # noqa: E402
 
 __all__ = [
     "STRATEGIES",

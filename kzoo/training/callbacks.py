@@ -164,13 +164,17 @@ class RunTimeEstimate(keras.callbacks.Callback):
     """One line per epoch with the run's remaining time: `kzoo: epoch 2/5 done; about 3 min left`.
 
     Remaining epochs × the mean epoch time (the first epoch, which traces and fills caches, left out
-    once there are others) + the test, estimated from the validation pass's time per example. The
-    line is printed when the next epoch begins (or training ends), after Keras's own epoch line.
+    once there are others) + the test, estimated from the validation pass's time per example, + with
+    `refit`, the refit (at most as many epochs as this fit runs, each about as long) + `extra_seconds`.
+    The line is printed when the next epoch begins (or training ends), after Keras's own epoch line;
+    `label` names the epochs ("refit epoch" for the refit's own fit).
     """
 
-    def __init__(self, epochs: int, test_examples: int | None = None, val_examples: int | None = None):
+    def __init__(self, epochs: int, test_examples: int | None = None, val_examples: int | None = None,
+                 refit: bool = False, label: str = "epoch", extra_seconds: float = 0.0):
         super().__init__()
         self.epochs, self.test_examples, self.val_examples = epochs, test_examples, val_examples
+        self.refit, self.label, self.extra_seconds = refit, label, extra_seconds
         self.epoch_seconds: list[float] = []
         self.val_seconds = None
         self._done = None
@@ -194,21 +198,30 @@ class RunTimeEstimate(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         self._report(finished=True)
 
-    def remaining_seconds(self, finished: bool = False) -> float:
-        """Seconds the run still needs: the epochs left (none once `fit` ended) and the test."""
-        timed = self.epoch_seconds[1:] or self.epoch_seconds
-        epochs_left = 0 if finished else max(self.epochs - self._done, 0)
-        test = 0.0
+    def test_seconds(self) -> float:
+        """The test's estimated time: the validation pass's time per example × the test examples (0: unknown)."""
         if self.val_seconds and self.val_examples and self.test_examples:
-            test = self.val_seconds * self.test_examples / self.val_examples
-        return epochs_left * sum(timed) / len(timed) + test
+            return self.val_seconds * self.test_examples / self.val_examples
+        return 0.0
+
+    def remaining_seconds(self, finished: bool = False) -> float:
+        """Seconds the run still needs: the epochs left (none once `fit` ended), the refit and the test."""
+        timed = self.epoch_seconds[1:] or self.epoch_seconds
+        mean = sum(timed) / len(timed)
+        epochs_left = 0 if finished else max(self.epochs - self._done, 0)
+        # The refit trains the epoch count validation chose: at most the epochs this fit runs.
+        refit_epochs = (self._done if finished else self.epochs) if self.refit else 0
+        return (epochs_left + refit_epochs) * mean + self.test_seconds() + self.extra_seconds
 
     def _report(self, finished: bool) -> None:
         if self._done is None:
             return
         left = self.remaining_seconds(finished)
         last = finished or self._done >= self.epochs
-        then = "testing next" if self.test_examples is not None else "training done"  # no test: test=False
+        then = ("the refit next" if self.refit else  # no test: test=False
+                "testing next" if self.test_examples is not None else "training done")
         estimate = then if last and left < 1 else f"about {progress.format_seconds(max(left, 1), rough=True)} left"
-        print(f"kzoo: epoch {self._done}/{self.epochs} done; {estimate}", file=sys.stderr, flush=True)
+        if self.refit and not (last and left < 1):
+            estimate += " (the refit and the test included)" if self.test_examples else " (the refit included)"
+        print(f"kzoo: {self.label} {self._done}/{self.epochs} done; {estimate}", file=sys.stderr, flush=True)
         self._done = None

@@ -13,7 +13,7 @@ import sys
 from kzoo import progress
 from kzoo.data import DataError, DataUnavailableError, is_prepared, resolve_data_dir
 from kzoo.run_dir import RunDir, RunDirError
-from kzoo.tasks import load_data
+from kzoo.tasks import compile_model, load_data
 
 SPLITS = ("train", "val", "test")
 
@@ -107,7 +107,10 @@ def evaluate_run(path: str, data: str | None = "auto", data_dir: str | None = No
     elif used["source"] == "synthetic":
         print("kzoo: evaluating on SYNTHETIC data (generated, as the run was trained): the score says "
               "nothing about real data", file=sys.stderr)
-    model = run.load_model(compile=True)
+    # Compiled as training compiled it (its task's loss and metrics): loading the saved compile state would
+    # also restore an optimizer evaluation never uses (Keras warns it skips its variables).
+    model = run.load_model(compile=False)
+    compile_model(model, config)
     dataset = {"train": bundle.train, "val": bundle.val, "test": bundle.test}[split]
     if bundle.evaluate is None and dataset is None:
         raise RunDirError(f"this run's data has no {split!r} split")

@@ -23,6 +23,7 @@ from kzoo.plugin import RunPlugin
 from kzoo.progress import format_seconds
 from kzoo.run_dir import write_json
 from kzoo.tasks import get_task, list_tasks
+from kzoo.training import callbacks as kzoo_callbacks
 
 
 def check_refit(config: dict) -> None:
@@ -72,6 +73,14 @@ class Refit(RunPlugin):
     def check(self, config):
         check_refit(config)
 
+    def on_data(self, bundle, config) -> None:
+        """Say before training that the run trains twice (`train("mlp", epochs=2)` trains up to 2 + 2 epochs)."""
+        if config["train"].get("refit"):
+            epochs = int(config["train"]["epochs"])
+            print(f"kzoo: train.refit is on: up to {epochs} epochs on train with validation choosing the best, then a "
+                  f"fresh model trains that many epochs on train + validation (up to {2 * epochs} in all; "
+                  "--set train.refit=false trains once)", flush=True)
+
     def after_fit(self, training) -> None:
         """Choose the epochs from the history, train a fresh model that long on train + validation.
 
@@ -92,11 +101,15 @@ class Refit(RunPlugin):
         print(f"kzoo: refit on train + validation for {epochs} epochs {bundle.sizes}", flush=True)
         steps_per_epoch = int(bundle.train.cardinality().numpy())
         net, fit_model = training.build_for_fit(refit, steps_per_epoch)
+        first = next((c for c in training.callbacks if isinstance(c, kzoo_callbacks.RunTimeEstimate)), None)
         callbacks = [
             training.backup_callback(run_dir.refit_backup_dir),
             training.nan_callback(refit),
             keras.callbacks.CSVLogger(str(write_dir.refit_history_file), append=True),
         ]
+        if first is not None:  # the chief's: the time left, the test after the refit included
+            callbacks.append(kzoo_callbacks.RunTimeEstimate(epochs, first.test_examples, label="refit epoch",
+                                                            extra_seconds=first.test_seconds()))
         train = bundle.train
         if hasattr(training.dist, "prepare_train"):  # JAX backend
             train = training.dist.prepare_train(train)

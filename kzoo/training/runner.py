@@ -472,8 +472,8 @@ class Training:
         ]
         if self.role.is_chief:  # one line per epoch: the run's remaining time
             tested = bundle.sizes.get("test") if self.request.test else None
-            callbacks.append(kzoo_callbacks.RunTimeEstimate(int(train["epochs"]), tested,
-                                                            bundle.sizes.get("val")))
+            callbacks.append(kzoo_callbacks.RunTimeEstimate(int(train["epochs"]), tested, bundle.sizes.get("val"),
+                                                            refit=bool(train.get("refit"))))
         patience = int(train.get("early_stopping_patience", 0))
         if patience:
             callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=patience,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Mapping
 
 import numpy as np
 
+from kzoo.data import pipeline
 from kzoo.data.bundle import DataBundle
 from kzoo.data.movielens import Ratings, read_ratings_file, read_tfds_ratings
 from kzoo.data.recommender.evaluation import RankingEvaluator, RankingMetricsCallback
@@ -97,6 +99,10 @@ def load_recommender_data(
     if batch_size is None:
         batch_size = int(config.get("train", {}).get("batch_size", 256))
     ratings, kind, notes = _read_source(data, source, data_dir, seed)
+    keep = pipeline.first_users(ratings.users, pipeline.max_examples(data, kind))
+    if not keep.all():
+        ratings = dataclasses.replace(ratings, users=ratings.users[keep], items=ratings.items[keep],
+                                      ratings=ratings.ratings[keep], timestamps=ratings.timestamps[keep])
     if not len(ratings):
         raise DataError(f"{ratings.name}: no ratings")
     maps = preprocessor if preprocessor is not None else IdMaps.from_raw(ratings.users, ratings.items)
@@ -139,8 +145,11 @@ def load_recommender_data(
         name: pointwise_dataset(users, cands, valid, batch_size) for name, (users, cands, valid) in candidates.items()
     }
     callbacks = [RankingMetricsCallback(evaluator, "val")] if "val" in candidates else []
-    sizes = {"train": sampler.rows}
+    # Rows, as the pipelines count them: train = positives + their sampled negatives; val / test = each
+    # held-out item with its ranking candidates. The `_positives` / `_users` counts say what they hold.
+    sizes = {"train": sampler.rows, "train_positives": int(len(train_users))}
     sizes.update({name: int(valid.sum()) for name, (_, _, valid) in candidates.items()})
+    sizes.update({f"{name}_users": int(len(users)) for name, (users, _, _) in candidates.items()})
     notes.append(
         f"pointwise val/test rows: each held-out item (label 1) with its {settings['eval_negatives']} "
         f"ranking candidates (label 0); train rows: positives + {settings['num_negatives']} fresh negatives each, per epoch"
