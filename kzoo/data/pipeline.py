@@ -51,7 +51,15 @@ def balanced_subset(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
 def keep_rows(ds: tf.data.Dataset, mask: np.ndarray) -> tf.data.Dataset:
     """The elements of unbatched `ds` whose index is True in `mask` (a graph-side lookup)."""
     table = tf.constant(mask)
-    return ds.enumerate().filter(lambda i, x: tf.gather(table, i)).map(lambda i, x: x)
+
+    def kept(index, element):
+        return tf.gather(table, index)
+
+    def element_only(index, element):
+        return element
+
+    # Named functions: AutoGraph cannot read the source of two lambdas on one line (a warning per call).
+    return ds.enumerate().filter(kept).map(element_only)
 
 
 def carve_validation(
