@@ -91,7 +91,7 @@ def run_cell(start: str, labels: int, seed: int, args) -> dict:
     return {"start": start, "labels": labels, "seed": seed, "entry": entry,
             "test_accuracy": result["test"]["accuracy"], "test_examples": args.test_examples or 25000,
             "val_accuracy": (history.get("val_accuracy") or [None])[-1], "epochs_run": result.get("epochs_run"),
-            "seconds": round(seconds, 1), "sets": sets,
+            "seconds": round(seconds, 1), "sets": sets, **({"lora": metrics["lora"]} if metrics.get("lora") else {}),
             "command": "python tools/train.py " + " ".join(command[2:]).replace(str(ROOT) + "/", "")}
 
 
