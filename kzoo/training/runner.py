@@ -148,6 +148,7 @@ class Training:
         self.nan_stops: list = []  # every NaN stop handed to a fit (the refit's too)
         self.dir_lock = None  # the run directory's lock, held by the chief from `run_dir` to the end
         self.done = False  # a phase sets it to end the run early (workers other than the chief)
+        self.fit_started = False  # set just before `model.fit`: from then on a failed run keeps its folder
 
     def run(self) -> dict:
         """Run every phase in order; return the `metrics.json` content."""
@@ -158,10 +159,27 @@ class Training:
                     break
         except KeyboardInterrupt:
             raise TrainingInterrupted(self._interrupted_message()) from None
+        except Exception:
+            self._take_back_run_dir()
+            raise
         finally:  # the run directory's lock (taken in `run_dir`) ends with the run, however it ends
             if self.dir_lock is not None:
                 self.dir_lock.release()
         return self.metrics
+
+    def _take_back_run_dir(self) -> None:
+        """A new run that fails before training began leaves `--output` as it found it.
+
+        Otherwise a refusal found after the folder was made (a bad data file, a `prune.exclude`
+        matching nothing) strands a `config.yaml` there, and the corrected command is refused as
+        "already holds a run". Once `fit` has started the folder is kept (its epochs can be resumed).
+        """
+        undo = getattr(getattr(self, "dir", None), "undo", None)
+        if undo is None or self.fit_started or not self.role.is_chief:
+            return
+        if self.dir_lock is not None:
+            self.dir_lock.release()
+        undo()
 
     # ------------------------------------------------------------------ phases
     def resolve(self) -> None:
@@ -260,6 +278,7 @@ class Training:
             self.callbacks = self.dist.callbacks() + self.callbacks
         self.callbacks += self.plugin_callbacks(self.net, self.config, self.total_steps)
         started = time.perf_counter()
+        self.fit_started = True
         if not (self.request.resume and self.dir.refit_record.is_file()):
             self.fit_model.fit(train_data, validation_data=self.bundle.val, epochs=int(train["epochs"]),
                                callbacks=self.callbacks, verbose=self.fit_verbose, shuffle=False)

@@ -1,0 +1,84 @@
+"""A refused command leaves `--output` as it found it, whatever phase refuses it (issue 30).
+
+Each case is refused only after the run directory was made (by the data, build or fit phase), then
+the corrected command runs on the same `--output`: a stranded `config.yaml` would make it fail as
+"already holds a run".
+"""
+
+import numpy as np
+import pytest
+
+from kzoo.cli import train as train_tool
+from kzoo.run_dir import RunDir
+from kzoo.training import train
+
+TINY_MLP = ["--model", "mlp", "--tiny", "--data", "synthetic", "--no-export"]
+
+
+def run_cli(argv, capsys):
+    """`kzoo-train ARGV` in this process: (exit status, stdout, stderr)."""
+    with pytest.raises(SystemExit) as exit_info:
+        train_tool.run(argv)
+    out, err = capsys.readouterr()
+    return exit_info.value.code, out, err
+
+
+def refused_in_one_line(code, err, fragment):
+    lines = [line for line in err.strip().splitlines() if line.strip()]
+    return code == 2 and len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0]
+
+
+@pytest.fixture(scope="module")
+def source_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("source") / "run"
+    train("mlp", tiny=True, data="synthetic", output=str(out), export=False, verbose=0)
+    return out
+
+
+def test_a_data_error_found_after_the_folder_was_made_leaves_no_folder(tmp_path, capsys):
+    objects = np.empty(4, dtype=object)
+    objects[:] = [1, 2, 3, 4]
+    bad = tmp_path / "objects.npz"
+    np.savez(bad, x_train=objects, y_train=np.zeros(4, int), x_test=objects, y_test=np.zeros(4, int))
+    out = tmp_path / "deep" / "run"  # its parent is new too: both go
+    code, _, err = run_cli(["--model", "mlp", "--tiny", "--data", str(bad), "--output", str(out)], capsys)
+    assert refused_in_one_line(code, err, "x_train is an object (pickled) array"), err
+    assert not (tmp_path / "deep").exists()
+    code, _, err = run_cli([*TINY_MLP, "--output", str(out)], capsys)
+    assert code == 0 and RunDir(out).is_finished, err
+
+
+def test_a_prune_from_run_refused_at_build_leaves_no_folder(source_run, tmp_path, capsys):
+    out = tmp_path / "pruned"
+    prune = ["--set", f"prune.from_run={source_run}", "--set", "prune.target_sparsity=0.5"]
+    code, _, err = run_cli([*TINY_MLP, "--output", str(out), *prune, "--set", "model.hidden_units=[4, 4]"], capsys)
+    assert refused_in_one_line(code, err, "do not fit this model"), err
+    assert not out.exists()
+    code, _, err = run_cli([*TINY_MLP, "--output", str(out), *prune], capsys)
+    assert code == 0 and RunDir(out).is_finished, err
+
+
+def test_a_prune_exclude_matching_nothing_leaves_an_existing_empty_folder_empty(tmp_path, capsys):
+    out = tmp_path / "given"
+    out.mkdir()
+    prune = ["--set", "prune.target_sparsity=0.5"]
+    code, _, err = run_cli([*TINY_MLP, "--output", str(out), *prune, "--set", "prune.exclude=[nothing/*]"], capsys)
+    assert refused_in_one_line(code, err, "matches no prunable weight"), err
+    assert out.is_dir() and list(out.iterdir()) == []
+    code, _, err = run_cli([*TINY_MLP, "--output", str(out), *prune, "--set", "prune.exclude=[logits/*]"], capsys)
+    assert code == 0 and RunDir(out).is_finished, err
+
+
+def test_a_pretrained_pair_given_by_half_is_one_line_and_leaves_no_folder(tmp_path, capsys):
+    out = tmp_path / "neumf"
+    code, _, err = run_cli(["--model", "neumf", "--tiny", "--data", "synthetic", "--output", str(out),
+                            "--set", f"model.pretrained_gmf={tmp_path / 'gmf.keras'}"], capsys)
+    assert refused_in_one_line(code, err, "must be given together"), err
+    assert not out.exists()
+
+
+def test_a_refused_resume_keeps_the_run_as_it_was(source_run, capsys):
+    before = {p.name: p.stat().st_mtime_ns for p in source_run.iterdir()}
+    code, _, err = run_cli(["--model", "mlp", "--output", str(source_run), "--resume", "--epochs", "9"], capsys)
+    assert code == 2 and "train.epochs=9" in err
+    assert {p.name: p.stat().st_mtime_ns for p in source_run.iterdir()} == before
