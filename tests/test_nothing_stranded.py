@@ -1,13 +1,19 @@
-"""A refused command leaves `--output` as it found it, whatever phase refuses it (issue 30).
+"""Nothing stranded, nothing silent: hostile inputs end in one line, and a refusal leaves `--output` as it was.
 
-Each case is refused only after the run directory was made (by the data, build or fit phase), then
-the corrected command runs on the same `--output`: a stranded `config.yaml` would make it fail as
-"already holds a run".
+The first cases are refused only after the run directory was made (by the data, build or fit
+phase), then the corrected command runs on the same `--output`: a stranded `config.yaml` would make
+it fail as "already holds a run".
 """
+
+import json
+import shutil
+import zipfile
 
 import numpy as np
 import pytest
 
+from kzoo.cli import evaluate as evaluate_tool
+from kzoo.cli import export as export_tool
 from kzoo.cli import train as train_tool
 from kzoo.run_dir import RunDir
 from kzoo.training import train
@@ -15,17 +21,18 @@ from kzoo.training import train
 TINY_MLP = ["--model", "mlp", "--tiny", "--data", "synthetic", "--no-export"]
 
 
-def run_cli(argv, capsys):
-    """`kzoo-train ARGV` in this process: (exit status, stdout, stderr)."""
+def run_cli(argv, capsys, tool=train_tool):
+    """`kzoo-train ARGV` (or another tool's) in this process: (exit status, stdout, stderr)."""
     with pytest.raises(SystemExit) as exit_info:
-        train_tool.run(argv)
+        tool.run(argv)
     out, err = capsys.readouterr()
     return exit_info.value.code, out, err
 
 
-def refused_in_one_line(code, err, fragment):
-    lines = [line for line in err.strip().splitlines() if line.strip()]
-    return code == 2 and len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0]
+def refused_in_one_line(code, err, fragment, status=2):
+    """Exit `status`, no traceback, one `error:` line holding `fragment` (notes on `kzoo:` lines may precede it)."""
+    lines = [line for line in err.strip().splitlines() if line.strip() and not line.startswith("kzoo")]
+    return code == status and len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0]
 
 
 @pytest.fixture(scope="module")
@@ -82,3 +89,29 @@ def test_a_refused_resume_keeps_the_run_as_it_was(source_run, capsys):
     code, _, err = run_cli(["--model", "mlp", "--output", str(source_run), "--resume", "--epochs", "9"], capsys)
     assert code == 2 and "train.epochs=9" in err
     assert {p.name: p.stat().st_mtime_ns for p in source_run.iterdir()} == before
+
+
+# ---------------------------------------------------------------------------- tracebacks turned into one line
+def _naming_os_system(run, copy):
+    """A copy of `run` whose model.keras names `os.system` as a Dense layer's activation."""
+    shutil.copytree(run, copy)
+    with zipfile.ZipFile(run / "model.keras") as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    config = json.loads(members["config.json"])
+    dense = next(layer for layer in config["config"]["layers"] if layer["class_name"] == "Dense")
+    dense["config"]["activation"] = {"module": "os", "class_name": "function", "config": "system",
+                                     "registered_name": "function"}
+    members["config.json"] = json.dumps(config).encode()
+    with zipfile.ZipFile(copy / "model.keras", "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return copy
+
+
+def test_a_model_file_naming_a_non_keras_function_is_one_line_for_evaluate_and_export(source_run, tmp_path, capsys):
+    hostile = _naming_os_system(source_run, tmp_path / "hostile")
+    code, _, err = run_cli([str(hostile), "--data", "synthetic"], capsys, evaluate_tool)
+    assert refused_in_one_line(code, err, "Could not locate function 'system'"), err
+    code, _, err = run_cli([str(hostile), "--output", str(tmp_path / "serving")], capsys, export_tool)
+    assert refused_in_one_line(code, err, "Could not locate function 'system'"), err
+    assert not (tmp_path / "serving").exists()

@@ -15,7 +15,9 @@ import sys
 import time
 from pathlib import Path
 
+import h5py
 import keras
+import numpy as np
 import pytest
 
 import kzoo
@@ -207,7 +209,22 @@ def _corrupt_metadata(backup: Path) -> None:
     (backup / "training_metadata.json").write_text('{"epoch": 1, ')
 
 
-@pytest.mark.parametrize("damage", [_truncate_weights, _corrupt_metadata])
+def _garbage_inside_weights(backup: Path) -> None:
+    """Bytes overwritten in the middle: still a whole HDF5 file that Keras loads, as garbage weights."""
+    (weights,) = [p for p in backup.glob("*.weights.h5") if not p.name.startswith(".")]
+    data = bytearray(weights.read_bytes())
+    middle = len(data) // 2
+    data[middle:middle + 512] = bytes(range(256)) * 2
+    weights.write_bytes(bytes(data))
+
+
+def _another_hdf5_file(backup: Path) -> None:
+    (weights,) = [p for p in backup.glob("*.weights.h5") if not p.name.startswith(".")]
+    with h5py.File(weights, "w") as file:
+        file.create_dataset("x", data=np.zeros(3))
+
+
+@pytest.mark.parametrize("damage", [_truncate_weights, _corrupt_metadata, _garbage_inside_weights, _another_hdf5_file])
 def test_a_damaged_backup_exits_2_with_a_hint(tmp_path, damage):
     run = tmp_path / "run"
     with pytest.raises(_Interrupted):

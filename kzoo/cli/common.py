@@ -22,7 +22,8 @@ __all__ = ["add_data_arguments", "add_train_arguments", "add_verbose_argument", 
 # imported: an exception of one of them implies its module is loaded, and importing none here keeps
 # `--help` free of TensorFlow. FileNotFoundError: a path the user named does not exist.
 _USER_ERRORS = (
-    ("kzoo.errors", "ConfigError"), ("kzoo.errors", "UnsafeFileError"), ("kzoo.entries", "UnknownModelError"),
+    ("kzoo.errors", "ConfigError"), ("kzoo.errors", "UnsafeFileError"), ("kzoo.errors", "ModelFileError"),
+    ("kzoo.entries", "UnknownModelError"),
     ("kzoo.tasks.base", "UnknownTaskError"), ("kzoo.run_dir", "RunDirError"),
     ("kzoo.training.strategy", "StrategyError"), ("kzoo.data.tfds_source", "DataError"),
     ("kzoo.data.tfds_source", "DataUnavailableError"), ("kzoo.signatures.core", "ExportError"),

@@ -37,7 +37,7 @@ from typing import Any, Callable, Mapping, Sequence
 import keras
 
 from kzoo import progress, registry
-from kzoo.errors import ConfigError
+from kzoo.errors import ConfigError, ModelFileError, UnsafeFileError
 from kzoo.finite import nonfinite_weights, outputs_are_finite
 from kzoo.run_dir import LOCK_FILE, RunDir, RunDirError, lock_dir
 from kzoo.schema import QUANTIZE_MODES
@@ -285,6 +285,8 @@ def load_run_model(run_dir: RunDir, model_file=None):
     """The run's `model_file` (default `model.keras`); ExportError (one line) when it cannot be loaded."""
     try:
         return run_dir.load_model(model_file)
+    except (ModelFileError, UnsafeFileError):
+        raise  # one line naming the file already
     except (ValueError, OSError, TypeError) as err:
         raise ExportError(f"cannot load {model_file or run_dir.model_file}: {str(err).splitlines()[0]}") from None
 

@@ -4,10 +4,12 @@ only half a file)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import h5py
@@ -113,7 +115,20 @@ def read_backup(directory: str | Path) -> dict | None:
             pass
     except OSError as err:
         raise _damaged(directory, f"{weights}: {err}") from None
+    # Bytes changed inside a whole HDF5 file load without complaint, as garbage weights: the digest
+    # written with the backup catches them (backups written before it was recorded are not checked).
+    if "sha256" in state and file_digest(directory / weights) != state["sha256"]:
+        raise _damaged(directory, f"{weights} does not match the sha256 recorded when it was written")
     return {"epoch": epoch, "batch": state.get("batch", 0), "weights": directory / weights}
+
+
+def file_digest(path: Path) -> str:
+    """The sha256 of the file at `path`, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _damaged(directory: Path, reason: str) -> RunDirError:
@@ -140,8 +155,8 @@ class SafeBackupAndRestore(keras.callbacks.BackupAndRestore):
         state = {"epoch": self._current_epoch, "batch": self._last_batch_seen}
         weights = f"epoch{state['epoch']}-batch{state['batch']}.weights.h5"
         write_atomically(directory / weights, lambda tmp: self.model.save_weights(tmp, overwrite=True))
-        write_atomically(directory / BACKUP_METADATA,
-                         lambda tmp: tmp.write_text(json.dumps({**state, "weights": weights}), encoding="utf-8"))
+        state.update(weights=weights, sha256=file_digest(directory / weights))
+        write_atomically(directory / BACKUP_METADATA, lambda tmp: tmp.write_text(json.dumps(state), encoding="utf-8"))
         for path in directory.iterdir():  # the previous backup's weights, and what a killed write left
             if path.is_file() and path.name not in (weights, BACKUP_METADATA):
                 path.unlink(missing_ok=True)
@@ -152,10 +167,17 @@ class SafeBackupAndRestore(keras.callbacks.BackupAndRestore):
             return
         if self.model.optimizer is not None and not self.model.optimizer.built:
             self.model.optimizer.build(self.model.trainable_variables)  # so its weights load too, as Keras 3.15 does
-        try:
-            self.model.load_weights(state["weights"])
-        except OSError as err:
-            raise _damaged(Path(self.backup_dir), f"{state['weights'].name}: {err}") from None
+        # An HDF5 file that opens but is garbage inside fails here, after Keras warned about each part it
+        # skipped: those warnings are kept only when the load succeeds (the one-line error says it all).
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                self.model.load_weights(state["weights"])
+            except (OSError, ValueError, KeyError, TypeError) as err:
+                reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+                raise _damaged(Path(self.backup_dir), f"{state['weights'].name}: {reason}") from None
+        for warning in caught:
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
         # Keras 3.15's fit starts at `model._initial_epoch` when set (backend/<backend>/trainer.py).
         self.model._initial_epoch = state["epoch"]
 
