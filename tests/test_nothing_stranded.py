@@ -115,3 +115,53 @@ def test_a_model_file_naming_a_non_keras_function_is_one_line_for_evaluate_and_e
     code, _, err = run_cli([str(hostile), "--output", str(tmp_path / "serving")], capsys, export_tool)
     assert refused_in_one_line(code, err, "Could not locate function 'system'"), err
     assert not (tmp_path / "serving").exists()
+
+
+def test_ctrl_c_drops_tensorflows_object_was_never_used_dump(capsys):
+    import gc
+    import logging
+
+    import tensorflow as tf
+    from tensorflow.python.util import tf_should_use
+
+    from kzoo.cli.common import run_tool
+
+    def interrupted_mid_graph(argv):
+        with tf.Graph().as_default():
+            half_built = tf_should_use.should_use_result(tf.constant)(1)  # noqa: F841 (collected unused)
+            raise KeyboardInterrupt
+
+    records = []
+    collect = logging.Handler()
+    collect.emit = records.append
+    logging.getLogger("tensorflow").addHandler(collect)
+    try:
+        with pytest.raises(SystemExit) as exit_info:
+            run_tool(interrupted_mid_graph, [])
+        code = exit_info.value.code
+        del exit_info  # its exception chain holds the unused tensor: collected now, as at the process's exit
+        gc.collect()
+    finally:
+        logging.getLogger("tensorflow").removeHandler(collect)
+    assert code == 130 and capsys.readouterr().err == "error: interrupted\n"
+    assert [r.getMessage()[:60] for r in records] == []
+
+
+@pytest.mark.parametrize("full", ["tensorflow", "python"])
+def test_an_export_onto_a_full_disk_is_one_line_and_writes_nothing(source_run, tmp_path, capsys, monkeypatch, full):
+    import errno
+
+    import keras
+    import tensorflow as tf
+
+    def no_space(archive, path, *args, **kwargs):
+        if full == "tensorflow":  # what the SavedModel's variable writer raised on a 40 KiB tmpfs
+            raise tf.errors.ResourceExhaustedError(None, None, f"{path}/variables/part-0; No space left on device")
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    # Keras 3.15's ExportArchive() is a backend subclass with its own write_out.
+    monkeypatch.setattr(type(keras.export.ExportArchive()), "write_out", no_space)
+    serving = tmp_path / "serving"
+    code, _, err = run_cli([str(source_run), "--output", str(serving)], capsys, export_tool)
+    assert refused_in_one_line(code, err, f"no space left on the device for an export under {serving}"), err
+    assert not serving.exists()

@@ -24,6 +24,7 @@ there (`Task.write_export_extras`: a recommender's `item_titles.tsv`).
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -109,7 +110,20 @@ def write_version(output: str | os.PathLike, write: Callable[[Path], None]) -> P
     with lock_dir(output):
         for stale in output.glob(_TMP_PREFIX + "*"):
             shutil.rmtree(stale, ignore_errors=True)
-        return _write_new_version(output, write, created)
+        try:
+            return _write_new_version(output, write, created)
+        except Exception as err:
+            if not _out_of_space(err):
+                raise
+            raise ExportError(f"no space left on the device for an export under {output}: nothing was written "
+                              "(the previous versions are kept); free some space and export again") from None
+
+
+def _out_of_space(err: Exception) -> bool:
+    """A full disk, as Python (OSError ENOSPC / EDQUOT) or TensorFlow's savers (ResourceExhaustedError) say it."""
+    if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return any(words in str(err) for words in ("No space left on device", "Disk quota exceeded"))
 
 
 def _write_new_version(output: Path, write: Callable[[Path], None], created: bool) -> Path:
