@@ -302,6 +302,33 @@ def test_predict_runs_a_portable_export_on_tensor_inputs(gmf_run, lstm_run, tmp_
     assert f"does not fit [1, {length}]" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("runtime", ["onnx", "litert"])
+def test_predict_refuses_ids_a_portable_export_would_misread_in_one_line(lstm_run, gmf_run, runtime, tmp_path, capsys):
+    from kzoo.cli import predict
+
+    folder = export_runtime(lstm_run, runtime, output=tmp_path)
+    gmf_folder = export_runtime(gmf_run, runtime, output=tmp_path / "gmf")
+    capsys.readouterr()
+    info = json.loads((folder / "kzoo.json").read_text())
+    vocabulary, length = info["preprocessing"]["vocabulary_size"], info["signature"]["inputs"]["token_ids"][1][1]
+
+    def ids(*first):
+        return ",".join(str(v) for v in [*first, *[0] * (length - len(first))])
+
+    for bad, fragment in [(ids(5, vocabulary), f"{vocabulary} is outside the vocabulary's ids 0..{vocabulary - 1}"),
+                          (ids(5, -1), "-1 is outside the vocabulary's ids"),  # ONNX's Gather reads -1 as the last row
+                          (ids(5, 2.5), "2.5 is not an integer")]:  # the int32 cast would truncate it to 2
+        assert predict.main([str(folder), "--input", f"token_ids={bad}"]) == 2, bad
+        err = capsys.readouterr().err
+        assert err.startswith("error: --input token_ids: ") and fragment in err and len(err.splitlines()) == 1, err
+    assert predict.main([str(folder), "--input", f"token_ids={ids(5, vocabulary - 1)}"]) == 0
+    capsys.readouterr()
+    # No vocabulary size in a recommender's kzoo.json: the runtime's own refusal, in one line.
+    assert predict.main([str(gmf_folder), "--input", "user_index=100000", "--input", "item_index=1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: the export rejected the input: ") and len(err.splitlines()) == 1, err
+
+
 def test_benchmark_times_a_portable_export_in_its_run(lstm_run):
     from kzoo.bench import runs
 
