@@ -61,11 +61,31 @@ def test_a_finished_run_records_its_status_and_no_loss_growth(finished_run):
     assert record["status"] == "finished" and record["loss_growth"] is None and record["stopped_on_nan"] is None
 
 
-def test_loss_growth_reports_a_loss_far_above_its_first_epoch():
+def test_loss_growth_reports_a_loss_far_above_where_it_started():
     assert loss_growth({"loss": [2.3, 1.1, 0.7]}) is None
     assert loss_growth({"loss": [2.0, 5.0]}) is None  # worse, but not far above
-    assert loss_growth({"loss": [1e3, 5e18]}) == {"first": 1e3, "last": 5e18, "ratio": 5e15}
+    assert loss_growth({"loss": [1e3, 5e18]}) == {"first": 1e3, "last": 5e18, "ratio": 5e15, "since": "epoch 1"}
     assert loss_growth({"loss": [1.0, float("inf")]})["ratio"] is None
+    # Adam at 1e6 blew up within epoch 1 (1e19) and "fell" to 1e17: the first batch is the reference.
+    assert loss_growth({"loss": [1e19, 1e17]}) is None
+    assert loss_growth({"loss": [1e19, 1e17]}, first_batch_loss=2.3) == {
+        "first": 2.3, "last": 1e17, "ratio": 1e17 / 2.3, "since": "the first batch"}
+    assert loss_growth({"loss": [1e17]}, first_batch_loss=2.3)["since"] == "the first batch"  # one epoch is enough
+    # Trained weights start near 0: pruning them may lift the loss tenfold without diverging.
+    assert loss_growth({"loss": [0.6]}, first_batch_loss=0.05) is None
+
+
+def test_adam_at_a_huge_learning_rate_diverges_without_a_nan_and_is_refused(tmp_path, capsys):
+    out = tmp_path / "run"
+    code, _, err = run_cli(["--model", "mlp", "--tiny", "--data", "synthetic", "--output", str(out), "--epochs", "2",
+                            "--set", "train.optimizer=adam", "--set", "train.learning_rate=1e6"], capsys)
+    lines = [line for line in err.strip().splitlines() if line.startswith("error: ")]
+    assert code == 1 and len(lines) == 1 and "the training loss rose from" in lines[0], err
+    assert "(the first batch)" in lines[0] and "Lower the learning rate" in lines[0]
+    run = RunDir(out)
+    assert not run.model_file.exists() and not run.export_dir.exists()
+    record = run.metrics()
+    assert record["status"] == "diverged" and record["loss_growth"]["since"] == "the first batch"
 
 
 def _poisoned(config, value):

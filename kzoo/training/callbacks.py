@@ -25,7 +25,10 @@ KERAS_BACKUP_WEIGHTS = "latest.weights.h5"  # the weights of a backup Keras's ow
 class TerminateOnNaNWithAdvice(keras.callbacks.Callback):
     """Stop training when the loss is NaN/inf and say which epoch and what to try.
 
-    Keras's TerminateOnNaN only prints the batch; users need the epoch and a next step.
+    Keras's TerminateOnNaN only prints the batch; users need the epoch and a next step. It also
+    keeps `first_loss`, the loss of the run's first batch (epoch 1, before any update counts): the
+    reference `kzoo.training.divergence.loss_growth` compares the last epoch with (None when the fit
+    resumed past epoch 1).
     """
 
     def __init__(self, learning_rate: float | None = None):
@@ -33,12 +36,15 @@ class TerminateOnNaNWithAdvice(keras.callbacks.Callback):
         self.learning_rate = learning_rate
         self.epoch = 0
         self.message = None
+        self.first_loss = None
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
 
     def on_train_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
+        if loss is not None and self.first_loss is None and self.epoch == 0 and batch == 0:
+            self.first_loss = float(loss)
         if loss is not None and not math.isfinite(float(loss)):
             lower = f" (it is {self.learning_rate:g}; try {self.learning_rate / 10:g})" if self.learning_rate else ""
             self.message = (

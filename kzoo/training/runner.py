@@ -41,7 +41,7 @@ from kzoo.training.cluster import (
     worker_batch_size, worker_role,
 )
 from kzoo.training.curves import plot_curves
-from kzoo.training.divergence import divergence_message, loss_growth
+from kzoo.training.divergence import divergence_message, growth_message, loss_growth
 from kzoo.training.history import read_history
 from kzoo.training.lora import LoRA
 from kzoo.training.process import set_mixed_precision, set_seed, versions
@@ -290,21 +290,27 @@ class Training:
             plugin.after_fit(self)
 
     def check(self) -> None:
-        """A run whose loss became non-finite, or whose weights are, has diverged: record it and stop.
+        """A run whose loss became non-finite, or whose weights are, or whose training loss ended far above
+        where it started (`loss_growth`), has diverged: record it and stop.
 
         `metrics.json` says `status: diverged` with the reason; `model.keras` is not written (the
         run is not finished) and nothing is exported. Raises TrainingDiverged.
         """
         stops = [c.message for c in self.nan_stops if c.message]
         bad = nonfinite_weights(self.net)
-        if not stops and not bad:
+        history = read_history(self.write_dir.history_file)
+        learning_rate = float(self.config["train"].get("learning_rate", 0)) or None
+        growth = None if stops or bad else loss_growth(history, self.nan_stops[0].first_loss if self.nan_stops else None)
+        if not stops and not bad and not growth:
             return
-        message = divergence_message(stops, bad, float(self.config["train"].get("learning_rate", 0)) or None)
+        if growth:
+            message = growth_message(growth, len(history.get("loss", [])), learning_rate)
+        else:
+            message = divergence_message(stops, bad, learning_rate)
         if self.role.is_chief:
-            history = read_history(self.write_dir.history_file)
             write_json({**self._run_summary(history), "status": "diverged", "reason": message,
-                        "stopped_on_nan": stops[0] if stops else None, "nonfinite_weights": bad},
-                       self.dir.metrics_file)
+                        "stopped_on_nan": stops[0] if stops else None, "nonfinite_weights": bad,
+                        "loss_growth": growth}, self.dir.metrics_file)
         else:
             remove_scratch(self.write_dir.path)
         raise TrainingDiverged(f"{message} Nothing was saved as model.keras or exported ({self.dir}).")
@@ -337,10 +343,6 @@ class Training:
         if self.role.count > 1:
             print(f"kzoo: worker {self.role.index} of {self.role.count} final weights sha256 {weights_digest(self.net)}",
                   flush=True)
-        growth = loss_growth(history)
-        if growth:
-            print(f"kzoo: warning: the training loss rose from {growth['first']:.4g} (epoch 1) to {growth['last']:.4g} "
-                  f"(epoch {len(history['loss'])}): the run is diverging; lower train.learning_rate", flush=True)
         self.metrics = {
             **self._run_summary(history),
             "status": "finished",
@@ -350,7 +352,7 @@ class Training:
             "jit_compile": bool(self.fit_model.jit_compile),  # as compiled: flag, config or backend
             "parameters": int(self.net.count_params()),
             "stopped_on_nan": None,
-            "loss_growth": growth,
+            "loss_growth": None,  # a run whose loss grew far above its start diverged (the `check` phase)
             "refit": self.refit_info,
             **self.task_outputs,
         }
