@@ -12,6 +12,7 @@ fixed points of the phases. A new task or a new plug-in never edits this file.
 from __future__ import annotations
 
 import dataclasses
+import math
 import sys
 import time
 from pathlib import Path
@@ -356,6 +357,7 @@ class Training:
             "refit": self.refit_info,
             **self.task_outputs,
         }
+        self.metrics.update(self._against_chance(history))
         for plugin in self.plugins:
             self.metrics.update(plugin.metrics(self.net, self.config, self.total_steps))
         if not self.role.is_chief:
@@ -390,6 +392,28 @@ class Training:
         epochs = len(read_history(run_dir.history_file).get("loss", []))
         return (f"interrupted after epoch {epochs}; continue with: kzoo-train --model {self.config['entry']} "
                 f"--output {run_dir} --resume")
+
+    def _against_chance(self, history: dict) -> dict:
+        """`no_better_than_chance` (and `chance`, how it was judged) of the best validation epoch; a warning line.
+
+        No better: the best value of the task's monitor is within two standard errors of a guessing
+        model's (`Task.chance_level`: the majority class, a random ranking); None when there is no
+        validation metric or no such baseline.
+        """
+        values = [v for v in history.get(self.task.monitor, []) if math.isfinite(v)]
+        chance = self.task.chance_level(self.config, self.bundle) if values and self.task.mode == "max" else None
+        if chance is None:
+            return {"no_better_than_chance": None}
+        best, level, examples = max(values), chance["value"], chance["examples"]
+        margin = 2 * math.sqrt(level * (1 - level) / max(examples, 1))
+        judged = {"metric": self.task.monitor, "best": best, "chance": level, "margin": margin,
+                  "guess": chance["guess"], "examples": examples}
+        if best > level + margin:
+            return {"no_better_than_chance": False, "chance": judged}
+        print(f"kzoo: warning: the best {self.task.monitor}, {best:.4g}, is no better than chance ({level:.4g}: "
+              f"{chance['guess']}, on {examples} validation examples): the model learned nothing it can show",
+              flush=True)
+        return {"no_better_than_chance": True, "chance": judged}
 
     def _run_summary(self, history: dict) -> dict:
         """What every `metrics.json` holds, finished or diverged: entry, data, epochs, history, runtime, versions."""
