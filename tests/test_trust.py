@@ -16,6 +16,7 @@ from kzoo.export import ExportError, export_model, export_run
 from kzoo.run_dir import RunDir
 from kzoo.schema import Activation
 from kzoo.training import train
+from kzoo.finite import nonfinite_weights
 from kzoo.training.divergence import loss_growth
 
 DIVERGING = ["train.optimizer=sgd", "train.learning_rate=1e6"]
@@ -46,9 +47,30 @@ def test_a_run_whose_loss_becomes_nan_fails_is_not_finished_and_exports_nothing(
     assert "Traceback" not in err
     run = RunDir(out)
     assert not run.is_finished and not run.model_file.exists() and not run.export_dir.exists()
+    assert not run.best_file.exists()  # its only epoch ended with NaN weights
     record = run.metrics()
     assert record["status"] == "diverged" and "loss became" in record["reason"]
     assert record["epochs_run"] == len(record["history"]["loss"])
+
+
+def test_best_keras_is_written_only_from_finite_weights(tmp_path, capsys):
+    from kzoo.training.callbacks import AtomicModelCheckpoint
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    good = [w.copy() for w in model.get_weights()]
+    best = tmp_path / "best.keras"
+    checkpoint = AtomicModelCheckpoint(str(best), monitor="val_accuracy", mode="max", save_best_only=True)
+    checkpoint.set_model(model)
+    model.set_weights([np.full(w.shape, np.nan, w.dtype) for w in good])
+    checkpoint.on_epoch_end(0, {"val_accuracy": 0.3})  # the first epoch is always "best"
+    assert not best.exists() and "best.keras not written after epoch 1: weights not finite" in capsys.readouterr().err
+    model.set_weights(good)
+    checkpoint.on_epoch_end(1, {"val_accuracy": 0.2})  # worse than the poisoned epoch's score, yet written
+    written = best.read_bytes()
+    model.set_weights([np.full(w.shape, np.inf, w.dtype) for w in good])
+    checkpoint.on_epoch_end(2, {"val_accuracy": 0.9})
+    assert best.read_bytes() == written
+    assert not nonfinite_weights(keras.saving.load_model(best))
 
 
 def test_the_python_api_raises_on_divergence(tmp_path):

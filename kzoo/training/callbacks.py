@@ -16,6 +16,7 @@ import h5py
 import keras
 
 from kzoo import progress
+from kzoo.finite import nonfinite_weights
 from kzoo.run_dir import RunDir, RunDirError, write_atomically
 
 BACKUP_METADATA = "training_metadata.json"  # the name Keras 3.15's BackupAndRestore uses
@@ -83,14 +84,23 @@ class ThroughputTimer(keras.callbacks.Callback):
 class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
     """ModelCheckpoint that replaces its file whole (`write_atomically`): a crash or full disk keeps the last good one.
 
-    A failed write ends `fit` with a one-line RunDirError naming the file.
+    A failed write ends `fit` with a one-line RunDirError naming the file. Weights that are not all
+    finite are never written (the best so far stays, and so does its score): a diverged run's error
+    messages point users at `best.keras`, which must then hold a usable model.
     """
 
     def _save_model(self, epoch, batch, logs):
         # Keras 3.15's `ModelCheckpoint._save_model` decides with `_should_save_model` (which also updates
         # `self.best`), then saves in place with `self.model.save(filepath, overwrite=True)`.
         filepath = Path(self._get_file_path(epoch, batch, logs))
+        best = self.best
         if not self._should_save_model(epoch, batch, logs, str(filepath)):
+            return
+        bad = nonfinite_weights(self.model)
+        if bad:
+            self.best = best  # a later finite epoch is compared with the last one written
+            print(f"kzoo: {filepath.name} not written after epoch {epoch + 1}: weights not finite ({bad[0]}"
+                  f"{' ...' if len(bad) > 1 else ''})", file=sys.stderr, flush=True)
             return
         filepath.parent.mkdir(parents=True, exist_ok=True)
         save = self.model.save_weights if self.save_weights_only else self.model.save
