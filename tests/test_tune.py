@@ -300,3 +300,30 @@ def test_ctrl_c_in_a_trial_is_one_line_exit_130_and_the_same_command_then_runs_i
     rows = json.loads((directory / "trials.json").read_text())
     assert [r["status"] for r in rows] == ["finished", "interrupted", "finished"]
     assert rows[2]["params"] == rows[1]["params"]  # the interrupted trial's values, run again first
+
+
+def test_a_tune_only_file_is_a_search_space_over_the_entrys_own_config(tmp_path):
+    snippet = tmp_path / "space.yaml"  # README's `tune:` snippet, saved on its own
+    snippet.write_text("tune:\n  train.learning_rate: {log_float: [0.0005, 0.01]}\n"
+                       "  model.embedding_size: {choice: [16, 32, 64, 128]}\n")
+    config, default = kzoo.get_config("gmf", config_path=str(snippet), tiny=True), kzoo.get_config("gmf", tiny=True)
+    assert config["tune"] == {"train.learning_rate": {"log_float": [0.0005, 0.01]},
+                              "model.embedding_size": {"choice": [16, 32, 64, 128]}}
+    assert {k: v for k, v in config.items() if k != "tune"} == {k: v for k, v in default.items() if k != "tune"}
+    snippet.write_text("tune:\n  train.learnig_rate: {log_float: [0.0005, 0.01]}\n")
+    with pytest.raises(ConfigError, match="Did you mean 'train.learning_rate'"):
+        kzoo.get_config("gmf", config_path=str(snippet))
+    snippet.write_text("tune:\n  train.learning_rate: {log_float: [0.0005, 0.01]}\ntrain:\n  epochs: 3\n")
+    with pytest.raises(ConfigError, match="missing section"):  # more than a space: a whole config, as before
+        kzoo.get_config("gmf", config_path=str(snippet))
+
+
+def test_a_directory_as_config_is_said_to_be_a_directory(tmp_path, capsys):
+    from kzoo.cli import train as train_tool
+
+    with pytest.raises(ConfigError, match="is a directory"):
+        kzoo.get_config("gmf", config_path=str(tmp_path))
+    with pytest.raises(SystemExit) as exit_:
+        train_tool.main(["--model", "gmf", "--config", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and err == f"error: --config: {tmp_path} is a directory; give a file\n"
