@@ -212,6 +212,22 @@ def test_resume_refuses_settings_that_differ_from_the_saved_run(finished_run, ca
     assert code == 2 and fragment in err and "Traceback" not in err, err
 
 
+def test_resume_refuses_a_config_file_that_differs_from_the_saved_run(finished_run, tmp_path, capsys):
+    from kzoo.registry import describe_config
+
+    same = tmp_path / "same.yaml"
+    same.write_text(describe_config("mlp", tiny=True), encoding="utf-8")  # the run's own settings, as a file
+    code, out, err = run_cli(["--model", "mlp", "--output", str(finished_run), "--resume", "--config", str(same)], capsys)
+    assert code == 0 and "nothing to resume" in out, err
+    changed = tmp_path / "changed.yaml"
+    text = same.read_text(encoding="utf-8")
+    assert "  learning_rate: 0.001 " in text
+    changed.write_text(text.replace("  learning_rate: 0.001 ", "  learning_rate: 0.005 "), encoding="utf-8")
+    code, _, err = run_cli(["--model", "mlp", "--output", str(finished_run), "--resume", "--config", str(changed)],
+                           capsys)
+    assert code == 2 and f"train.learning_rate=0.005 in {changed} (the run has 0.001)" in err, err
+
+
 def test_resume_checks_a_tampered_config_like_a_new_one(finished_run, tmp_path, capsys):
     tampered = tmp_path / "tampered"
     tampered.mkdir()
