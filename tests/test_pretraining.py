@@ -199,3 +199,20 @@ def test_the_users_own_text_file_or_folder_becomes_masked_batches(tmp_path):
         assert 0.6 < (np.concatenate(picked) == mask_id).mean() < 0.95  # ~80 % shown as [MASK]
         assert not set(np.concatenate(targets)) & {0, 2, 3, mask_id}  # never [PAD], [CLS], [SEP]
     assert any("blank line" in note for note in load_data(config, source=str(lines), seed=0).notes)
+
+
+def test_data_mask_rate_sets_the_share_of_tokens_predicted():
+    from kzoo.tasks import load_data
+
+    shares = {}
+    for rate in (0.15, 0.5):
+        config = kzoo.get_config("bert_mlm", {"data.mask_rate": rate, "data.synthetic_size": 200}, tiny=True)
+        bundle = load_data(config, source="synthetic", data_dir=None, seed=0, batch_size=32)
+        chosen = real = 0
+        for inputs, _, weights in bundle.train:
+            tokens = inputs["padding_mask"].numpy()
+            real += int(tokens.sum()) - 2 * len(tokens)  # [CLS] and [SEP] are never chosen
+            chosen += float(weights.numpy().sum())
+        shares[rate] = chosen / real
+    # Tiny rows hold about 10 real tokens: 0.15 picks ceil(12 * 0.15) = 2 of them at most, 0.5 picks half.
+    assert 0.1 <= shares[0.15] <= 0.25 and 0.45 <= shares[0.5] <= 0.55, shares
