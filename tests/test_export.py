@@ -572,6 +572,19 @@ def test_trim_padding_keeps_the_smallest_bucket_that_holds_the_longest_input():
     assert width([300], total=512) == 512
 
 
+def test_trim_padding_on_the_bucket_edges_never_cuts_a_token():
+    from kzoo.signatures.text import BUCKET_WIDTHS, trim_padding
+
+    for bucket in BUCKET_WIDTHS[:-1]:
+        for longest, want in ((bucket - 1, bucket), (bucket, bucket), (bucket + 1, 2 * bucket)):
+            ids = np.zeros((2, 600), "int64")
+            ids[0, :longest] = 7  # the longest input ends exactly around the edge
+            ids[1, :3] = 7
+            trimmed = trim_padding(tf.constant(ids)).numpy()
+            assert trimmed.shape[1] == want, (longest, trimmed.shape)
+            assert not ids[:, trimmed.shape[1]:].any()  # everything cut was padding
+
+
 @pytest.mark.parametrize("name", ["lstm", "transformer_cls", "bert_cls"])
 def test_trimmed_text_requests_give_the_fully_padded_outputs(name, tmp_path):
     """Short and long requests, cut to a bucket inside the signature, score as the model does at full length."""
