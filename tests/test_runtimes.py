@@ -135,6 +135,22 @@ def test_litert_int8_of_other_entries_is_dynamic_range(gmf_run, tmp_path):
     assert info["parity"]["inputs"] == "the entry's example batch (8 rows)"
 
 
+def test_litert_int8_of_a_text_entry_really_holds_int8_weights(tmp_path):
+    """Dynamic range leaves tensors under 1024 values float, which is all of tiny lstm: widen it a little."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    run = tmp_path / "run"
+    train("lstm", tiny=True, data="synthetic", output=str(run), export=False, verbose=0,
+          overrides={"model.embedding_dim": 64, "model.units": 32})
+    folders = {q: export_runtime(run, "litert", output=tmp_path / "litert", quantize=q) for q in (None, "int8")}
+    dtypes = {q: [d["dtype"] for d in Interpreter(model_path=str(f / "model.tflite")).get_tensor_details()]
+              for q, f in folders.items()}
+    info = {q: json.loads((f / "kzoo.json").read_text()) for q, f in folders.items()}
+    assert info["int8"]["quantization"]["method"].startswith("dynamic range")
+    assert np.int8 not in dtypes[None] and dtypes["int8"].count(np.int8) >= 2  # the LSTM kernels at least
+    assert info["int8"]["bytes"] < 0.6 * info[None]["bytes"]
+
+
 def test_beyond_the_tolerance_the_export_fails_with_one_line_and_writes_nothing(mlp_run, tmp_path):
     with pytest.raises(ExportError) as err:
         export_runtime(mlp_run, "litert", output=tmp_path, quantize="int8", tolerance=0.0)
