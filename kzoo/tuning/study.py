@@ -164,7 +164,7 @@ def run_worker(request: TuneRequest, worker: int = 0, study: optuna.Study | None
     except KeyboardInterrupt:
         raise KeyboardInterrupt(
             f"kzoo-tune interrupted: {counted(study)} of {request.trials} trials done"
-            f"{f', trial {quiet.trial} queued to run again' if quiet.trial is not None else ''}; "
+            f"{f', trial {quiet.trial} queued to run again' if quiet.trial not in (None, -1) else ''}; "
             "the same command continues the study") from None
     finally:
         optuna_logger.removeFilter(quiet)
@@ -179,7 +179,8 @@ class _QuietInterrupt(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.exc_info and isinstance(record.exc_info[1], KeyboardInterrupt):
-            self.trial = int(record.getMessage().split()[1])  # "Trial N failed with parameters: ..."
+            words = record.getMessage().split()  # "Trial N failed with parameters: ..." (Optuna 4)
+            self.trial = int(words[1]) if len(words) > 1 and words[1].isdigit() else -1
             return False
         return not (self.trial is not None and record.getMessage().startswith(f"Trial {self.trial} failed with value"))
 
