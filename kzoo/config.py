@@ -64,6 +64,8 @@ def find_config_file(filename: str) -> Path:
 def load_yaml(path: str | os.PathLike) -> dict:
     """Read a YAML mapping with `yaml.safe_load`; errors name the file (and line when known)."""
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"config file {str(path)!r} is a directory; give a YAML file (e.g. zoo_configs/mlp.yaml)")
     if not path.is_file():
         raise ConfigError(f"config file {str(path)!r} does not exist")
     raw = path.read_bytes()
@@ -138,14 +140,17 @@ def with_overrides(config: dict, overrides: Mapping[str, Any], sections: Mapping
 
 
 def load_entry_file(file: str | os.PathLike, entry: str, sections: Mapping[str, schema.Section],
-                    tiny: bool = False) -> dict:
+                    tiny: bool = False, default: str | os.PathLike | None = None) -> dict:
     """Load and resolve an entry's config file against `sections` (see `kzoo.registry.entry_sections`).
 
     The file's `tiny` overrides (a seconds-long smoke run) are always checked and applied when
-    `tiny` is true. Raises ConfigError naming the file and the key.
+    `tiny` is true. A file holding nothing but a `tune:` section (README's snippet, on its own) is
+    that search space over `default`, the entry's own file. Raises ConfigError naming the file and the key.
     """
     file = Path(file)
     raw = load_yaml(file)
+    if default is not None and set(raw) == {"tune"}:
+        raw = {**load_yaml(default), "tune": raw["tune"]}
     missing = [s for s in _FILE_SECTIONS if s not in raw]
     if missing:
         raise ConfigError(f"{file}: missing section(s) {missing}; a zoo config has {list(SECTIONS)}")

@@ -77,9 +77,11 @@ def apply_overrides(config: Mapping, overrides: Mapping[str, Any] | Iterable[str
 
 
 def load_entry_config(filename: str, entry: str, path: str | os.PathLike | None = None, tiny: bool = False) -> dict:
-    """Load and resolve an entry's config: its default file `filename`, or `path` when given."""
-    file = Path(path) if path else config_lib.find_config_file(filename)
-    return config_lib.load_entry_file(file, entry, entry_sections(get_entry(entry)), tiny)
+    """Load and resolve an entry's config: its default file `filename`, or `path` when given (a `tune:`-only
+    `path` is a search space over the default file)."""
+    default = config_lib.find_config_file(filename)
+    return config_lib.load_entry_file(Path(path) if path else default, entry, entry_sections(get_entry(entry)), tiny,
+                                      default=default if path else None)
 
 
 def load_run_config(path: str | os.PathLike) -> dict:

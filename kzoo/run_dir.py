@@ -24,6 +24,7 @@ import errno
 import fcntl
 import json
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -138,6 +139,34 @@ class DirLock:
         self.release()
 
 
+class Undo:
+    """What creating a new run directory adds to the file system, so a refused run can take it back.
+
+    Recorded just before the directory is made: the highest folder of its path that does not
+    exist yet (removed whole), or, for a folder that exists (empty but for a stale lock), the names
+    already in it (kept; everything else the run wrote is removed).
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        missing = [p for p in (path, *path.parents) if not p.exists()]
+        self.top = missing[-1] if missing else None
+        self.before = set() if missing else {p.name for p in path.iterdir() if p.name != LOCK_FILE}
+
+    def __call__(self) -> None:
+        """Remove what the run created under `path` (and `path` itself and its new parents, if it made them)."""
+        if self.top is not None:
+            shutil.rmtree(self.top, ignore_errors=True)
+            return
+        for entry in self.path.iterdir():
+            if entry.name in self.before:
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+
+
 def lock_dir(directory: str | os.PathLike) -> DirLock:
     """Hold `directory`'s lock (see `DirLock`); RunDirError naming the holder's PID when it is taken."""
     return DirLock(directory).acquire()
@@ -148,6 +177,8 @@ class RunDir:
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path).expanduser()
+        # Set by `create` for a new run: takes back what the run wrote when it is refused (see `Undo`).
+        self.undo: Undo | None = None
 
     # ------------------------------------------------------------------ the layout
     config_file = property(lambda self: self.path / "config.yaml")
@@ -179,7 +210,7 @@ class RunDir:
         """The run directory a training writes, created if new.
 
         A new run never reuses a non-empty directory; `resume=True` needs one that holds a
-        `config.yaml`. `output=None` names a fresh `runs/<model>-<timestamp>`. Paths that are
+        `config.yaml`. A new run's `undo` removes what it created (see `Undo`). `output=None` names a fresh `runs/<model>-<timestamp>`. Paths that are
         files are refused.
         """
         if output is None:
@@ -199,7 +230,11 @@ class RunDir:
             raise RunDirError(
                 f"output {str(run.path)!r} already holds a run; pass --resume to continue it or choose another --output"
             )
-        run.path.mkdir(parents=True, exist_ok=True)
+        run.undo = Undo(run.path.absolute())
+        try:
+            run.path.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise RunDirError(f"cannot create output {str(run.path)!r}: {err.strerror or err}") from None
         return run
 
     @classmethod

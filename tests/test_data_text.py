@@ -60,6 +60,25 @@ def test_vocabulary_learned_on_train_only(config, tmp_path):
     assert ids[0] == 1 and ids[1] == vocab.index("great") and ids[2] == 0  # OOV -> 1, padding -> 0
 
 
+def test_vocabulary_leaves_out_the_words_of_the_validation_rows(config, tmp_path):
+    from kzoo.data.pipeline import validation_mask
+
+    # One word of its own per row ("solo0" ... "solo19"): the vocabulary shows which rows it read.
+    rows = [f"common words solo{i}" for i in range(20)]
+    (tmp_path / "train.csv").write_text("text,label\n" + "".join(f"{t},{i % 2}\n" for i, t in enumerate(rows)))
+    (tmp_path / "test.csv").write_text("text,label\nunseen words,0\nmore unseen,1\n")
+    config["data"]["val_fraction"] = 0.25
+    seed = 3
+    bundle = load_data(config, str(tmp_path), seed=seed, batch_size=4)
+    assert bundle.sizes["val"] == 5
+    held_out = validation_mask(20, 0.25, seed)  # the rows carve_validation puts in the validation split
+    vocab = set(bundle.preprocessor.vocabulary)
+    assert {f"solo{i}" for i in np.flatnonzero(~held_out)} <= vocab and "common" in vocab
+    assert not {f"solo{i}" for i in np.flatnonzero(held_out)} & vocab
+    validation_ids = np.concatenate([x.numpy() for x, _ in bundle.val])
+    assert (validation_ids[:, 2] == 1).all()  # each validation row's own word is out of vocabulary there
+
+
 def test_validation_carved_from_train_only(tmp_path):
     config = kzoo.get_config("lstm", {"data.sequence_length": 12, "model.vocab_size": 100})
     config["data"]["synthetic_size"] = 200

@@ -441,17 +441,21 @@ def test_beam_search_export_serves_keras_beam_decode_and_refuses_bad_options(tra
 
     model, config, preprocessor, export = translator
     run, tool = export.parent.parent, ROOT / "tools" / "export.py"
+    # 2.0: on these inputs the penalty changes the chosen beam of two rows (1.0 changes none), so an
+    # export that ignored it would serve other translations.
     argv = [str(run), "--output", str(tmp_path / "beam"), "--set", "export.beam_size=3",
-            "--set", "export.length_penalty=1.0"]
+            "--set", "export.length_penalty=2.0"]
     code, out, _ = run_script(tool, argv, monkeypatch, capsys)
     assert code == 0
     texts = SOURCES + EDGE_TEXTS
     ids = beam_decode(model, preprocessor.encode_source(texts), config["data"]["target_length"],
-                      preprocessor.start_id, preprocessor.end_id, beam_size=3, length_penalty=1.0)
+                      preprocessor.start_id, preprocessor.end_id, beam_size=3, length_penalty=2.0)
     expected = np.array([t.decode("utf-8") for t in preprocessor.detokenize(ids).numpy()])
     assert (expected != translate_with_keras(model, config, preprocessor, texts, beam_size=1)).any()  # not greedy
+    without_penalty = translate_with_keras(model, config, preprocessor, texts, beam_size=3, length_penalty=0.0)
+    assert (expected != without_penalty).any()  # the penalty chose another beam somewhere
     info = json.loads((Path(out.strip()) / "assets.extra" / "kzoo.json").read_text())
-    assert info["export_options"] == {"beam_size": 3, "length_penalty": 1.0}
+    assert info["export_options"] == {"beam_size": 3, "length_penalty": 2.0}
     served = tf.saved_model.load(out.strip()).signatures["serving_default"](text=tf.constant(texts))
     np.testing.assert_array_equal(np.array([t.decode("utf-8") for t in served["translation"].numpy()]), expected)
     for bad, words in [((str(run), "--set", "model.d_model=8"), "export.KEY=VALUE"),
@@ -570,6 +574,19 @@ def test_trim_padding_keeps_the_smallest_bucket_that_holds_the_longest_input():
     assert width([70]) == 100  # no bucket between 70 and the full length: the full length
     assert width([5], total=10) == 10  # narrower than every bucket: unchanged
     assert width([300], total=512) == 512
+
+
+def test_trim_padding_on_the_bucket_edges_never_cuts_a_token():
+    from kzoo.signatures.text import BUCKET_WIDTHS, trim_padding
+
+    for bucket in BUCKET_WIDTHS[:-1]:
+        for longest, want in ((bucket - 1, bucket), (bucket, bucket), (bucket + 1, 2 * bucket)):
+            ids = np.zeros((2, 600), "int64")
+            ids[0, :longest] = 7  # the longest input ends exactly around the edge
+            ids[1, :3] = 7
+            trimmed = trim_padding(tf.constant(ids)).numpy()
+            assert trimmed.shape[1] == want, (longest, trimmed.shape)
+            assert not ids[:, trimmed.shape[1]:].any()  # everything cut was padding
 
 
 @pytest.mark.parametrize("name", ["lstm", "transformer_cls", "bert_cls"])

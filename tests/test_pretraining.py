@@ -137,6 +137,22 @@ def test_merging_lora_keeps_the_outputs(pretrained_run):
     np.testing.assert_allclose(plain(x), model(x), atol=1e-5)
 
 
+def test_a_lora_rank_not_below_the_adapted_layers_width_is_refused(pretrained_run):
+    preset = str(pretrained_run[0] / "preset")
+    config = kzoo.get_config("bert_cls", {"model.preset": preset, "train.lora_rank": 4096}, tiny=True)
+    config["model"]["vocab_size"] = keras_hub.models.BertBackbone.from_preset(preset).vocabulary_size
+    model = kzoo.build_from_config(config, compile=False)
+    query = next(layer for layer in backbones(model)[0]._flatten_layers() if layer.name == "query")
+    width = min(int(np.prod(query.kernel.shape[:-1])), int(query.kernel.shape[-1]))  # tiny: the head size
+    for rank in (4096, width):
+        config["train"]["lora_rank"] = rank
+        with pytest.raises(ConfigError, match=rf"train.lora_rank={rank} is not below the width .* < {width}"):
+            LoRA().init_weights(model, config)
+    assert not any(getattr(layer, "lora_enabled", False) for layer in model._flatten_layers())
+    config["train"]["lora_rank"] = width - 1
+    LoRA().init_weights(model, config)
+
+
 def test_lora_needs_a_preset():
     with pytest.raises(ConfigError, match="model.preset"):
         LoRA().check(kzoo.get_config("bert_cls", {"train.lora_rank": 4}))
@@ -183,3 +199,20 @@ def test_the_users_own_text_file_or_folder_becomes_masked_batches(tmp_path):
         assert 0.6 < (np.concatenate(picked) == mask_id).mean() < 0.95  # ~80 % shown as [MASK]
         assert not set(np.concatenate(targets)) & {0, 2, 3, mask_id}  # never [PAD], [CLS], [SEP]
     assert any("blank line" in note for note in load_data(config, source=str(lines), seed=0).notes)
+
+
+def test_data_mask_rate_sets_the_share_of_tokens_predicted():
+    from kzoo.tasks import load_data
+
+    shares = {}
+    for rate in (0.15, 0.5):
+        config = kzoo.get_config("bert_mlm", {"data.mask_rate": rate, "data.synthetic_size": 200}, tiny=True)
+        bundle = load_data(config, source="synthetic", data_dir=None, seed=0, batch_size=32)
+        chosen = real = 0
+        for inputs, _, weights in bundle.train:
+            tokens = inputs["padding_mask"].numpy()
+            real += int(tokens.sum()) - 2 * len(tokens)  # [CLS] and [SEP] are never chosen
+            chosen += float(weights.numpy().sum())
+        shares[rate] = chosen / real
+    # Tiny rows hold about 10 real tokens: 0.15 picks ceil(12 * 0.15) = 2 of them at most, 0.5 picks half.
+    assert 0.1 <= shares[0.15] <= 0.25 and 0.45 <= shares[0.5] <= 0.55, shares

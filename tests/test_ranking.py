@@ -56,3 +56,36 @@ def test_bad_arguments():
         ranking.rank_of_positive([1.0, 2.0], [[0.0]])
     with pytest.raises(ValueError, match="mask shape"):
         ranking.rank_of_positive([1.0], [[0.0, 1.0]], [[True]])
+
+
+def test_full_catalogue_hr_and_ndcg_of_a_hand_worked_case():
+    """Full ranking: the held-out item against every item its user has not rated, never against itself.
+
+    6 items. User 1 rated 1, 2, 3 (3 held out); user 2 rated 4, 6 (6 held out). Scores by item:
+
+        user 1: 9 8 [5] 6 4 1   -> 1 and 2 are rated: out; 4 (6) is above 5: rank 1
+        user 2: 2 5 3 10 1 [6]  -> 4 is rated: out; nothing unrated is above 6: rank 0
+
+    HR@2 = 1, NDCG@2 = (1/log2(3) + 1/log2(2)) / 2; HR@1 = NDCG@1 = 1/2. Letting rated items compete
+    gives ranks (3, 1), ranking the target against itself (a tie, counted against it) gives (2, 1):
+    HR@2 = 1/2 either way.
+    """
+    from kzoo.data.recommender.evaluation import RankingEvaluator
+    from kzoo.data.recommender.protocol import Interactions
+
+    table = {1: [9, 8, 5, 6, 4, 1], 2: [2, 5, 3, 10, 1, 6]}
+
+    class ByTable:  # `predict_scores` calls model.predict({"user_id", "item_id"})
+        def predict(self, x, batch_size=None, verbose=0):
+            return np.array([table[u][i - 1] for u, i in zip(x["user_id"], x["item_id"])], np.float32)
+
+    empty = np.zeros(0, np.int32)
+    data = Interactions(num_users=2, num_items=6, train_users=empty, train_items=empty, test_users=np.array([1, 2]),
+                        test_items=np.array([3, 6]), val_users=None, val_items=None,
+                        all_users=np.array([1, 1, 1, 2, 2]), all_items=np.array([1, 2, 3, 4, 6]), notes=[])
+    targets = np.array([[3], [6]])  # the held-out item first, as the loader lays out candidates
+    evaluator = RankingEvaluator(data, {"test": (np.array([1, 2]), targets, np.ones_like(targets, bool))}, 2, True)
+    np.testing.assert_array_equal(evaluator.ranks(ByTable(), "test"), [1, 0])
+    assert evaluator(ByTable(), "test") == pytest.approx({"hr@2": 1.0, "ndcg@2": (1 / np.log2(3) + 1) / 2})
+    evaluator.top_k = 1
+    assert evaluator(ByTable(), "test") == pytest.approx({"hr@1": 0.5, "ndcg@1": 0.5})

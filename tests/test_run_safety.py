@@ -15,7 +15,9 @@ import sys
 import time
 from pathlib import Path
 
+import h5py
 import keras
+import numpy as np
 import pytest
 
 import kzoo
@@ -23,7 +25,7 @@ from kzoo.cli import export as export_cli
 from kzoo.cli import train as train_cli
 from kzoo.config import dump_yaml, find_config_file, load_yaml
 from kzoo.plugin import RunPlugin
-from kzoo.run_dir import RunDir, RunDirError
+from kzoo.run_dir import RunDir, RunDirError, lock_dir
 from kzoo.training import train
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -102,6 +104,36 @@ def test_a_second_trainer_is_refused_and_a_killed_trainers_lock_does_not_block_r
     assert "Epoch 1/3" not in resumed.stdout and "Epoch 3/3" in resumed.stdout
     assert _epochs(run) == [0, 1, 2]
     assert not (run / ".lock").exists()
+
+
+class _TryTheLock(RunPlugin):
+    """Tries to take the run directory's lock from inside `fit`, as a second writer would."""
+
+    def __init__(self, run: Path):
+        self.run, self.refusals = run, []
+
+    def callbacks(self, net, config, total_steps):
+        plugin = self
+
+        class Try(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                try:
+                    lock_dir(plugin.run).release()
+                    plugin.refusals.append(None)
+                except RunDirError as err:
+                    plugin.refusals.append(str(err))
+
+        return [Try()]
+
+
+def test_the_trainer_holds_the_run_directorys_lock_until_it_ends(tmp_path):
+    run = tmp_path / "run"
+    attempt = _TryTheLock(run)  # flock: another open file description of .lock conflicts, in this process too
+    train("mlp", tiny=True, data="synthetic", output=str(run), export=False, verbose=0, plugins=[attempt])
+    (refusal,) = attempt.refusals
+    assert refusal is not None and f"is in use by pid {os.getpid()}" in refusal
+    assert not (run / ".lock").exists()
+    lock_dir(run).release()  # free again once the run ended
 
 
 # ---------------------------------------------------------------------- one writer per serving folder
@@ -207,7 +239,22 @@ def _corrupt_metadata(backup: Path) -> None:
     (backup / "training_metadata.json").write_text('{"epoch": 1, ')
 
 
-@pytest.mark.parametrize("damage", [_truncate_weights, _corrupt_metadata])
+def _garbage_inside_weights(backup: Path) -> None:
+    """Bytes overwritten in the middle: still a whole HDF5 file that Keras loads, as garbage weights."""
+    (weights,) = [p for p in backup.glob("*.weights.h5") if not p.name.startswith(".")]
+    data = bytearray(weights.read_bytes())
+    middle = len(data) // 2
+    data[middle:middle + 512] = bytes(range(256)) * 2
+    weights.write_bytes(bytes(data))
+
+
+def _another_hdf5_file(backup: Path) -> None:
+    (weights,) = [p for p in backup.glob("*.weights.h5") if not p.name.startswith(".")]
+    with h5py.File(weights, "w") as file:
+        file.create_dataset("x", data=np.zeros(3))
+
+
+@pytest.mark.parametrize("damage", [_truncate_weights, _corrupt_metadata, _garbage_inside_weights, _another_hdf5_file])
 def test_a_damaged_backup_exits_2_with_a_hint(tmp_path, damage):
     run = tmp_path / "run"
     with pytest.raises(_Interrupted):

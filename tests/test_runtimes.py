@@ -136,6 +136,22 @@ def test_litert_int8_of_other_entries_is_dynamic_range(gmf_run, tmp_path):
     assert info["parity"]["inputs"] == "the entry's example batch (8 rows)"
 
 
+def test_litert_int8_of_a_text_entry_really_holds_int8_weights(tmp_path):
+    """Dynamic range leaves tensors under 1024 values float, which is all of tiny lstm: widen it a little."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    run = tmp_path / "run"
+    train("lstm", tiny=True, data="synthetic", output=str(run), export=False, verbose=0,
+          overrides={"model.embedding_dim": 64, "model.units": 32})
+    folders = {q: export_runtime(run, "litert", output=tmp_path / "litert", quantize=q) for q in (None, "int8")}
+    dtypes = {q: [d["dtype"] for d in Interpreter(model_path=str(f / "model.tflite")).get_tensor_details()]
+              for q, f in folders.items()}
+    info = {q: json.loads((f / "kzoo.json").read_text()) for q, f in folders.items()}
+    assert info["int8"]["quantization"]["method"].startswith("dynamic range")
+    assert np.int8 not in dtypes[None] and dtypes["int8"].count(np.int8) >= 2  # the LSTM kernels at least
+    assert info["int8"]["bytes"] < 0.6 * info[None]["bytes"]
+
+
 def test_beyond_the_tolerance_the_export_fails_with_one_line_and_writes_nothing(mlp_run, tmp_path):
     with pytest.raises(ExportError) as err:
         export_runtime(mlp_run, "litert", output=tmp_path, quantize="int8", tolerance=0.0)
@@ -301,6 +317,33 @@ def test_predict_runs_a_portable_export_on_tensor_inputs(gmf_run, lstm_run, tmp_
     assert row["label_name"] in ("neg", "pos") and abs(sum(row["probabilities"]) - 1) < 1e-5
     assert predict.main([str(folder), "--input", "token_ids=5,7"]) == 2
     assert f"does not fit [1, {length}]" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("runtime", ["onnx", "litert"])
+def test_predict_refuses_ids_a_portable_export_would_misread_in_one_line(lstm_run, gmf_run, runtime, tmp_path, capsys):
+    from kzoo.cli import predict
+
+    folder = export_runtime(lstm_run, runtime, output=tmp_path)
+    gmf_folder = export_runtime(gmf_run, runtime, output=tmp_path / "gmf")
+    capsys.readouterr()
+    info = json.loads((folder / "kzoo.json").read_text())
+    vocabulary, length = info["preprocessing"]["vocabulary_size"], info["signature"]["inputs"]["token_ids"][1][1]
+
+    def ids(*first):
+        return ",".join(str(v) for v in [*first, *[0] * (length - len(first))])
+
+    for bad, fragment in [(ids(5, vocabulary), f"{vocabulary} is outside the vocabulary's ids 0..{vocabulary - 1}"),
+                          (ids(5, -1), "-1 is outside the vocabulary's ids"),  # ONNX's Gather reads -1 as the last row
+                          (ids(5, 2.5), "2.5 is not an integer")]:  # the int32 cast would truncate it to 2
+        assert predict.main([str(folder), "--input", f"token_ids={bad}"]) == 2, bad
+        err = capsys.readouterr().err
+        assert err.startswith("error: --input token_ids: ") and fragment in err and len(err.splitlines()) == 1, err
+    assert predict.main([str(folder), "--input", f"token_ids={ids(5, vocabulary - 1)}"]) == 0
+    capsys.readouterr()
+    # No vocabulary size in a recommender's kzoo.json: the runtime's own refusal, in one line.
+    assert predict.main([str(gmf_folder), "--input", "user_index=100000", "--input", "item_index=1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: the export rejected the input: ") and len(err.splitlines()) == 1, err
 
 
 def test_benchmark_times_a_portable_export_in_its_run(lstm_run):

@@ -16,6 +16,7 @@ from kzoo.export import ExportError, export_model, export_run
 from kzoo.run_dir import RunDir
 from kzoo.schema import Activation
 from kzoo.training import train
+from kzoo.finite import nonfinite_weights
 from kzoo.training.divergence import loss_growth
 
 DIVERGING = ["train.optimizer=sgd", "train.learning_rate=1e6"]
@@ -46,9 +47,30 @@ def test_a_run_whose_loss_becomes_nan_fails_is_not_finished_and_exports_nothing(
     assert "Traceback" not in err
     run = RunDir(out)
     assert not run.is_finished and not run.model_file.exists() and not run.export_dir.exists()
+    assert not run.best_file.exists()  # its only epoch ended with NaN weights
     record = run.metrics()
     assert record["status"] == "diverged" and "loss became" in record["reason"]
     assert record["epochs_run"] == len(record["history"]["loss"])
+
+
+def test_best_keras_is_written_only_from_finite_weights(tmp_path, capsys):
+    from kzoo.training.callbacks import AtomicModelCheckpoint
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    good = [w.copy() for w in model.get_weights()]
+    best = tmp_path / "best.keras"
+    checkpoint = AtomicModelCheckpoint(str(best), monitor="val_accuracy", mode="max", save_best_only=True)
+    checkpoint.set_model(model)
+    model.set_weights([np.full(w.shape, np.nan, w.dtype) for w in good])
+    checkpoint.on_epoch_end(0, {"val_accuracy": 0.3})  # the first epoch is always "best"
+    assert not best.exists() and "best.keras not written after epoch 1: weights not finite" in capsys.readouterr().err
+    model.set_weights(good)
+    checkpoint.on_epoch_end(1, {"val_accuracy": 0.2})  # worse than the poisoned epoch's score, yet written
+    written = best.read_bytes()
+    model.set_weights([np.full(w.shape, np.inf, w.dtype) for w in good])
+    checkpoint.on_epoch_end(2, {"val_accuracy": 0.9})
+    assert best.read_bytes() == written
+    assert not nonfinite_weights(keras.saving.load_model(best))
 
 
 def test_the_python_api_raises_on_divergence(tmp_path):
@@ -61,11 +83,31 @@ def test_a_finished_run_records_its_status_and_no_loss_growth(finished_run):
     assert record["status"] == "finished" and record["loss_growth"] is None and record["stopped_on_nan"] is None
 
 
-def test_loss_growth_reports_a_loss_far_above_its_first_epoch():
+def test_loss_growth_reports_a_loss_far_above_where_it_started():
     assert loss_growth({"loss": [2.3, 1.1, 0.7]}) is None
     assert loss_growth({"loss": [2.0, 5.0]}) is None  # worse, but not far above
-    assert loss_growth({"loss": [1e3, 5e18]}) == {"first": 1e3, "last": 5e18, "ratio": 5e15}
+    assert loss_growth({"loss": [1e3, 5e18]}) == {"first": 1e3, "last": 5e18, "ratio": 5e15, "since": "epoch 1"}
     assert loss_growth({"loss": [1.0, float("inf")]})["ratio"] is None
+    # Adam at 1e6 blew up within epoch 1 (1e19) and "fell" to 1e17: the first batch is the reference.
+    assert loss_growth({"loss": [1e19, 1e17]}) is None
+    assert loss_growth({"loss": [1e19, 1e17]}, first_batch_loss=2.3) == {
+        "first": 2.3, "last": 1e17, "ratio": 1e17 / 2.3, "since": "the first batch"}
+    assert loss_growth({"loss": [1e17]}, first_batch_loss=2.3)["since"] == "the first batch"  # one epoch is enough
+    # Trained weights start near 0: pruning them may lift the loss tenfold without diverging.
+    assert loss_growth({"loss": [0.6]}, first_batch_loss=0.05) is None
+
+
+def test_adam_at_a_huge_learning_rate_diverges_without_a_nan_and_is_refused(tmp_path, capsys):
+    out = tmp_path / "run"
+    code, _, err = run_cli(["--model", "mlp", "--tiny", "--data", "synthetic", "--output", str(out), "--epochs", "2",
+                            "--set", "train.optimizer=adam", "--set", "train.learning_rate=1e6"], capsys)
+    lines = [line for line in err.strip().splitlines() if line.startswith("error: ")]
+    assert code == 1 and len(lines) == 1 and "the training loss rose from" in lines[0], err
+    assert "(the first batch)" in lines[0] and "Lower the learning rate" in lines[0]
+    run = RunDir(out)
+    assert not run.model_file.exists() and not run.export_dir.exists()
+    record = run.metrics()
+    assert record["status"] == "diverged" and record["loss_growth"]["since"] == "the first batch"
 
 
 def _poisoned(config, value):
@@ -170,6 +212,22 @@ def test_resume_refuses_settings_that_differ_from_the_saved_run(finished_run, ca
     assert code == 2 and fragment in err and "Traceback" not in err, err
 
 
+def test_resume_refuses_a_config_file_that_differs_from_the_saved_run(finished_run, tmp_path, capsys):
+    from kzoo.registry import describe_config
+
+    same = tmp_path / "same.yaml"
+    same.write_text(describe_config("mlp", tiny=True), encoding="utf-8")  # the run's own settings, as a file
+    code, out, err = run_cli(["--model", "mlp", "--output", str(finished_run), "--resume", "--config", str(same)], capsys)
+    assert code == 0 and "nothing to resume" in out, err
+    changed = tmp_path / "changed.yaml"
+    text = same.read_text(encoding="utf-8")
+    assert "  learning_rate: 0.001 " in text
+    changed.write_text(text.replace("  learning_rate: 0.001 ", "  learning_rate: 0.005 "), encoding="utf-8")
+    code, _, err = run_cli(["--model", "mlp", "--output", str(finished_run), "--resume", "--config", str(changed)],
+                           capsys)
+    assert code == 2 and f"train.learning_rate=0.005 in {changed} (the run has 0.001)" in err, err
+
+
 def test_resume_checks_a_tampered_config_like_a_new_one(finished_run, tmp_path, capsys):
     tampered = tmp_path / "tampered"
     tampered.mkdir()
@@ -198,3 +256,35 @@ def test_an_int8_export_says_it_is_the_newest_version(finished_run, tmp_path):
                            "--quantize", "int8"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "the int8 export is now the newest version" in done.stderr and done.stdout.strip().endswith("/s/1")
+
+
+# ---------------------------------------------------------------------------- no better than chance
+def test_a_model_no_better_than_chance_gets_a_warning_a_flag_and_a_card_line(tmp_path, capsys):
+    out = tmp_path / "run"
+    code, stdout, _ = run_cli(["--model", "mlp", "--tiny", "--data", "synthetic", "--output", str(out), "--no-export",
+                               "--set", "train.learning_rate=1e-9"], capsys)  # the weights barely move
+    assert code == 0
+    warnings = [line for line in stdout.splitlines() if "no better than chance" in line]
+    assert len(warnings) == 1 and "always predicting the most frequent class" in warnings[0], stdout
+    record = RunDir(out).metrics()
+    assert record["no_better_than_chance"] is True
+    chance = record["chance"]
+    assert chance["metric"] == "val_accuracy" and chance["best"] <= chance["chance"] + chance["margin"]
+    assert 0.1 <= chance["chance"] < 0.2 and chance["examples"] == record["data"]["sizes"]["val"]  # 10 classes
+    card = (out / "README.md").read_text(encoding="utf-8")
+    assert card.count("NO BETTER THAN CHANCE") == 2  # under the title and in the limitations
+
+
+def test_a_model_that_learned_is_not_flagged(finished_run):
+    record = RunDir(finished_run).metrics()
+    assert record["no_better_than_chance"] is False
+    assert record["chance"]["best"] > record["chance"]["chance"] + record["chance"]["margin"]
+    assert "NO BETTER THAN CHANCE" not in (finished_run / "README.md").read_text(encoding="utf-8")
+
+
+def test_a_random_ranking_hits_k_of_each_users_candidates():
+    from kzoo.data.recommender.evaluation import RankingEvaluator
+
+    valid = np.array([[True] * 100, [True] * 5 + [False] * 95, [True] * 25 + [False] * 75])  # 99, 4, 24 negatives
+    evaluator = RankingEvaluator(None, {"val": (np.array([1, 2, 3]), np.zeros((3, 100)), valid)}, 10, False)
+    np.testing.assert_allclose(evaluator.random_hit_rates("val"), [10 / 100, 1.0, 10 / 25])

@@ -6,8 +6,10 @@ the data bundle and the ranking evaluator, which sees `test` when a normal run t
 """
 
 import json
+import logging
 from pathlib import Path
 
+import keras
 import optuna
 import pytest
 import yaml
@@ -252,3 +254,77 @@ def test_without_optuna_the_tool_says_which_extra_to_install(monkeypatch, capsys
         tune_cli.main(["--model", "gmf", "--trials", "4"])
     assert stop.value.code == 2
     assert 'kzoo-tune needs optuna, which is not installed: pip install -e ".[tune]"' in capsys.readouterr().err
+
+
+def test_ctrl_c_in_a_trial_is_one_line_exit_130_and_the_same_command_then_runs_it_again(tmp_path, capfd, monkeypatch):
+    from kzoo import training
+    from kzoo.cli import tune as tune_tool
+    from kzoo.plugin import RunPlugin
+
+    class CtrlC(RunPlugin):
+        def callbacks(self, net, config, total_steps):
+            class Interrupt(keras.callbacks.Callback):
+                def on_train_batch_end(self, batch, logs=None):
+                    raise KeyboardInterrupt
+
+            return [Interrupt()]
+
+    real_train, calls = training.train, []
+
+    def train_interrupting_the_second_trial(*args, plugins=(), **kwargs):
+        calls.append(kwargs["output"])
+        return real_train(*args, plugins=[*plugins, *([CtrlC()] if len(calls) == 2 else [])], **kwargs)
+
+    directory = tmp_path / "study"
+    argv = ["--model", "gmf", "--trials", "2", "--study", str(directory), "--tiny", "--data", "synthetic",
+            "--epochs", "1", "--pruner", "none", *[a for o in FAST for a in ("--set", o)]]
+    monkeypatch.setattr(training, "train", train_interrupting_the_second_trial)
+    logged = logging.Handler()  # Optuna's own handler writes to the stream it found at import
+    records = []
+    logged.emit = records.append
+    logging.getLogger("optuna").addHandler(logged)
+    try:
+        with pytest.raises(SystemExit) as exit_:
+            tune_tool.run(argv)
+    finally:
+        logging.getLogger("optuna").removeHandler(logged)
+    assert [r.getMessage() for r in records if r.exc_info or "failed" in r.getMessage()] == []
+    err = capfd.readouterr().err
+    errors = [line for line in err.splitlines() if line.strip() and not line.startswith("kzoo")]
+    assert exit_.value.code == 130 and "Traceback" not in err, err
+    assert errors == ["error: kzoo-tune interrupted: 1 of 2 trials done, trial 1 queued to run again; the same "
+                      "command continues the study"], err
+    monkeypatch.setattr(training, "train", real_train)
+    with pytest.raises(SystemExit) as exit_:
+        tune_tool.run(argv)
+    assert exit_.value.code == 0, capfd.readouterr().err
+    rows = json.loads((directory / "trials.json").read_text())
+    assert [r["status"] for r in rows] == ["finished", "interrupted", "finished"]
+    assert rows[2]["params"] == rows[1]["params"]  # the interrupted trial's values, run again first
+
+
+def test_a_tune_only_file_is_a_search_space_over_the_entrys_own_config(tmp_path):
+    snippet = tmp_path / "space.yaml"  # README's `tune:` snippet, saved on its own
+    snippet.write_text("tune:\n  train.learning_rate: {log_float: [0.0005, 0.01]}\n"
+                       "  model.embedding_size: {choice: [16, 32, 64, 128]}\n")
+    config, default = kzoo.get_config("gmf", config_path=str(snippet), tiny=True), kzoo.get_config("gmf", tiny=True)
+    assert config["tune"] == {"train.learning_rate": {"log_float": [0.0005, 0.01]},
+                              "model.embedding_size": {"choice": [16, 32, 64, 128]}}
+    assert {k: v for k, v in config.items() if k != "tune"} == {k: v for k, v in default.items() if k != "tune"}
+    snippet.write_text("tune:\n  train.learnig_rate: {log_float: [0.0005, 0.01]}\n")
+    with pytest.raises(ConfigError, match="Did you mean 'train.learning_rate'"):
+        kzoo.get_config("gmf", config_path=str(snippet))
+    snippet.write_text("tune:\n  train.learning_rate: {log_float: [0.0005, 0.01]}\ntrain:\n  epochs: 3\n")
+    with pytest.raises(ConfigError, match="missing section"):  # more than a space: a whole config, as before
+        kzoo.get_config("gmf", config_path=str(snippet))
+
+
+def test_a_directory_as_config_is_said_to_be_a_directory(tmp_path, capsys):
+    from kzoo.cli import train as train_tool
+
+    with pytest.raises(ConfigError, match="is a directory"):
+        kzoo.get_config("gmf", config_path=str(tmp_path))
+    with pytest.raises(SystemExit) as exit_:
+        train_tool.main(["--model", "gmf", "--config", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and err == f"error: --config: {tmp_path} is a directory; give a file\n"

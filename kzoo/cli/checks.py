@@ -87,9 +87,12 @@ def check_minimum(parser: argparse.ArgumentParser, args: argparse.Namespace, *de
 
 
 def check_exists(parser: argparse.ArgumentParser, flag: str, path: str | None, what: str = "file or folder") -> None:
-    """Refuse a path the user named (`flag`: how, e.g. `--teacher`) that does not exist."""
+    """Refuse a path the user named (`flag`: how, e.g. `--teacher`) that does not exist, or a folder where `what`
+    is "file"."""
     if path is not None and not os.path.exists(os.path.expanduser(path)):
         parser.error(f"{flag}: {what} {path} does not exist")
+    if path is not None and what == "file" and os.path.isdir(os.path.expanduser(path)):
+        parser.error(f"{flag}: {path} is a directory; give a file")
 
 
 def check_data(parser: argparse.ArgumentParser, data: str | None, keywords: Iterable[str] = DATA_KEYWORDS) -> None:

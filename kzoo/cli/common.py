@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import logging
 import sys
 from typing import Callable, Sequence
 
@@ -22,7 +23,8 @@ __all__ = ["add_data_arguments", "add_train_arguments", "add_verbose_argument", 
 # imported: an exception of one of them implies its module is loaded, and importing none here keeps
 # `--help` free of TensorFlow. FileNotFoundError: a path the user named does not exist.
 _USER_ERRORS = (
-    ("kzoo.errors", "ConfigError"), ("kzoo.errors", "UnsafeFileError"), ("kzoo.entries", "UnknownModelError"),
+    ("kzoo.errors", "ConfigError"), ("kzoo.errors", "UnsafeFileError"), ("kzoo.errors", "ModelFileError"),
+    ("kzoo.entries", "UnknownModelError"),
     ("kzoo.tasks.base", "UnknownTaskError"), ("kzoo.run_dir", "RunDirError"),
     ("kzoo.training.strategy", "StrategyError"), ("kzoo.data.tfds_source", "DataError"),
     ("kzoo.data.tfds_source", "DataUnavailableError"), ("kzoo.signatures.core", "ExportError"),
@@ -103,8 +105,23 @@ def run_tool(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[
     except TrainingDiverged as err:
         _fail(err, 1)
     except KeyboardInterrupt as err:  # a run's TrainingInterrupted says how to continue it
+        _quiet_unused_tensorflow_objects()
         _fail(err if err.args else KeyboardInterrupt("interrupted"), 130)
     sys.exit(code or 0)
+
+
+class _NeverUsedFilter(logging.Filter):
+    """Drops TensorFlow's "Object was never used" dump: after Ctrl-C, the half-built graph's objects are
+    collected unused (an export interrupted mid-trace printed dozens of lines after the one line)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Object was never used" not in str(record.msg)
+
+
+def _quiet_unused_tensorflow_objects() -> None:
+    logger = logging.getLogger("tensorflow")  # TensorFlow's Python logger (tf_logging), loaded or not
+    if not any(isinstance(f, _NeverUsedFilter) for f in logger.filters):
+        logger.addFilter(_NeverUsedFilter())
 
 
 def _fail(err: BaseException, status: int) -> None:

@@ -164,11 +164,37 @@ def portable_inputs(folder: str, values: list[str]) -> dict:
             array = array[None]  # one example
         if array.ndim != len(shape) or any(d not in (-1, a) for d, a in zip(shape[1:], array.shape[1:])):
             raise UsageError(f"--input {name}: shape {list(array.shape)} does not fit {shape} (-1: any size)")
+        check_ids(name, array, dtype, metadata(folder, "kzoo.json").get("preprocessing") or {})
         inputs[name] = array.astype(dtype)
     missing = sorted(set(specs) - set(inputs))
     if missing:
         raise UsageError(f"this export also takes {', '.join(missing)}: give --input NAME=VALUES for each")
     return inputs
+
+
+def check_ids(name: str, array: np.ndarray, dtype: str, preprocessing: dict) -> None:
+    """Refuse integer inputs the cast would change or the runtimes would misread (UsageError).
+
+    A fractional value would be truncated, a negative id counts from the table's end in ONNX's
+    Gather (and uint8 pixels wrap), and a token id past the vocabulary the export records reads
+    out of bounds: each would give a prediction for an input nobody sent.
+    """
+    if not np.issubdtype(np.dtype(dtype), np.integer) or array.size == 0:
+        return
+    if not np.issubdtype(array.dtype, np.number):
+        raise UsageError(f"--input {name}: values of dtype {array.dtype}; {name} takes {dtype} ids")
+    values = array.ravel().astype(np.float64)
+    fractional = np.flatnonzero(~np.isfinite(values) | (values != np.round(values)))
+    if fractional.size:
+        raise UsageError(f"--input {name}: {values[fractional[0]]:g} is not an integer; {name} takes {dtype} ids")
+    high = np.iinfo(np.dtype(dtype)).max
+    size = preprocessing.get("vocabulary_size") if name == "token_ids" else None
+    if size:
+        high = min(high, int(size) - 1)
+    outside = np.flatnonzero((values < 0) | (values > high))  # ids, indices and pixels are never negative
+    if outside.size:
+        what = f"the vocabulary's ids 0..{high}" if size else f"0..{high}"
+        raise UsageError(f"--input {name}: {values[outside[0]]:g} is outside {what}")
 
 
 def portable_runner(folder: str):
@@ -189,7 +215,14 @@ def portable_runner(folder: str):
         raise UsageError("ONNX exports run in onnxruntime: pip install onnxruntime") from None
     session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
     names = [o.name for o in session.get_outputs()]
-    return "onnx", lambda inputs: dict(zip(names, session.run(names, inputs)))
+
+    def run(inputs):
+        try:
+            return dict(zip(names, session.run(names, inputs)))
+        except Exception as err:  # onnxruntime's InvalidArgument / Fail are neither ValueError nor RuntimeError
+            raise RuntimeError(str(err).partition("Status Message: ")[2] or str(err)) from None
+
+    return "onnx", run
 
 
 def predict_portable(folder: str, inputs: dict) -> dict:

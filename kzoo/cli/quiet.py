@@ -56,14 +56,18 @@ def _counted(window):
 def framework_start(verbose: bool = False) -> Iterator[None]:
     """Context for a tool's TensorFlow imports: its start-up lines are dropped unless `verbose`.
 
-    Quiet (the default), it also sets `TF_CPP_MIN_LOG_LEVEL=3` unless the environment sets it,
-    lists the devices inside the window (CUDA prints its platform lines then), and lowers
-    TensorFlow's Python logger to warnings ("Assets written to ..." is an INFO line).
+    Quiet (the default), it also sets `TF_CPP_MIN_LOG_LEVEL=3` when the environment asks for less
+    (with the common 2, TensorFlow's C++ ERROR lines such as "E0000 ... oneDNN supports DT_BOOL only
+    on platforms with AVX-512" reach the output mid-run, long after this window), lists the devices
+    inside the window (CUDA prints its platform lines then), and lowers TensorFlow's Python logger
+    to warnings ("Assets written to ..." is an INFO line). `--verbose` leaves the environment as it is.
     """
     if verbose:
         yield
         return
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    level = os.environ.get("TF_CPP_MIN_LOG_LEVEL", "")
+    if not (level.isdigit() and int(level) >= 3):
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
     with _filtered_stderr():
         yield
         tf = sys.modules.get("tensorflow")

@@ -68,9 +68,24 @@ def read_npz_images(path, image_shape: Sequence[int], num_classes: int) -> dict[
         raise DataError(f"{path}: missing array(s) {missing}; found {archive.files}")
     out = {}
     for split in ("train", "test"):
-        out[f"x_{split}"] = _check_images(path, f"x_{split}", archive[f"x_{split}"], tuple(image_shape))
-        out[f"y_{split}"] = _check_labels(path, f"y_{split}", archive[f"y_{split}"], len(out[f"x_{split}"]), num_classes)
+        out[f"x_{split}"] = _check_images(path, f"x_{split}", _npz_array(path, archive, f"x_{split}"),
+                                          tuple(image_shape))
+        out[f"y_{split}"] = _check_labels(path, f"y_{split}", _npz_array(path, archive, f"y_{split}"),
+                                          len(out[f"x_{split}"]), num_classes)
     return out
+
+
+def _npz_array(path: Path, archive, key: str) -> np.ndarray:
+    """`archive[key]`, read lazily by NumPy: an object array (pickled) or a damaged member is a DataError."""
+    try:
+        return archive[key]
+    except ValueError as err:
+        if "allow_pickle" in str(err):  # never unpickled: a pickle can run code
+            raise DataError(f"{path}: {key} is an object (pickled) array; expected a numeric array "
+                            "(save it with an integer or float dtype)") from None
+        raise DataError(f"{path}: {key} cannot be read ({err})") from None
+    except Exception as err:  # a damaged zip member (zipfile.BadZipFile, zlib.error, EOFError, OSError)
+        raise DataError(f"{path}: {key} cannot be read ({type(err).__name__}: {err})") from None
 
 
 def _check_images(path: Path, key: str, x: np.ndarray, shape: tuple) -> np.ndarray:

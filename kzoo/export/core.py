@@ -24,6 +24,7 @@ there (`Task.write_export_extras`: a recommender's `item_titles.tsv`).
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -37,7 +38,7 @@ from typing import Any, Callable, Mapping, Sequence
 import keras
 
 from kzoo import progress, registry
-from kzoo.errors import ConfigError
+from kzoo.errors import ConfigError, ModelFileError, UnsafeFileError
 from kzoo.finite import nonfinite_weights, outputs_are_finite
 from kzoo.run_dir import LOCK_FILE, RunDir, RunDirError, lock_dir
 from kzoo.schema import QUANTIZE_MODES
@@ -109,7 +110,20 @@ def write_version(output: str | os.PathLike, write: Callable[[Path], None]) -> P
     with lock_dir(output):
         for stale in output.glob(_TMP_PREFIX + "*"):
             shutil.rmtree(stale, ignore_errors=True)
-        return _write_new_version(output, write, created)
+        try:
+            return _write_new_version(output, write, created)
+        except Exception as err:
+            if not _out_of_space(err):
+                raise
+            raise ExportError(f"no space left on the device for an export under {output}: nothing was written "
+                              "(the previous versions are kept); free some space and export again") from None
+
+
+def _out_of_space(err: Exception) -> bool:
+    """A full disk, as Python (OSError ENOSPC / EDQUOT) or TensorFlow's savers (ResourceExhaustedError) say it."""
+    if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return any(words in str(err) for words in ("No space left on device", "Disk quota exceeded"))
 
 
 def _write_new_version(output: Path, write: Callable[[Path], None], created: bool) -> Path:
@@ -285,6 +299,8 @@ def load_run_model(run_dir: RunDir, model_file=None):
     """The run's `model_file` (default `model.keras`); ExportError (one line) when it cannot be loaded."""
     try:
         return run_dir.load_model(model_file)
+    except (ModelFileError, UnsafeFileError):
+        raise  # one line naming the file already
     except (ValueError, OSError, TypeError) as err:
         raise ExportError(f"cannot load {model_file or run_dir.model_file}: {str(err).splitlines()[0]}") from None
 

@@ -30,6 +30,7 @@ import keras
 import numpy as np
 
 from kzoo.entries import register_model
+from kzoo.errors import ConfigError
 from kzoo.saving import load_keras_file
 from kzoo.schema import Fraction, NonNegativeFloat, PositiveInt, UnitInterval
 
@@ -147,12 +148,12 @@ def build_neumf(
     `neumf_from_pretrained`). Their sizes must match this model's.
     """
     if bool(pretrained_gmf) != bool(pretrained_mlp):
-        raise ValueError(
+        raise ConfigError(
             "model.pretrained_gmf and model.pretrained_mlp must be given together "
             f"(got pretrained_gmf={pretrained_gmf!r}, pretrained_mlp={pretrained_mlp!r})"
         )
     if not hidden_units:
-        raise ValueError("model.hidden_units must name at least one MLP layer for neumf")
+        raise ConfigError("model.hidden_units must name at least one MLP layer for neumf")
     inputs = _inputs()
     gmf = _gmf_vector(inputs, num_users, num_items, gmf_embedding_size, l2)
     mlp_l2 = l2 if mlp_l2 is None else mlp_l2
@@ -162,7 +163,12 @@ def build_neumf(
     if pretrained_gmf:
         gmf_model = _load(pretrained_gmf, "model.pretrained_gmf")
         mlp_model = _load(pretrained_mlp, "model.pretrained_mlp")
-        load_pretrained_weights(model, gmf_model, mlp_model, alpha)
+        try:
+            load_pretrained_weights(model, gmf_model, mlp_model, alpha)
+        except ValueError as err:  # not a gmf / ncf_mlp model, or one of other sizes
+            raise ConfigError(f"model.pretrained_gmf={pretrained_gmf!r} and model.pretrained_mlp={pretrained_mlp!r} "
+                              f"do not fit this neumf (they must be trained gmf and ncf_mlp models of its sizes): "
+                              f"{str(err).splitlines()[0]}") from None
     return model
 
 

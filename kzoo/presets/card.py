@@ -81,8 +81,13 @@ def model_card(config: Mapping, metadata: Mapping, reference: str = "path/to/pre
     warning = ("**SYNTHETIC DATA: this model was trained and tested on data kzoo generated, not on a real dataset. "
                "Its scores mean nothing and it is not fit for any use but testing the tooling.**")
     description = " ".join(str(config.get("description") or f"The kzoo `{entry}` model.").split())
+    chance = metadata.get("chance")
+    chance_line = (f"NO BETTER THAN CHANCE: its best validation {chance['metric']}, {chance['best']:.4g}, is not "
+                   f"clearly above {chance['chance']:.4g}, what {chance['guess']} scores (margin "
+                   f"{chance['margin']:.2g}); it learned nothing it can show." if chance else "")
     lines = [f"# {entry}{' (SYNTHETIC)' if synthetic else ''}: a kzoo model", ""]
     lines += [warning, ""] if synthetic else []
+    lines += [f"**{chance_line}**", ""] if chance else []
     lines += [
         "## What it is", "",
         f"kzoo entry `{entry}` (family `{config.get('family')}`, task `{config.get('task')}`), "
@@ -122,6 +127,8 @@ def model_card(config: Mapping, metadata: Mapping, reference: str = "path/to/pre
     lines += ["## Limitations", ""]
     if synthetic:
         lines += [f"- SYNTHETIC: {warning.strip('*')}"]
+    if chance:
+        lines += [f"- {chance_line}"]
     lines += [f"- Scored on one test split (`{used.get('name')}`) with one seed; other data will score differently.",
               "- Inputs must be preprocessed with the preprocessor shipped beside the weights (its vocabulary or id "
               "maps); out-of-vocabulary tokens and unknown ids map to the padding / unknown index.",

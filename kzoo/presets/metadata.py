@@ -71,6 +71,7 @@ def describe(config: Mapping, metrics: Mapping, sizes: Mapping, files: Mapping |
         "data": {"source": used.get("source"), "name": used.get("name"), "sizes": used.get("sizes"),
                  "notes": used.get("notes", [])},
         "test": metrics.get("test") or {},
+        "chance": metrics.get("chance") if metrics.get("no_better_than_chance") else None,
         "epochs_run": metrics.get("epochs_run"),
         "command": metrics.get("command"),
         "init_from": config.get("train", {}).get("init_from") or None,

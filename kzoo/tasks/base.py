@@ -93,6 +93,14 @@ class Task:
         preset); return entries for `metrics.json`. Called once, by the chief, after `model.keras`."""
         return {}
 
+    def chance_level(self, config: Mapping, bundle) -> dict | None:
+        """What a model that only guesses scores on `bundle`'s validation split, in the `monitor` metric.
+
+        `{"value": float, "examples": int, "guess": "what the guess is"}`, or None when the task has
+        no such baseline (the trainer then says nothing). A run at or near it learned nothing.
+        """
+        return None
+
     # ------------------------------------------------------------------ refit
     def has_validation(self, config: Mapping) -> bool:
         """Whether `config` carves a validation split (what `train.refit` chooses epochs with)."""

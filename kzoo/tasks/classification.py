@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Mapping
 
 import keras
+import numpy as np
 
 from kzoo.errors import ConfigError
 from kzoo.signatures import classifier_outputs, scoring
@@ -45,6 +46,19 @@ class ClassificationTask(Task):
 
     def has_validation(self, config):
         return float(config["data"].get("val_fraction", 0)) > 0
+
+    def chance_level(self, config, bundle):
+        """Always predicting the validation split's most frequent class: its share is the accuracy to beat."""
+        if bundle.val is None:
+            return None
+        counts = np.zeros(int(config["model"]["num_classes"]), np.int64)
+        for batch in bundle.val:
+            labels = np.asarray(batch[1]).reshape(-1).astype(np.int64)
+            counts += np.bincount(labels[(labels >= 0) & (labels < counts.size)], minlength=counts.size)
+        if not counts.sum():
+            return None
+        return {"value": float(counts.max() / counts.sum()), "examples": int(counts.sum()),
+                "guess": "always predicting the most frequent class"}
 
     def without_validation(self, data):
         data["val_fraction"] = 0.0

@@ -14,6 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from kzoo.data.recommender import IdMaps, load_recommender_data
+from kzoo.data.recommender.evaluation import RankingEvaluator
 from kzoo.data.schemas import RECOMMENDATION_DATA
 from kzoo.data.tfds_source import DataError
 from kzoo.signatures import recommender as recommender_signatures
@@ -57,6 +58,14 @@ class Recommendation(Task):
 
     def has_validation(self, config):
         return bool(config["data"].get("validation", True))
+
+    def chance_level(self, config, bundle):
+        """A random ranking of each validation user's candidates: its expected HR@K."""
+        evaluator = bundle.evaluate
+        if not isinstance(evaluator, RankingEvaluator) or "val" not in evaluator.candidates:
+            return None
+        hits = evaluator.random_hit_rates("val")
+        return {"value": float(hits.mean()), "examples": int(hits.size), "guess": "ranking the candidates at random"}
 
     def without_validation(self, data):
         data["validation"] = False

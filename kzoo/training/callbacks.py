@@ -4,16 +4,19 @@ only half a file)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import h5py
 import keras
 
 from kzoo import progress
+from kzoo.finite import nonfinite_weights
 from kzoo.run_dir import RunDir, RunDirError, write_atomically
 
 BACKUP_METADATA = "training_metadata.json"  # the name Keras 3.15's BackupAndRestore uses
@@ -23,7 +26,10 @@ KERAS_BACKUP_WEIGHTS = "latest.weights.h5"  # the weights of a backup Keras's ow
 class TerminateOnNaNWithAdvice(keras.callbacks.Callback):
     """Stop training when the loss is NaN/inf and say which epoch and what to try.
 
-    Keras's TerminateOnNaN only prints the batch; users need the epoch and a next step.
+    Keras's TerminateOnNaN only prints the batch; users need the epoch and a next step. It also
+    keeps `first_loss`, the loss of the run's first batch (epoch 1, before any update counts): the
+    reference `kzoo.training.divergence.loss_growth` compares the last epoch with (None when the fit
+    resumed past epoch 1).
     """
 
     def __init__(self, learning_rate: float | None = None):
@@ -31,12 +37,15 @@ class TerminateOnNaNWithAdvice(keras.callbacks.Callback):
         self.learning_rate = learning_rate
         self.epoch = 0
         self.message = None
+        self.first_loss = None
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
 
     def on_train_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
+        if loss is not None and self.first_loss is None and self.epoch == 0 and batch == 0:
+            self.first_loss = float(loss)
         if loss is not None and not math.isfinite(float(loss)):
             lower = f" (it is {self.learning_rate:g}; try {self.learning_rate / 10:g})" if self.learning_rate else ""
             self.message = (
@@ -75,14 +84,23 @@ class ThroughputTimer(keras.callbacks.Callback):
 class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
     """ModelCheckpoint that replaces its file whole (`write_atomically`): a crash or full disk keeps the last good one.
 
-    A failed write ends `fit` with a one-line RunDirError naming the file.
+    A failed write ends `fit` with a one-line RunDirError naming the file. Weights that are not all
+    finite are never written (the best so far stays, and so does its score): a diverged run's error
+    messages point users at `best.keras`, which must then hold a usable model.
     """
 
     def _save_model(self, epoch, batch, logs):
         # Keras 3.15's `ModelCheckpoint._save_model` decides with `_should_save_model` (which also updates
         # `self.best`), then saves in place with `self.model.save(filepath, overwrite=True)`.
         filepath = Path(self._get_file_path(epoch, batch, logs))
+        best = self.best
         if not self._should_save_model(epoch, batch, logs, str(filepath)):
+            return
+        bad = nonfinite_weights(self.model)
+        if bad:
+            self.best = best  # a later finite epoch is compared with the last one written
+            print(f"kzoo: {filepath.name} not written after epoch {epoch + 1}: weights not finite ({bad[0]}"
+                  f"{' ...' if len(bad) > 1 else ''})", file=sys.stderr, flush=True)
             return
         filepath.parent.mkdir(parents=True, exist_ok=True)
         save = self.model.save_weights if self.save_weights_only else self.model.save
@@ -113,7 +131,20 @@ def read_backup(directory: str | Path) -> dict | None:
             pass
     except OSError as err:
         raise _damaged(directory, f"{weights}: {err}") from None
+    # Bytes changed inside a whole HDF5 file load without complaint, as garbage weights: the digest
+    # written with the backup catches them (backups written before it was recorded are not checked).
+    if "sha256" in state and file_digest(directory / weights) != state["sha256"]:
+        raise _damaged(directory, f"{weights} does not match the sha256 recorded when it was written")
     return {"epoch": epoch, "batch": state.get("batch", 0), "weights": directory / weights}
+
+
+def file_digest(path: Path) -> str:
+    """The sha256 of the file at `path`, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _damaged(directory: Path, reason: str) -> RunDirError:
@@ -140,8 +171,8 @@ class SafeBackupAndRestore(keras.callbacks.BackupAndRestore):
         state = {"epoch": self._current_epoch, "batch": self._last_batch_seen}
         weights = f"epoch{state['epoch']}-batch{state['batch']}.weights.h5"
         write_atomically(directory / weights, lambda tmp: self.model.save_weights(tmp, overwrite=True))
-        write_atomically(directory / BACKUP_METADATA,
-                         lambda tmp: tmp.write_text(json.dumps({**state, "weights": weights}), encoding="utf-8"))
+        state.update(weights=weights, sha256=file_digest(directory / weights))
+        write_atomically(directory / BACKUP_METADATA, lambda tmp: tmp.write_text(json.dumps(state), encoding="utf-8"))
         for path in directory.iterdir():  # the previous backup's weights, and what a killed write left
             if path.is_file() and path.name not in (weights, BACKUP_METADATA):
                 path.unlink(missing_ok=True)
@@ -152,10 +183,17 @@ class SafeBackupAndRestore(keras.callbacks.BackupAndRestore):
             return
         if self.model.optimizer is not None and not self.model.optimizer.built:
             self.model.optimizer.build(self.model.trainable_variables)  # so its weights load too, as Keras 3.15 does
-        try:
-            self.model.load_weights(state["weights"])
-        except OSError as err:
-            raise _damaged(Path(self.backup_dir), f"{state['weights'].name}: {err}") from None
+        # An HDF5 file that opens but is garbage inside fails here, after Keras warned about each part it
+        # skipped: those warnings are kept only when the load succeeds (the one-line error says it all).
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                self.model.load_weights(state["weights"])
+            except (OSError, ValueError, KeyError, TypeError) as err:
+                reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+                raise _damaged(Path(self.backup_dir), f"{state['weights'].name}: {reason}") from None
+        for warning in caught:
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
         # Keras 3.15's fit starts at `model._initial_epoch` when set (backend/<backend>/trainer.py).
         self.model._initial_epoch = state["epoch"]
 

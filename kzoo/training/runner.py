@@ -12,6 +12,7 @@ fixed points of the phases. A new task or a new plug-in never edits this file.
 from __future__ import annotations
 
 import dataclasses
+import math
 import sys
 import time
 from pathlib import Path
@@ -41,7 +42,7 @@ from kzoo.training.cluster import (
     worker_batch_size, worker_role,
 )
 from kzoo.training.curves import plot_curves
-from kzoo.training.divergence import divergence_message, loss_growth
+from kzoo.training.divergence import divergence_message, growth_message, loss_growth
 from kzoo.training.history import read_history
 from kzoo.training.lora import LoRA
 from kzoo.training.process import set_mixed_precision, set_seed, versions
@@ -148,6 +149,7 @@ class Training:
         self.nan_stops: list = []  # every NaN stop handed to a fit (the refit's too)
         self.dir_lock = None  # the run directory's lock, held by the chief from `run_dir` to the end
         self.done = False  # a phase sets it to end the run early (workers other than the chief)
+        self.fit_started = False  # set just before `model.fit`: from then on a failed run keeps its folder
 
     def run(self) -> dict:
         """Run every phase in order; return the `metrics.json` content."""
@@ -158,10 +160,27 @@ class Training:
                     break
         except KeyboardInterrupt:
             raise TrainingInterrupted(self._interrupted_message()) from None
+        except Exception:
+            self._take_back_run_dir()
+            raise
         finally:  # the run directory's lock (taken in `run_dir`) ends with the run, however it ends
             if self.dir_lock is not None:
                 self.dir_lock.release()
         return self.metrics
+
+    def _take_back_run_dir(self) -> None:
+        """A new run that fails before training began leaves `--output` as it found it.
+
+        Otherwise a refusal found after the folder was made (a bad data file, a `prune.exclude`
+        matching nothing) strands a `config.yaml` there, and the corrected command is refused as
+        "already holds a run". Once `fit` has started the folder is kept (its epochs can be resumed).
+        """
+        undo = getattr(getattr(self, "dir", None), "undo", None)
+        if undo is None or self.fit_started or not self.role.is_chief:
+            return
+        if self.dir_lock is not None:
+            self.dir_lock.release()
+        undo()
 
     # ------------------------------------------------------------------ phases
     def resolve(self) -> None:
@@ -260,6 +279,7 @@ class Training:
             self.callbacks = self.dist.callbacks() + self.callbacks
         self.callbacks += self.plugin_callbacks(self.net, self.config, self.total_steps)
         started = time.perf_counter()
+        self.fit_started = True
         if not (self.request.resume and self.dir.refit_record.is_file()):
             self.fit_model.fit(train_data, validation_data=self.bundle.val, epochs=int(train["epochs"]),
                                callbacks=self.callbacks, verbose=self.fit_verbose, shuffle=False)
@@ -271,21 +291,27 @@ class Training:
             plugin.after_fit(self)
 
     def check(self) -> None:
-        """A run whose loss became non-finite, or whose weights are, has diverged: record it and stop.
+        """A run whose loss became non-finite, or whose weights are, or whose training loss ended far above
+        where it started (`loss_growth`), has diverged: record it and stop.
 
         `metrics.json` says `status: diverged` with the reason; `model.keras` is not written (the
         run is not finished) and nothing is exported. Raises TrainingDiverged.
         """
         stops = [c.message for c in self.nan_stops if c.message]
         bad = nonfinite_weights(self.net)
-        if not stops and not bad:
+        history = read_history(self.write_dir.history_file)
+        learning_rate = float(self.config["train"].get("learning_rate", 0)) or None
+        growth = None if stops or bad else loss_growth(history, self.nan_stops[0].first_loss if self.nan_stops else None)
+        if not stops and not bad and not growth:
             return
-        message = divergence_message(stops, bad, float(self.config["train"].get("learning_rate", 0)) or None)
+        if growth:
+            message = growth_message(growth, len(history.get("loss", [])), learning_rate)
+        else:
+            message = divergence_message(stops, bad, learning_rate)
         if self.role.is_chief:
-            history = read_history(self.write_dir.history_file)
             write_json({**self._run_summary(history), "status": "diverged", "reason": message,
-                        "stopped_on_nan": stops[0] if stops else None, "nonfinite_weights": bad},
-                       self.dir.metrics_file)
+                        "stopped_on_nan": stops[0] if stops else None, "nonfinite_weights": bad,
+                        "loss_growth": growth}, self.dir.metrics_file)
         else:
             remove_scratch(self.write_dir.path)
         raise TrainingDiverged(f"{message} Nothing was saved as model.keras or exported ({self.dir}).")
@@ -318,10 +344,6 @@ class Training:
         if self.role.count > 1:
             print(f"kzoo: worker {self.role.index} of {self.role.count} final weights sha256 {weights_digest(self.net)}",
                   flush=True)
-        growth = loss_growth(history)
-        if growth:
-            print(f"kzoo: warning: the training loss rose from {growth['first']:.4g} (epoch 1) to {growth['last']:.4g} "
-                  f"(epoch {len(history['loss'])}): the run is diverging; lower train.learning_rate", flush=True)
         self.metrics = {
             **self._run_summary(history),
             "status": "finished",
@@ -331,10 +353,11 @@ class Training:
             "jit_compile": bool(self.fit_model.jit_compile),  # as compiled: flag, config or backend
             "parameters": int(self.net.count_params()),
             "stopped_on_nan": None,
-            "loss_growth": growth,
+            "loss_growth": None,  # a run whose loss grew far above its start diverged (the `check` phase)
             "refit": self.refit_info,
             **self.task_outputs,
         }
+        self.metrics.update(self._against_chance(history))
         for plugin in self.plugins:
             self.metrics.update(plugin.metrics(self.net, self.config, self.total_steps))
         if not self.role.is_chief:
@@ -369,6 +392,28 @@ class Training:
         epochs = len(read_history(run_dir.history_file).get("loss", []))
         return (f"interrupted after epoch {epochs}; continue with: kzoo-train --model {self.config['entry']} "
                 f"--output {run_dir} --resume")
+
+    def _against_chance(self, history: dict) -> dict:
+        """`no_better_than_chance` (and `chance`, how it was judged) of the best validation epoch; a warning line.
+
+        No better: the best value of the task's monitor is within two standard errors of a guessing
+        model's (`Task.chance_level`: the majority class, a random ranking); None when there is no
+        validation metric or no such baseline.
+        """
+        values = [v for v in history.get(self.task.monitor, []) if math.isfinite(v)]
+        chance = self.task.chance_level(self.config, self.bundle) if values and self.task.mode == "max" else None
+        if chance is None:
+            return {"no_better_than_chance": None}
+        best, level, examples = max(values), chance["value"], chance["examples"]
+        margin = 2 * math.sqrt(level * (1 - level) / max(examples, 1))
+        judged = {"metric": self.task.monitor, "best": best, "chance": level, "margin": margin,
+                  "guess": chance["guess"], "examples": examples}
+        if best > level + margin:
+            return {"no_better_than_chance": False, "chance": judged}
+        print(f"kzoo: warning: the best {self.task.monitor}, {best:.4g}, is no better than chance ({level:.4g}: "
+              f"{chance['guess']}, on {examples} validation examples): the model learned nothing it can show",
+              flush=True)
+        return {"no_better_than_chance": True, "chance": judged}
 
     def _run_summary(self, history: dict) -> dict:
         """What every `metrics.json` holds, finished or diverged: entry, data, epochs, history, runtime, versions."""

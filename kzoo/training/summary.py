@@ -65,9 +65,6 @@ def format_summary(metrics: Mapping, config: Mapping, tool: str = "kzoo") -> str
     reference = reference_line(metrics["test"], config.get("reference") or {}, synthetic, cap is not None)
     if reference:
         lines.append(f"  target: {reference}")
-    if metrics.get("loss_growth"):
-        lines.append(f"  warning: the training loss rose {metrics['loss_growth']['first']:.4g} -> "
-                     f"{metrics['loss_growth']['last']:.4g}: lower train.learning_rate")
     if metrics.get("export"):
         lines.append(f"  export: {metrics['export']}")
     example = get_task(config["task"]).predict_example if config.get("task") else ""

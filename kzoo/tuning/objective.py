@@ -4,7 +4,8 @@ The training is `kzoo.training.train` in this process with `test=False` (the tes
 unread), `export=False` and `train.refit` off (a refit would train on the validation split the trial
 is scored on). Optuna's `KerasPruningCallback` (optuna-integration) reports the task's monitor
 (`val_accuracy`, `val_hr@10`, ...) after every epoch and stops the fit when the pruner says so. A
-run that diverges (`TrainingDiverged`) is recorded as a failed trial, never as the best.
+run that diverges (`TrainingDiverged`) is recorded as a failed trial, never as the best; one
+interrupted by Ctrl-C is failed too (`status: interrupted`, not counted) and queued to run again.
 """
 
 from __future__ import annotations
@@ -121,6 +122,12 @@ def run_trial(trial: optuna.Trial, setup: TrialSetup) -> float:
         return value
     except optuna.TrialPruned:
         status = "pruned"
+        raise
+    except KeyboardInterrupt:
+        # Ctrl-C: the trial is failed (not counted) and its values queued again, so the same command
+        # continues the study with it (a trial's run directory is not resumed on its own).
+        status = "interrupted"
+        trial.study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
         raise
     except TrainingDiverged as err:
         status, reason = "diverged", str(err)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import multiprocessing
 import sys
 import time
@@ -154,8 +155,42 @@ def run_worker(request: TuneRequest, worker: int = 0, study: optuna.Study | None
             study.stop()
 
     timeout = None if request.timeout_minutes is None else 60.0 * request.timeout_minutes
-    study.optimize(lambda trial: run_trial(trial, setup), n_trials=remaining, timeout=timeout,
-                   callbacks=[_announce, stop_when_full], gc_after_trial=True)
+    quiet = _QuietInterrupt()
+    optuna_logger = logging.getLogger("optuna.study._optimize")  # where Optuna logs a failed trial
+    optuna_logger.addFilter(quiet)
+    try:
+        study.optimize(lambda trial: run_trial(trial, setup), n_trials=remaining, timeout=timeout,
+                       callbacks=[_announce, stop_when_full], gc_after_trial=True)
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(
+            f"kzoo-tune interrupted: {counted(study)} of {request.trials} trials done"
+            f"{f', trial {quiet.trial} queued to run again' if quiet.trial not in (None, -1) else ''}; "
+            "the same command continues the study") from None
+    finally:
+        optuna_logger.removeFilter(quiet)
+
+
+class _QuietInterrupt(logging.Filter):
+    """Drops Optuna's report of a trial failed by Ctrl-C (a traceback through Optuna); the tool says it in one line."""
+
+    def __init__(self):
+        super().__init__()
+        self.trial: int | None = None  # the interrupted trial's number
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], KeyboardInterrupt):
+            words = record.getMessage().split()  # "Trial N failed with parameters: ..." (Optuna 4)
+            self.trial = int(words[1]) if len(words) > 1 and words[1].isdigit() else -1
+            return False
+        return not (self.trial is not None and record.getMessage().startswith(f"Trial {self.trial} failed with value"))
+
+
+def _spawned_worker(request: TuneRequest, worker: int) -> None:
+    """A worker process: `run_worker`, ending quietly on Ctrl-C (worker 0 says it for the study)."""
+    try:
+        run_worker(request, worker)
+    except KeyboardInterrupt:
+        sys.exit(130)
 
 
 def tune(request: TuneRequest) -> dict:
@@ -187,7 +222,7 @@ def tune(request: TuneRequest) -> dict:
           f"{f', trials {retried} were killed and are queued again' if retried else ''}; {request.workers} worker(s); "
           f"{task.monitor} ({task.mode}); space: {describe_space(space)}", flush=True)
     started = time.perf_counter()
-    others = [multiprocessing.get_context("spawn").Process(target=run_worker, args=(request, i), daemon=False)
+    others = [multiprocessing.get_context("spawn").Process(target=_spawned_worker, args=(request, i), daemon=False)
               for i in range(1, request.workers)]
     for process in others:
         process.start()

@@ -44,6 +44,17 @@ class RankingEvaluator:
         scores, valid = self.candidate_scores(model, split, verbose=int(shown))
         return ranking.rank_of_positive(scores[:, 0], scores[:, 1:], valid[:, 1:])
 
+    def random_hit_rates(self, split: str = "val") -> np.ndarray:
+        """Each `split` user's chance of a hit in the top K under a random ranking: K / (candidates), at most 1."""
+        users, candidates, valid = self.candidates[split]
+        if self.full_ranking:  # the held-out item against every item the user has not rated
+            d = self.data
+            seen = np.searchsorted(d.all_users, users, "right") - np.searchsorted(d.all_users, users, "left")
+            count = d.num_items - seen + 1
+        else:
+            count = valid.sum(axis=1)  # the held-out item and its real sampled negatives
+        return np.minimum(1.0, self.top_k / np.maximum(count, 1))
+
     def candidate_scores(self, model, split: str = "test", verbose: int = 0):
         """Return `(scores, valid)`: float32 [U, 1 + M] logits of `split`'s sampled candidates (the
         held-out item first) and the bool mask of real candidates (False = padding)."""
