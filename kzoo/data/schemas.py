@@ -17,6 +17,15 @@ TINY_MAX_EXAMPLES = 1000
 _MAX_EXAMPLES = Key(int, 0, min=0, doc="examples read from each split of a tfds or file source (the first ones); "
                     f"0 = all; --tiny sets {TINY_MAX_EXAMPLES}")
 
+# The few-labels and WordPiece keys of text classification (`kzoo.data.text`).
+_TRUNCATION = Key(str, "head", choices=("head", "tail", "head_tail"),
+                  doc="which WordPiece pieces a longer text keeps: its start, its end, or a quarter from the start "
+                      "and the rest from the end (head_tail; best on IMDB in Sun et al. 2019)")
+_TRAIN_EXAMPLES = Key(int, 0, min=0, doc="train on a seeded, class-balanced subset of N labelled examples, "
+                      "validation carved from those N (few labels); 0 = the whole training split")
+_TEST_EXAMPLES = Key(int, 0, min=0, doc="score on a fixed, class-balanced subset of N test examples (the same "
+                     "whatever the seed); 0 = the whole test split")
+
 IMAGE_DATA: Section = {
     "dataset": Key(str, "mnist", doc="tfds name"),
     "val_fraction": _VAL_FRACTION,
@@ -34,13 +43,9 @@ TEXT_DATA: Section = {
                          doc="share of a single CSV/TSV file held out as test"),
     "shuffle_buffer": _SHUFFLE_BUFFER,
     "length_sorted_chunks": Key(int, 0, min=0, doc="batches per length-sorted chunk, padding trimmed; 0 = off"),
-    "truncation": Key(str, "head", choices=("head", "tail", "head_tail"),
-                      doc="which WordPiece pieces a longer text keeps: its start, its end, or a quarter from the start "
-                          "and the rest from the end (head_tail; best on IMDB in Sun et al. 2019)"),
-    "train_examples": Key(int, 0, min=0, doc="train on a seeded, class-balanced subset of N labelled examples, "
-                          "validation carved from those N (few labels); 0 = the whole training split"),
-    "test_examples": Key(int, 0, min=0, doc="score on a seeded, class-balanced subset of N test examples; "
-                         "0 = the whole test split"),
+    "truncation": _TRUNCATION,
+    "train_examples": _TRAIN_EXAMPLES,
+    "test_examples": _TEST_EXAMPLES,
     "synthetic_size": _SYNTHETIC_SIZE,
     "max_examples": _MAX_EXAMPLES,
 }
@@ -98,13 +103,6 @@ PRETRAINING_DATA: Section = {
                         doc="share of the documents held out to score the model"),
     "shuffle_buffer": _SHUFFLE_BUFFER,
     "length_sorted_chunks": Key(int, 0, min=0, doc="batches per length-sorted chunk, padding trimmed; 0 = off"),
-    "truncation": Key(str, "head", choices=("head", "tail", "head_tail"),
-                      doc="which WordPiece pieces a longer text keeps: its start, its end, or a quarter from the start "
-                          "and the rest from the end (head_tail; best on IMDB in Sun et al. 2019)"),
-    "train_examples": Key(int, 0, min=0, doc="train on a seeded, class-balanced subset of N labelled examples, "
-                          "validation carved from those N (few labels); 0 = the whole training split"),
-    "test_examples": Key(int, 0, min=0, doc="score on a seeded, class-balanced subset of N test examples; "
-                         "0 = the whole test split"),
     "synthetic_size": _SYNTHETIC_SIZE,
     "max_examples": _MAX_EXAMPLES,
 }
