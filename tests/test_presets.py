@@ -105,7 +105,7 @@ def test_the_preset_holds_config_weights_preprocessing_and_metadata(presets):
     case = presets["lstm"]
     preset = read_preset(case["preset"])
     assert preset.entry == "lstm" and preset.fitted["model"] == ["vocab_size"]
-    assert set(preset.fitted["data"]) == {"tokenizer", "sequence_length"}
+    assert set(preset.fitted["data"]) == {"tokenizer", "sequence_length", "truncation"}
     run_files = file_records(case["run"] / "preprocessing")
     assert {k: v for k, v in file_records(preset.preprocessing_dir).items()} == run_files
     meta = preset.metadata
