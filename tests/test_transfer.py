@@ -95,6 +95,7 @@ def fine_tuned(checkpoint, tmp_path_factory):
     return out
 
 
+@pytest.mark.smoke
 def test_keras_hub_reads_the_transformers_checkpoint_config_tokenizer_and_weights(checkpoint):
     directory, weights = checkpoint
     config = pretrained.backbone_config(str(directory))
