@@ -4,7 +4,6 @@ only half a file)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import sys
@@ -17,6 +16,7 @@ import keras
 
 from kzoo import progress
 from kzoo.finite import nonfinite_weights
+from kzoo.presets.files import sha256
 from kzoo.run_dir import RunDir, RunDirError, write_atomically
 
 BACKUP_METADATA = "training_metadata.json"  # the name Keras 3.15's BackupAndRestore uses
@@ -133,18 +133,9 @@ def read_backup(directory: str | Path) -> dict | None:
         raise _damaged(directory, f"{weights}: {err}") from None
     # Bytes changed inside a whole HDF5 file load without complaint, as garbage weights: the digest
     # written with the backup catches them (backups written before it was recorded are not checked).
-    if "sha256" in state and file_digest(directory / weights) != state["sha256"]:
+    if "sha256" in state and sha256(directory / weights) != state["sha256"]:
         raise _damaged(directory, f"{weights} does not match the sha256 recorded when it was written")
     return {"epoch": epoch, "batch": state.get("batch", 0), "weights": directory / weights}
-
-
-def file_digest(path: Path) -> str:
-    """The sha256 of the file at `path`, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _damaged(directory: Path, reason: str) -> RunDirError:
@@ -171,7 +162,7 @@ class SafeBackupAndRestore(keras.callbacks.BackupAndRestore):
         state = {"epoch": self._current_epoch, "batch": self._last_batch_seen}
         weights = f"epoch{state['epoch']}-batch{state['batch']}.weights.h5"
         write_atomically(directory / weights, lambda tmp: self.model.save_weights(tmp, overwrite=True))
-        state.update(weights=weights, sha256=file_digest(directory / weights))
+        state.update(weights=weights, sha256=sha256(directory / weights))
         write_atomically(directory / BACKUP_METADATA, lambda tmp: tmp.write_text(json.dumps(state), encoding="utf-8"))
         for path in directory.iterdir():  # the previous backup's weights, and what a killed write left
             if path.is_file() and path.name not in (weights, BACKUP_METADATA):
