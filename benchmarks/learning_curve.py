@@ -67,22 +67,26 @@ def run_cell(start: str, labels: int, seed: int, args) -> dict:
     """Train one cell in a temporary run directory; return its JSONL record."""
     entry, sets = cell_overrides(start, args)
     sets = {**sets, "data.train_examples": str(labels), "data.test_examples": str(args.test_examples)}
-    if entry == "bert_cls":  # warm up over the first tenth of the steps, whatever the labelled size
-        steps = -(-int(labels * 0.9) // int(sets["train.batch_size"])) * int(sets["train.epochs"])
-        sets["train.warmup_steps"] = str(max(1, steps // 10))
     for extra in args.set:
         key, value = extra.split("=", 1)
         sets[key] = value
+    if entry == "bert_cls" and "train.warmup_steps" not in sets:
+        # warm up over the first tenth of the steps, whatever the labelled size and epochs (after --set)
+        steps = -(-int(labels * 0.9) // int(sets["train.batch_size"])) * int(sets["train.epochs"])
+        sets["train.warmup_steps"] = str(max(1, steps // 10))
     run = Path(tempfile.mkdtemp(prefix=f"lc-{start}-{labels}-{seed}-", dir=args.work_dir))
     command = [sys.executable, str(ROOT / "tools" / "train.py"), "--model", entry, "--data-dir", args.data_dir,
                "--seed", str(seed), "--no-export", "--output", str(run / "run")]
     for key, value in sets.items():
         command += ["--set", f"{key}={value}"]
     started = time.time()
-    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    # The run's output goes to a file as it comes, so a long cell can be watched (`tail -f`).
+    log_path = Path(args.log) if args.log else run / "train.log"
+    with open(log_path, "w") as log_file:
+        done = subprocess.run(command, stdout=log_file, stderr=subprocess.STDOUT, text=True, cwd=ROOT)
     seconds = time.time() - started
-    log = done.stdout + done.stderr
-    result = next((json.loads(line) for line in reversed(done.stdout.splitlines()) if line.startswith("{")), None)
+    log = log_path.read_text()
+    result = next((json.loads(line) for line in reversed(log.splitlines()) if line.startswith('{"')), None)
     metrics = json.loads((run / "run" / "metrics.json").read_text()) if (run / "run" / "metrics.json").exists() else {}
     shutil.rmtree(run, ignore_errors=True)
     if done.returncode != 0 or result is None:
@@ -164,6 +168,7 @@ def main(argv=None) -> int:
     parser.add_argument("--lora-learning-rate", default="1e-3")
     parser.add_argument("--set", action="append", default=[], help="an extra KEY=VALUE for every run")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--log", default="", help="a file that gets each run's progress as it comes")
     parser.add_argument("--work-dir", default=None, help="where the temporary run directories go")
     parser.add_argument("--table", action="store_true", help="print the table of --out and exit")
     parser.add_argument("--plot", type=Path, help="write the learning-curve plot (PNG) of --out")
