@@ -71,20 +71,20 @@ def train_one(name, overrides, data, data_dir, seed, verbose, bundle=None, init_
     config = kzoo.get_config(name, overrides)
     if bundle is None:
         bundle = load_recommender_data(config, data, data_dir, seed=seed)
-    config["model"]["num_users"] = bundle.preprocessor.num_users
-    config["model"]["num_items"] = bundle.preprocessor.num_items
+    config = config.override({"model.num_users": bundle.preprocessor.num_users,
+                              "model.num_items": bundle.preprocessor.num_items})
     keras.utils.set_random_seed(seed if init_seed is None else init_seed)
     model = kzoo.build_from_config(config, steps_per_epoch=bundle.train.cardinality().numpy())
-    k = config["data"]["top_k"]
+    k = config.data.top_k
     stop = keras.callbacks.EarlyStopping(
-        monitor=f"val_hr@{k}", mode="max", patience=config["train"]["early_stopping_patience"],
+        monitor=f"val_hr@{k}", mode="max", patience=config.train.early_stopping_patience,
         restore_best_weights=True,
     )
     start = time.time()
     callbacks = [*bundle.callbacks, stop] if bundle.callbacks else []
     if per_epoch and bundle.callbacks:
         callbacks.insert(0, TestEveryEpoch(bundle, name))
-    history = model.fit(bundle.train, epochs=config["train"]["epochs"], callbacks=callbacks, verbose=0,
+    history = model.fit(bundle.train, epochs=config.train.epochs, callbacks=callbacks, verbose=0,
                         shuffle=False).history
     seconds = time.time() - start
     if verbose and bundle.callbacks:

@@ -40,7 +40,7 @@ def main() -> None:
     compile_model(model, config)
     quantized, report = quantize_model(model, "int8")
     compile_model(quantized, config)
-    print(json.dumps({"run": args.run_dir, "entry": config["entry"], "data": bundle.summary(),
+    print(json.dumps({"run": args.run_dir, "entry": config.entry, "data": bundle.summary(),
                       "float": bundle.evaluate(model, "test"), "int8": bundle.evaluate(quantized, "test"),
                       "quantized": report}))
 

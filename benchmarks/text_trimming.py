@@ -49,9 +49,9 @@ def main() -> None:
         corpus = [example["text"].numpy().decode() for example in train.take(5000)]
         reviews = [example["text"].numpy().decode() for example in test.shuffle(25000, seed=0).take(args.calls)]
     config = kzoo.get_config(args.model)
-    tokenizer = "wordpiece" if config["family"] == "bert" else "word"
-    fitted = TextPreprocessor.adapt(tf.data.Dataset.from_tensor_slices(corpus), config["data"]["sequence_length"],
-                                    config["model"]["vocab_size"], tokenizer=tokenizer)
+    tokenizer = "wordpiece" if config.family == "bert" else "word"
+    fitted = TextPreprocessor.adapt(tf.data.Dataset.from_tensor_slices(corpus), config.data.sequence_length,
+                                    config.model.vocab_size, tokenizer=tokenizer)
     config = kzoo.get_config(args.model, {"model.vocab_size": fitted.vocabulary_size})
     keras.utils.set_random_seed(0)
     model = kzoo.build_from_config(config, compile=False)

@@ -67,7 +67,7 @@ def main() -> None:
 
     config = open_run(args.run)[2]
     folder = Path(args.data).expanduser()
-    source_lang, target_lang = config["data"]["source_lang"], config["data"]["target_lang"]
+    source_lang, target_lang = config.data.source_lang, config.data.target_lang
     val = read_pairs(folder, "val", source_lang, target_lang)
     test = read_pairs(folder, "test_2016_flickr", source_lang, target_lang)
     output = Path(args.output or tempfile.mkdtemp(prefix="kzoo-beam-"))

@@ -1,6 +1,6 @@
 """Zoo configs: load `zoo_configs/<entry>.yaml`, resolve it through the schema, apply strict dotted overrides.
 
-A config is a plain nested dict with the sections `model` (builder hyperparameters), `data`
+A resolved config is a frozen `kzoo.run_config.RunConfig` (read `config.train.epochs`) with the sections `model` (builder hyperparameters), `data`
 (dataset and preprocessing), `train` (optimizer, schedule, batch size, epochs, early stopping),
 `reference` (the published metric the entry is measured against), the compression sections
 `distill` and `prune` (see `kzoo.compression`) and `runtime` (strategy, precision, seed). Every
@@ -24,6 +24,7 @@ import yaml
 
 from kzoo import schema
 from kzoo.errors import ConfigError
+from kzoo.run_config import ConfigSection, RunConfig, plain
 
 SECTIONS = ("model", "data", "train", "reference", "distill", "prune", "runtime", "export")
 _FILE_SECTIONS = ("model", "data", "train")  # the rest may be left out of an entry's file
@@ -98,12 +99,13 @@ def parse_override(text: str) -> tuple[str, Any]:
     return key, value
 
 
-def resolve(config: Mapping, sections: Mapping[str, schema.Section], entry: str) -> dict:
-    """Return a copy of `config` with every section checked against `sections` and completed.
+def resolve(config: Mapping, sections: Mapping[str, schema.Section], entry: str) -> RunConfig:
+    """Return `config` with every section checked against `sections` and completed, as a frozen `RunConfig`.
 
     Missing sections and keys take their defaults; other top-level keys (`entry`, `task`, ...)
     are copied. Raises ConfigError naming the key for an unknown key or a bad value.
     """
+    config = plain(config)
     unknown = [k for k in config if k not in sections and k not in _OTHER_KEYS]
     if unknown:
         raise ConfigError(f"unknown top-level key(s) {sorted(unknown)}; valid: {list(sections)}")
@@ -116,13 +118,13 @@ def resolve(config: Mapping, sections: Mapping[str, schema.Section], entry: str)
     for key, section in sections.items():
         if key not in resolved:
             resolved[key] = schema.check_section(section, None, key, entry)
-    return resolved
+    return RunConfig(resolved, sections)
 
 
-def with_overrides(config: dict, overrides: Mapping[str, Any], sections: Mapping[str, schema.Section],
-                    entry: str) -> dict:
+def with_overrides(config: Mapping, overrides: Mapping[str, Any], sections: Mapping[str, schema.Section],
+                   entry: str) -> RunConfig:
     """Return `config` (resolved) with dotted overrides set, resolved again; None values are skipped."""
-    result = copy.deepcopy(config)
+    result = plain(config)
     for key, value in overrides.items():
         if value is None:
             continue
@@ -172,13 +174,13 @@ def as_overrides(overrides: Mapping[str, Any] | Iterable[str]) -> Mapping[str, A
 
 def dump_yaml(config: Mapping, path: str | os.PathLike) -> None:
     """Write a resolved config as YAML (used for `config.yaml` in run directories)."""
-    Path(path).write_text(yaml.safe_dump(dict(config), sort_keys=False), encoding="utf-8")
+    Path(path).write_text(yaml.safe_dump(plain(config), sort_keys=False), encoding="utf-8")
 
 
 def commented_yaml(config: Mapping, sections: Mapping[str, schema.Section]) -> str:
     """`config` as YAML (loadable as a `--config` file) with each section key's doc and valid values
     (`kzoo.schema.describe_key`) as a comment at the end of its line."""
-    lines = []
+    config, lines = plain(config), []
     head = [name for name in config if name not in sections and not isinstance(config[name], Mapping)]
     for name in head + [name for name in config if name not in head]:  # entry, task, ... first
         value = config[name]

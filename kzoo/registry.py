@@ -20,6 +20,7 @@ from kzoo import schema
 from kzoo.entries import _ALIASES, _ENTRIES, Entry, UnknownModelError, register_model
 from kzoo.data.schemas import TINY_MAX_EXAMPLES
 from kzoo.errors import ConfigError
+from kzoo.run_config import RunConfig
 from kzoo.tasks import get_task
 
 __all__ = [
@@ -102,19 +103,18 @@ def get_config(
     overrides: Mapping[str, Any] | list[str] | None = None,
     config_path: str | None = None,
     tiny: bool = False,
-) -> dict:
+) -> RunConfig:
     """Return the resolved config of an entry: the schema's defaults, its YAML (or `config_path`),
     the file's `tiny` overrides when `tiny` (with `data.max_examples` at `TINY_MAX_EXAMPLES` unless they set
     it), then dotted `overrides`. Raises ConfigError naming the key."""
     entry = get_entry(name)
     config = load_entry_config(entry.config_file, entry.name, config_path, tiny=tiny)
-    config["task"] = entry.task
-    config["family"] = entry.family
-    if tiny and config["data"].get("max_examples") == 0:  # the file's tiny section set no cap of its own
+    config = config.replace(task=entry.task, family=entry.family)
+    if tiny and config.data.max_examples == 0:  # the file's tiny section set no cap of its own
         # Every smoke run reads a slice of a real dataset: seconds however large the dataset is.
-        config = apply_overrides(config, {"data.max_examples": TINY_MAX_EXAMPLES}, entry.name)
+        config = config.override({"data.max_examples": TINY_MAX_EXAMPLES})
     if overrides:
-        config = apply_overrides(config, overrides, entry.name)
+        config = config.override(config_lib.as_overrides(overrides))
     return config
 
 

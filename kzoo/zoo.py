@@ -17,8 +17,8 @@ from kzoo.tasks import compile_model
 
 def build_from_config(config: Mapping, compile: bool = True, steps_per_epoch: int | None = None) -> keras.Model:
     """Build (and by default compile) the model a resolved config describes."""
-    entry = get_entry(config["entry"])
-    model = entry.builder(**config["model"])
+    entry = get_entry(config.entry)
+    model = entry.builder(**config.model)
     if compile:
         compile_model(model, config, steps_per_epoch=steps_per_epoch)
     return model
@@ -41,8 +41,9 @@ def entry_summaries(pattern: str = "*") -> list[dict]:
     for name in list_models(pattern):
         config = get_config(name)
         summaries.append({
-            "entry": name, "aliases": list(get_entry(name).aliases), "task": config["task"],
-            "dataset": config["data"].get("dataset", ""),
-            "parameters": build_from_config(config, compile=False).count_params(), "reference": config["reference"],
+            "entry": name, "aliases": list(get_entry(name).aliases), "task": config.task,
+            "dataset": config.data.dataset,
+            "parameters": build_from_config(config, compile=False).count_params(),
+            "reference": config.reference.to_dict(),
         })
     return summaries

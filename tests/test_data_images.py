@@ -92,7 +92,7 @@ def test_synthetic_images_learnable():
 
 
 def test_synthetic_bundle_same_seed_same_batches(config):
-    config["data"]["synthetic_size"] = 200
+    config = config.override({"data.synthetic_size": 200})
     first = [load_data(config, "synthetic", seed=1, batch_size=16) for _ in range(2)]
     (x1, y1), (x2, y2) = (next(iter(b.train)) for b in first)
     assert np.array_equal(x1, x2) and np.array_equal(y1, y2)

@@ -28,9 +28,7 @@ ROWS = [
 
 
 def config(**data):
-    cfg = kzoo.get_config("gmf")
-    cfg["data"].update(data)
-    return cfg
+    return kzoo.get_config("gmf", {f"data.{key}": value for key, value in data.items()})
 
 
 def write(tmp_path, name, rows=ROWS):
@@ -137,9 +135,9 @@ def test_eval_candidates_are_fixed_by_the_seed_and_unseen_by_the_user():
 def test_trained_model_beats_random_and_callback_logs_val_metrics():
     cfg = config()
     bundle = load_recommender_data(cfg, "synthetic", seed=0, batch_size=128)
-    cfg["model"].update(num_users=bundle.preprocessor.num_users, num_items=bundle.preprocessor.num_items,
-                        embedding_size=16)
-    cfg["train"].update(learning_rate=0.01, schedule="constant")
+    cfg = cfg.override({"model.num_users": bundle.preprocessor.num_users,
+                        "model.num_items": bundle.preprocessor.num_items, "model.embedding_size": 16,
+                        "train.learning_rate": 0.01, "train.schedule": "constant"})
     keras.utils.set_random_seed(0)
     model = kzoo.build_from_config(cfg)
     stop = keras.callbacks.EarlyStopping(monitor="val_hr@10", mode="max", patience=5)

@@ -19,7 +19,7 @@ EN = ["A man runs.", "Two dogs play in the park.", "A woman reads a book."]
 def config():
     config = kzoo.get_config("transformer_seq2seq", {"data.source_length": 10, "data.target_length": 9,
                                                      "model.source_vocab_size": 60, "model.target_vocab_size": 60})
-    config["data"]["synthetic_size"] = 200
+    config = config.override({"data.synthetic_size": 200})
     return config
 
 

@@ -22,7 +22,7 @@ TEST = {"pos": ["Zebraword is great."], "neg": ["Awful zebraword."]}
 @pytest.fixture
 def config():
     config = kzoo.get_config("lstm", {"data.sequence_length": 12, "model.vocab_size": 100})
-    config["data"]["val_fraction"] = 0.0
+    config = config.override({"data.val_fraction": 0.0})
     return config
 
 
@@ -67,7 +67,7 @@ def test_vocabulary_leaves_out_the_words_of_the_validation_rows(config, tmp_path
     rows = [f"common words solo{i}" for i in range(20)]
     (tmp_path / "train.csv").write_text("text,label\n" + "".join(f"{t},{i % 2}\n" for i, t in enumerate(rows)))
     (tmp_path / "test.csv").write_text("text,label\nunseen words,0\nmore unseen,1\n")
-    config["data"]["val_fraction"] = 0.25
+    config = config.override({"data.val_fraction": 0.25})
     seed = 3
     bundle = load_data(config, str(tmp_path), seed=seed, batch_size=4)
     assert bundle.sizes["val"] == 5
@@ -81,7 +81,7 @@ def test_vocabulary_leaves_out_the_words_of_the_validation_rows(config, tmp_path
 
 def test_validation_carved_from_train_only(tmp_path):
     config = kzoo.get_config("lstm", {"data.sequence_length": 12, "model.vocab_size": 100})
-    config["data"]["synthetic_size"] = 200
+    config = config.override({"data.synthetic_size": 200})
     bundle = load_data(config, "synthetic", seed=5, batch_size=32)
     assert bundle.sizes == {"train": 180, "val": 20, "test": 50}
     assert sum(len(y) for _, y in bundle.val) == 20

@@ -71,7 +71,7 @@ def test_check_splits_lists_valid_names():
 
 def test_auto_falls_back_to_synthetic(offline, tmp_path, capsys):
     config = kzoo.get_config("mlp")
-    config["data"]["synthetic_size"] = 200
+    config = config.override({"data.synthetic_size": 200})
     bundle = load_data(config, "auto", data_dir=str(tmp_path), batch_size=32)
     assert bundle.source == "synthetic"
     assert "synthetic" in capsys.readouterr().out
@@ -108,7 +108,7 @@ def test_mocked_imdb_pipeline(mocked_tfds, tmp_path):
 
 def test_shard_splits_training_data(tmp_path):
     config = kzoo.get_config("mlp")
-    config["data"]["synthetic_size"] = 100
+    config = config.override({"data.synthetic_size": 100})
     parts = [load_data(config, "synthetic", batch_size=100, shard=(2, i)) for i in range(2)]
     assert [p.sizes["train"] for p in parts] == [45, 45]
     images = [np.concatenate([x.numpy() for x, _ in p.train]) for p in parts]

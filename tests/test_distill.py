@@ -206,7 +206,7 @@ tiny = {"model.filters": [4, 8], "model.convs_per_block": 1, "model.dense_units"
 config = kzoo.get_config("cnn_small", tiny)
 student, teacher = (kzoo.build_from_config(kzoo.get_config(n, tiny), compile=False) for n in ("cnn_small", "cnn"))
 model = Distiller(student, teacher, temperature=2.0, alpha=0.5)
-config["train"]["learning_rate"] = 0.01
+config = config.override({"train.learning_rate": 0.01})
 compile_model(model, config)
 x, y = example_batch(config, batch_size=16)
 pruning = MagnitudePruning(student, PolynomialSchedule(0.0, 0.5, begin=0, end=10, frequency=5))

@@ -75,8 +75,8 @@ def test_forward_shape_and_dtype(name):
 def test_learns_on_a_fixed_batch(name):
     config = tiny_config(name)
     keras.utils.set_random_seed(0)
-    config["train"]["learning_rate"] = 0.01
-    config["train"]["schedule"] = "constant"
+    config = config.override({"train.learning_rate": 0.01})
+    config = config.override({"train.schedule": "constant"})
     model = kzoo.build_from_config(config)
     x, y = example_batch(config, batch_size=16)
     # Training-mode losses: batch norm's moving statistics lag behind on so few steps.
@@ -111,7 +111,7 @@ def test_config_round_trip(name):
 
 def test_lstm_max_pooling_gives_finite_logits_for_an_all_padding_row():
     config = tiny_config("lstm")
-    config["model"]["pooling"] = "max"
+    config = config.override({"model.pooling": "max"})
     model = kzoo.build_from_config(config, compile=False)
     x = np.zeros((2, config["data"]["sequence_length"]), "int32")
     x[1, :3] = [4, 5, 6]

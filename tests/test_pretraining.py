@@ -123,7 +123,7 @@ def test_lora_trains_only_the_factors_and_the_head_and_exports_merged_weights(pr
 def test_merging_lora_keeps_the_outputs(pretrained_run):
     preset = str(pretrained_run[0] / "preset")
     config = kzoo.get_config("bert_cls", {"model.preset": preset, "train.lora_rank": 2}, tiny=True)
-    config["model"]["vocab_size"] = keras_hub.models.BertBackbone.from_preset(preset).vocabulary_size
+    config = config.override({"model.vocab_size": keras_hub.models.BertBackbone.from_preset(preset).vocabulary_size})
     model = kzoo.build_from_config(config, compile=False)
     LoRA().init_weights(model, config)
     rng = np.random.default_rng(0)
@@ -140,16 +140,16 @@ def test_merging_lora_keeps_the_outputs(pretrained_run):
 def test_a_lora_rank_not_below_the_adapted_layers_width_is_refused(pretrained_run):
     preset = str(pretrained_run[0] / "preset")
     config = kzoo.get_config("bert_cls", {"model.preset": preset, "train.lora_rank": 4096}, tiny=True)
-    config["model"]["vocab_size"] = keras_hub.models.BertBackbone.from_preset(preset).vocabulary_size
+    config = config.override({"model.vocab_size": keras_hub.models.BertBackbone.from_preset(preset).vocabulary_size})
     model = kzoo.build_from_config(config, compile=False)
     query = next(layer for layer in backbones(model)[0]._flatten_layers() if layer.name == "query")
     width = min(int(np.prod(query.kernel.shape[:-1])), int(query.kernel.shape[-1]))  # tiny: the head size
     for rank in (4096, width):
-        config["train"]["lora_rank"] = rank
+        config = config.override({"train.lora_rank": rank})
         with pytest.raises(ConfigError, match=rf"train.lora_rank={rank} is not below the width .* < {width}"):
             LoRA().init_weights(model, config)
     assert not any(getattr(layer, "lora_enabled", False) for layer in model._flatten_layers())
-    config["train"]["lora_rank"] = width - 1
+    config = config.override({"train.lora_rank": width - 1})
     LoRA().init_weights(model, config)
 
 

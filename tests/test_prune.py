@@ -42,10 +42,10 @@ def test_polynomial_schedule_at_chosen_steps():
 def test_schedule_from_config_derives_end_step_and_checks_values():
     config = tiny_config("cnn", **{"prune.target_sparsity": 0.5, "prune.begin_step": 4})
     assert schedule_from_config(config, total_steps=100).end == 75  # three quarters of the run
-    config["prune"]["end_step"] = 3
+    config = config.override({"prune.end_step": 3})
     with pytest.raises(ConfigError, match="prune.end_step"):
         schedule_from_config(config, 100)
-    config["prune"].update(end_step=0, initial_sparsity=0.6)
+    config = config.override({"prune.end_step": 0, "prune.initial_sparsity": 0.6})
     with pytest.raises(ConfigError, match="initial_sparsity"):
         schedule_from_config(config, 100)
     for value in (1.0, -0.1):

@@ -55,8 +55,8 @@ class ToyRegression(Task):
     def has_validation(self, config):
         return float(config["data"]["val_fraction"]) > 0
 
-    def without_validation(self, data):
-        data["val_fraction"] = 0.0
+    def without_validation(self):
+        return {"data.val_fraction": 0.0}
 
     def add_serving_endpoints(self, archive, model, config, preprocessor):
         def serve(features):

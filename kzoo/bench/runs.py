@@ -89,7 +89,7 @@ def speed_run(model: str, batch_size: int | None = None, warmup: int = 5, steps:
     returns a record with ms/step, samples/s and the compile settings that applied.
     """
     config = kzoo.get_config(model, list(overrides))
-    batch_size = batch_size or int(config["train"]["batch_size"])
+    batch_size = batch_size or config.train.batch_size
     net = kzoo.build_from_config(config, compile=False)
     compile_model(net, config, jit_compile=jit_compile)
     x, y = example_batch(config, batch_size=batch_size)
@@ -185,7 +185,7 @@ def _eval_data(export_dir: str, info: dict, data_dir: str) -> dict:
         supported = [name for name in list_tasks() if get_task(name).evaluates_exports]
         raise ExportError(f"{export_dir}: evaluating a {info['task']} export is not supported "
                           f"(supported: {', '.join(supported)}); leave out --eval-data-dir")
-    dataset = kzoo.get_config(info["entry"])["data"].get("dataset", "")
+    dataset = kzoo.get_config(info["entry"]).data.dataset
     try:
         prepared = is_prepared(dataset, data_dir)
     except DataError:  # not a tfds name: the entry is scored on a raw folder, read below

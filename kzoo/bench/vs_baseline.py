@@ -129,14 +129,14 @@ def _kzoo_side(model: str, data: str, data_dir: str | None, seed: int, overrides
     bundle = load_data(config, source=data, data_dir=data_dir, seed=seed)
     sizes = getattr(bundle.preprocessor, "model_overrides", None)
     if callable(sizes):
-        config["model"].update(sizes())
+        config = config.override({f"model.{key}": value for key, value in sizes().items()})
     steps = int(bundle.train.cardinality().numpy())
     net = build_from_config(config, compile=False)
     compile_model(net, config, steps_per_epoch=steps if steps > 0 else None, jit_compile=jit_compile,
                   steps_per_execution=steps_per_execution)
     for _ in bundle.train:  # one pass fills the pipeline's cache, as the first epoch of a run does
         pass
-    return net, bundle.train, int(config["train"]["batch_size"]), steps
+    return net, bundle.train, config.train.batch_size, steps
 
 
 def throughput(model: str, data_dir: str | None, seed: int = 0, warmup: int = 10, steps: int | None = None,

@@ -36,7 +36,7 @@ def _entries_with_real_data(data_dir: str | None) -> list[str]:
 
     chosen = []
     for name in kzoo.list_models():
-        dataset = kzoo.get_config(name)["data"].get("dataset", "")
+        dataset = kzoo.get_config(name).data.dataset
         try:
             if is_prepared(dataset, resolve_data_dir(data_dir)):
                 chosen.append(name)

@@ -26,7 +26,7 @@ class PruneFromRun(RunPlugin):
             return
         RunDir.open(source.path, "prune.from_run:")
         entry = source.config().get("entry")
-        if entry != config["entry"]:
+        if entry != config.entry:
             raise ConfigError(f"prune.from_run: {str(source)!r} is a {entry!r} run, not {config['entry']!r}")
 
     def preprocessor(self, config: Mapping):

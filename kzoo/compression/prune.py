@@ -78,15 +78,15 @@ def enabled(config: Mapping) -> bool:
 
 
 def schedule_from_config(config: Mapping, total_steps: int | None) -> PolynomialSchedule:
-    """Build the schedule of `config["prune"]`; `end_step: 0` means 3/4 of `total_steps`.
+    """Build the schedule of `config.prune`; `end_step: 0` means 3/4 of `total_steps`.
 
     The last quarter of the run then trains at the target sparsity, which recovers accuracy.
     Raises ConfigError when the values do not make a schedule.
     """
     p = config.get("prune", {})
-    entry = config.get("entry", "config")
-    initial, target = float(p.get("initial_sparsity", 0.0)), float(p.get("target_sparsity", 0.0))
-    begin, end, frequency = int(p.get("begin_step", 0)), int(p.get("end_step", 0)), int(p.get("frequency", 100))
+    entry = (config.entry or "config")
+    initial, target = p.initial_sparsity, p.target_sparsity
+    begin, end, frequency = p.begin_step, p.end_step, p.frequency
     for key, value in (("initial_sparsity", initial), ("target_sparsity", target)):
         if not 0 <= value < 1:
             raise ConfigError(f"{entry}: prune.{key} must be in [0, 1), got {value!r}")
@@ -132,7 +132,7 @@ def exclude_from_config(model: keras.Model, config: Mapping) -> list[str]:
     paths = [var.path for var in prunable_weights(model)]
     for pattern in patterns:
         if not isinstance(pattern, str) or not any(_matches(path, [pattern]) for path in paths):
-            entry = config.get("entry", "config")
+            entry = (config.entry or "config")
             raise ConfigError(f"{entry}: prune.exclude pattern {pattern!r} matches no prunable weight; "
                               f"the prunable weights are: {', '.join(paths)}")
     return patterns
@@ -230,7 +230,7 @@ class Pruning(RunPlugin):
         if not enabled(config):
             return {}
         schedule = schedule_from_config(config, total_steps)
-        return {"prune": {"from_run": config["prune"].get("from_run", ""), "schedule": dataclasses.asdict(schedule),
+        return {"prune": {"from_run": config.prune.from_run, "schedule": dataclasses.asdict(schedule),
                           "sparsity": sparsity_report(net, exclude_from_config(net, config))}}
 
     def after_export(self, metrics: dict, export_dir) -> None:

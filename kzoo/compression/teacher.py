@@ -54,11 +54,11 @@ class Distillation(RunPlugin):
                 raise ConfigError(f"distill.teacher is set ({config['distill']['teacher']}): train or resume a student "
                                   "with tools/distill.py --teacher RUN_DIR (kzoo.training.distill_run)")
             return
-        recorded = Path(config["distill"]["teacher"] or ".").resolve()
+        recorded = Path(config.distill.teacher or ".").resolve()
         if recorded != self.teacher_dir:
             raise ConfigError(f"this run was distilled from {str(recorded)!r}, not {str(self.teacher_dir)!r}")
         teacher = self.teacher_config
-        if config["task"] != teacher["task"]:
+        if config.task != teacher.task:
             raise ConfigError(f"student {config['entry']!r} and teacher {teacher['entry']!r} differ in task: "
                               f"{config['task']} vs {teacher['task']}")
         get_task(config).check_student(teacher, config, self._preprocessor)
@@ -76,11 +76,11 @@ class Distillation(RunPlugin):
         if t != s:  # the config checks cover the usual cases; the built models must agree too
             raise ConfigError(f"{config['entry']} <- {self.teacher_config['entry']}: teacher and student have "
                               f"different output shapes: {t} vs {s}")
-        return Distiller(net, teacher_model, float(config["distill"]["temperature"]), float(config["distill"]["alpha"]))
+        return Distiller(net, teacher_model, config.distill.temperature, config.distill.alpha)
 
     def metrics(self, net, config: Mapping, total_steps: int | None) -> dict:
         """`metrics.json`'s `distill` entry (teacher, temperature, alpha) for students."""
-        return {"distill": dict(config["distill"])} if is_student(config) else {}
+        return {"distill": dict(config.distill)} if is_student(config) else {}
 
     def after_export(self, metrics: dict, export_dir) -> None:
         """The student's export size, in the `distill` entry."""

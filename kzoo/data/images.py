@@ -21,10 +21,10 @@ def load_image_data(config: dict, source: str, data_dir: str | None, seed: int,
     `source`: "auto", "tfds", "synthetic" or the path of an `.npz` with x_train/y_train/x_test/y_test.
     The validation split is `data.val_fraction` of the training data, chosen with `seed`.
     """
-    data, model = config["data"], config["model"]
-    shape, num_classes = tuple(model["image_shape"]), int(model["num_classes"])
-    name = data.get("dataset", "mnist")
-    kind, notes = pipeline.choose_source(source, name, data_dir, config["task"])
+    data, model = config.data, config.model
+    shape, num_classes = tuple(model.image_shape), model.num_classes
+    name = data.dataset
+    kind, notes = pipeline.choose_source(source, name, data_dir, config.task)
     if kind == "tfds":
         train, test = load_tfds(name, ["train", "test"], data_dir, as_supervised=True)
         train = train.cache()  # decoded once, shared by the train and val carve-outs
@@ -47,8 +47,8 @@ def load_image_data(config: dict, source: str, data_dir: str | None, seed: int,
 
     decode = lambda x, y: (tf.cast(x, tf.uint8), tf.cast(y, tf.int32))
     train, test = (ds.map(decode, num_parallel_calls=pipeline.AUTOTUNE) for ds in (train, test))
-    train, val, n_fit, n_val = pipeline.carve_validation(train, n_train, float(data.get("val_fraction", 0.1)), seed)
-    buffer = min(int(data.get("shuffle_buffer") or n_fit), n_fit)  # null = the whole split
+    train, val, n_fit, n_val = pipeline.carve_validation(train, n_train, data.val_fraction, seed)
+    buffer = min(data.shuffle_buffer or n_fit, n_fit)  # null = the whole split
     return DataBundle(
         train=pipeline.finish(train, batch_size, n_fit, training=True, seed=seed, shard=shard, shuffle_buffer=buffer),
         val=pipeline.finish(val, batch_size, n_val) if val is not None else None,

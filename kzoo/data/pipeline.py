@@ -159,7 +159,7 @@ def max_examples(data: Mapping, kind: str) -> int | None:
 
     `data.max_examples` (0 = all) caps the real sources only: a synthetic set's size is `data.synthetic_size`.
     """
-    cap = int(data.get("max_examples") or 0)
+    cap = data.get("max_examples", 0)  # a task of a user's own may declare no such key
     return cap if cap and kind != "synthetic" else None
 
 
@@ -192,9 +192,9 @@ def first_users(users: np.ndarray, cap: int | None) -> np.ndarray:
     return np.isin(users, kept)
 
 
-def synthetic_size(data: dict, default: int = 4000) -> int:
-    """Return `data.synthetic_size` (the number of generated training examples), default `default`."""
-    size = int(data.get("synthetic_size", default))
+def synthetic_size(data) -> int:
+    """Return the `data` section's `synthetic_size` (the number of generated training examples), checked."""
+    size = data.synthetic_size
     if size < 10:
         raise DataError(f"data.synthetic_size must be at least 10, got {size}")
     return size

@@ -43,10 +43,10 @@ def check_splits(splits) -> list[str]:
 
 def load_documents(config: dict, source: str, data_dir: str | None, seed: int):
     """Return (unbatched dataset of scalar strings, number of documents, kind, name, notes)."""
-    data = config["data"]
-    name = data.get("dataset", "imdb_reviews")
-    splits = check_splits(data.get("splits", ["unsupervised", "train"]))
-    kind, notes = pipeline.choose_source(source, name, data_dir, config["task"])
+    data = config.data
+    name = data.dataset
+    splits = check_splits(data.splits)
+    kind, notes = pipeline.choose_source(source, name, data_dir, config.task)
     if kind == "tfds":
         parts = load_tfds(name, splits, data_dir, as_supervised=True)
         sizes = [dataset_size(ds, name, split, data_dir) for ds, split in zip(parts, splits)]
@@ -112,15 +112,15 @@ def load_pretraining_data(config: dict, source: str, data_dir: str | None, seed:
     There is no test split: `test` is the held-out slice (the bundle's notes say so). A fitted
     `preprocessor` (a resumed run's) is reused instead of learning a new vocabulary.
     """
-    data, model = config["data"], config["model"]
+    data, model = config.data, config.model
     texts, n, kind, name, notes = load_documents(config, source, data_dir, seed)
     [(texts, n)] = pipeline.first_examples(data, kind, (texts, n))
     texts = texts.cache()  # read once: the vocabulary pass fills it, the pipelines reuse it
-    fit, held_out, n_fit, n_val = pipeline.carve_validation(texts, n, float(data.get("val_fraction", 0.02)), seed)
+    fit, held_out, n_fit, n_val = pipeline.carve_validation(texts, n, data.val_fraction, seed)
     if held_out is None:
         raise DataError("data.val_fraction is 0: masked-language-model pretraining needs a held-out slice to score")
     if preprocessor is None:
-        preprocessor = TextPreprocessor.adapt(fit, int(data["sequence_length"]), int(model["vocab_size"]),
+        preprocessor = TextPreprocessor.adapt(fit, data.sequence_length, model.vocab_size,
                                               "wordpiece", size=n_fit, extra_reserved=[MASK_TOKEN])
         notes.append(f"wordpiece vocabulary of {preprocessor.vocabulary_size} tokens learned from the {n_fit} "
                      f"pretraining documents only")
@@ -128,15 +128,15 @@ def load_pretraining_data(config: dict, source: str, data_dir: str | None, seed:
         raise DataError(f"the vocabulary has no {MASK_TOKEN} token: masked-language-model pretraining needs one")
     notes.append(f"no test split: {n_val} held-out documents ({data.get('val_fraction', 0.02):.0%}) score every "
                  f"epoch and the final model (masked-token loss and accuracy)")
-    mask_rate = float(data.get("mask_rate", 0.15))
+    mask_rate = data.mask_rate
     masker = mask_generator(preprocessor, mask_rate)
 
     def tokenize(strings):
         ids = preprocessor(strings)
         return ids, tf.zeros(tf.shape(ids)[:1], tf.int32)  # a dummy label: the batching helpers carry pairs
 
-    buffer = min(int(data.get("shuffle_buffer") or n_fit), n_fit)
-    chunk = int(data.get("length_sorted_chunks", 0))
+    buffer = min(data.shuffle_buffer or n_fit, n_fit)
+    chunk = data.length_sorted_chunks
 
     def batched(ds, size, training):
         ds = pipeline.map_in_chunks(ds, tokenize)

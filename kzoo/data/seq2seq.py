@@ -37,8 +37,8 @@ def load_seq2seq_data(config: dict, source: str, data_dir: str | None, seed: int
     `source`: "auto", "tfds", "synthetic", or a path (folder of parallel files, TSV file, or
     folder with train.tsv [+ val.tsv, test.tsv]). Vocabularies are learned from the training pairs.
     """
-    data, model = config["data"], config["model"]
-    name, notes = data.get("dataset", "multi30k"), []
+    data, model = config.data, config.model
+    name, notes = data.dataset, []
     kind = source
     if source == "auto":
         found = find_raw_folder(name, data_dir)
@@ -53,7 +53,7 @@ def load_seq2seq_data(config: dict, source: str, data_dir: str | None, seed: int
         pairs, file_notes = read_user_pairs(source, data, seed)
         name, notes = files.absolute(source), notes + file_notes
     elif kind == "tfds":
-        name = data.get("tfds_name", TFDS_DEFAULT)
+        name = data.tfds_name
         pairs = _tfds_pairs(name, data_dir)
     else:
         n = pipeline.synthetic_size(data)
@@ -62,8 +62,8 @@ def load_seq2seq_data(config: dict, source: str, data_dir: str | None, seed: int
 
     preprocessor = preprocessor or Seq2SeqPreprocessor.adapt(
         tf.data.Dataset.from_tensor_slices(pairs["train"][0]), tf.data.Dataset.from_tensor_slices(pairs["train"][1]),
-        int(data["source_length"]), int(data["target_length"]), int(model["source_vocab_size"]),
-        int(model["target_vocab_size"]), bool(data.get("lowercase", False)),
+        data.source_length, data.target_length, model.source_vocab_size,
+        model.target_vocab_size, data.lowercase,
     )
     sizes = preprocessor.model_overrides()
     notes.append(f"vocabularies of {sizes['source_vocab_size']} source and {sizes['target_vocab_size']} "
@@ -72,7 +72,7 @@ def load_seq2seq_data(config: dict, source: str, data_dir: str | None, seed: int
                 for split, pair in pairs.items()}
     n_train = len(pairs["train"][0])
     train = pipeline.finish(datasets["train"], batch_size, n_train, training=True, seed=seed, shard=shard,
-                            shuffle_buffer=min(int(data.get("shuffle_buffer") or n_train), n_train))
+                            shuffle_buffer=min(data.shuffle_buffer or n_train, n_train))
     val, test = (pipeline.finish(datasets[s], batch_size, len(pairs[s][0])) for s in ("val", "test"))
     return DataBundle(
         train=train, val=val, test=test, source=kind, name=name,
@@ -125,7 +125,7 @@ def read_user_pairs(source: str, data: dict, seed: int) -> tuple[dict, list]:
     `data.test_fraction`) with a note; pairs with a blank side are skipped and counted.
     """
     path = files.require_path(source)
-    src_lang, tgt_lang = data.get("source_lang", "de"), data.get("target_lang", "en")
+    src_lang, tgt_lang = data.source_lang, data.target_lang
     if path.is_file():
         if path.suffix.lower() != ".tsv":
             raise DataError(f"{path}: sentence pairs must be a .tsv file (source<TAB>target) or a folder "

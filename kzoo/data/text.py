@@ -30,10 +30,10 @@ def load_text_data(config: dict, source: str, data_dir: str | None, seed: int,
     `source`: "auto", "tfds", "synthetic", or a path (aclImdb-style folder, CSV/TSV file, or a
     folder with `train.csv` [and `test.csv`]). Validation is `data.val_fraction` of the training data.
     """
-    data, model = config["data"], config["model"]
-    num_classes = int(model["num_classes"])
-    name = data.get("dataset", "imdb_reviews")
-    kind, notes = pipeline.choose_source(source, name, data_dir, config["task"])
+    data, model = config.data, config.model
+    num_classes = model.num_classes
+    name = data.dataset
+    kind, notes = pipeline.choose_source(source, name, data_dir, config.task)
     if kind == "tfds":
         train, test = load_tfds(name, ["train", "test"], data_dir, as_supervised=True)
         train = train.cache()  # read once: the vocabulary pass fills it, the pipelines reuse it
@@ -54,20 +54,20 @@ def load_text_data(config: dict, source: str, data_dir: str | None, seed: int,
     (train, n_train), (test, n_test) = pipeline.first_examples(data, kind, (train, n_train), (test, n_test))
     if len(class_names) > num_classes:
         raise DataError(f"{name} has {len(class_names)} classes {class_names} but model.num_classes={num_classes}")
-    train, n_train = labelled_subset(train, n_train, int(data.get("train_examples") or 0), seed, "train", notes)
+    train, n_train = labelled_subset(train, n_train, data.train_examples, seed, "train", notes)
     # The same test reviews whatever the run's seed: runs that differ in seed or start are scored alike.
-    test, n_test = labelled_subset(test, n_test, int(data.get("test_examples") or 0), 0, "test", notes)
+    test, n_test = labelled_subset(test, n_test, data.test_examples, 0, "test", notes)
 
-    train, val, n_fit, n_val = pipeline.carve_validation(train, n_train, float(data.get("val_fraction", 0.1)), seed)
-    preset = config["model"].get("preset")
+    train, val, n_fit, n_val = pipeline.carve_validation(train, n_train, data.val_fraction, seed)
+    preset = config.model.get("preset")  # keras-hub entries only (bert_cls)
     if preprocessor is None and preset:
-        preprocessor = preset_preprocessor(preset, int(data["sequence_length"]), class_names,
-                                           data.get("truncation", "head"))
+        preprocessor = preset_preprocessor(preset, data.sequence_length, class_names,
+                                           data.truncation)
         notes.append(f"the vocabulary of preset {preset} ({preprocessor.vocabulary_size} tokens); none learned")
     elif preprocessor is None:
         preprocessor = TextPreprocessor.adapt(
-            train.map(lambda text, label: text), int(data["sequence_length"]), int(model["vocab_size"]),
-            data.get("tokenizer", "word"), class_names, size=n_fit, truncation=data.get("truncation", "head"),
+            train.map(lambda text, label: text), data.sequence_length, model.vocab_size,
+            data.tokenizer, class_names, size=n_fit, truncation=data.truncation,
         )
         notes.append(f"{preprocessor.tokenizer} vocabulary of {preprocessor.vocabulary_size} tokens "
                      f"learned from the {n_fit} training examples only")
@@ -78,8 +78,8 @@ def load_text_data(config: dict, source: str, data_dir: str | None, seed: int,
         return preprocessor(texts), tf.cast(labels, tf.int32)
 
     train, test = (pipeline.map_in_chunks(ds, vectorize) for ds in (train, test))
-    buffer = min(int(data.get("shuffle_buffer") or n_fit), n_fit)  # null = the whole split
-    chunk = int(data.get("length_sorted_chunks", 0))
+    buffer = min(data.shuffle_buffer or n_fit, n_fit)  # null = the whole split
+    chunk = data.length_sorted_chunks
 
     def batched(ds, size, training=False):
         if not chunk:
@@ -155,7 +155,7 @@ def read_user_text(source: str, num_classes: int, seed: int, data: dict):
             xt, yt, _, blank_test = files.read_text_table(test_file, class_names, num_classes)
             test, blank = (xt, yt), blank + blank_test
     if test is None:
-        fraction = float(data.get("test_fraction", 0.2))
+        fraction = data.test_fraction
         is_test = pipeline.validation_mask(len(y), fraction, seed + 1)
         x, y, test = x[~is_test], y[~is_test], (x[is_test], y[is_test])
         notes.append(f"{train_name} has no separate test data: {int(is_test.sum())} rows ({fraction:.0%}) "

@@ -38,6 +38,7 @@ from typing import Any, Callable, Mapping, Sequence
 import keras
 
 from kzoo import progress, registry
+from kzoo.run_config import RunConfig
 from kzoo.errors import ConfigError, ModelFileError, UnsafeFileError
 from kzoo.finite import nonfinite_weights, outputs_are_finite
 from kzoo.run_dir import LOCK_FILE, RunDir, RunDirError, lock_dir
@@ -178,7 +179,7 @@ def export_model(model, config: Mapping, preprocessor, output: str | os.PathLike
     Raises ExportError for an unknown task or quantize mode, or a preprocessor that does not fit.
     """
     _check_quantize(quantize)
-    task = _task(config.get("task"))
+    task = _task(config.task)
     check_finite(model, config, task)
     report = None
     if quantize:
@@ -188,8 +189,8 @@ def export_model(model, config: Mapping, preprocessor, output: str | os.PathLike
     endpoints = task.add_serving_endpoints(archive, model, config, preprocessor)
     _store_each_variable_once(archive)
     metadata = {
-        "entry": config.get("entry"),
-        "task": config.get("task"),
+        "entry": config.entry,
+        "task": config.task,
         "quantization": report,
         "class_names": list(getattr(preprocessor, "class_names", None) or []),
         "signatures": signature_summary(endpoints),
@@ -282,17 +283,17 @@ def open_run(run: str | os.PathLike, overrides: Sequence[str] = ()):
     return run_dir, model_file, with_export_options(config, overrides)
 
 
-def with_export_options(config: Mapping, overrides: Sequence[str]) -> dict:
+def with_export_options(config: RunConfig, overrides: Sequence[str]) -> RunConfig:
     """`config` with "export.KEY=VALUE" overrides applied and checked; ConfigError (one line) for any other key."""
     overrides = list(overrides)
     if not overrides:
-        return dict(config)
+        return config
     others = [o for o in overrides if not str(o).startswith("export.")]
     if others:
-        valid = ", ".join(f"export.{k}" for k in registry.entry_sections(registry.get_entry(config["entry"]))["export"])
+        valid = ", ".join(f"export.{k}" for k in registry.entry_sections(registry.get_entry(config.entry))["export"])
         raise ConfigError(f"an export can only set export.* options (the trained model is fixed); got {others[0]!r}; "
                           f"valid for {config['entry']}: {valid or 'none'}")
-    return registry.apply_overrides(config, overrides, config["entry"])
+    return registry.apply_overrides(config, overrides, config.entry)
 
 
 def load_run_model(run_dir: RunDir, model_file=None):

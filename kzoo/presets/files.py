@@ -112,6 +112,6 @@ def read_preset(path: str | os.PathLike, name: str | None = None) -> Preset:
         config = resolve(info["config"], entry_sections(get_entry(entry)), entry)
     except (ConfigError, KeyError, TypeError, AttributeError) as err:
         raise PresetError(f"{what}: {CONFIG_FILE} is not a resolved config of a kzoo entry: {err}") from None
-    if config.get("entry") != entry:
+    if config.entry != entry:
         raise PresetError(f"{what}: {CONFIG_FILE} names entry {entry!r} but its config is {config.get('entry')!r}'s")
     return Preset(path, entry, config, info.get("fitted", {}), metadata)

@@ -13,7 +13,7 @@ from kzoo.tasks import get_task
 
 def preset_handle(config: Mapping) -> str:
     """The preset a run starts from (`train.init_from`), or "" to train from scratch."""
-    return str(config.get("train", {}).get("init_from") or "")
+    return str(config.train.init_from or "")
 
 
 def differences(preset: Preset, config: Mapping) -> list[str]:
@@ -23,10 +23,10 @@ def differences(preset: Preset, config: Mapping) -> list[str]:
     preset's in the new run, so only the others count; the `data` keys it was fitted with count.
     """
     fixed_by_data = set(preset.fitted.get("model", []))
-    found = [f"model.{k}={v!r}" for k, v in preset.config["model"].items()
-             if k not in fixed_by_data and config["model"].get(k) != v]
+    found = [f"model.{k}={v!r}" for k, v in preset.config.model.items()
+             if k not in fixed_by_data and config.model.get(k) != v]
     found += [f"data.{k}={preset.config['data'][k]!r}" for k in preset.fitted.get("data", [])
-              if config["data"].get(k) != preset.config["data"].get(k)]
+              if config.data.get(k) != preset.config.data.get(k)]
     return found
 
 
@@ -52,7 +52,7 @@ class InitFromPreset(RunPlugin):
         preset = self._open(config)
         if preset is None:
             return
-        if preset.entry != config["entry"]:
+        if preset.entry != config.entry:
             raise ConfigError(f"--init-from: {handle!r} is a preset of {preset.entry!r}, not of {config['entry']!r}")
         found = differences(preset, config)
         if found:
@@ -68,7 +68,7 @@ class InitFromPreset(RunPlugin):
         overrides = getattr(fitted, "model_overrides", None)
         sizes = overrides() if callable(overrides) else {}
         wrong = [f"model.{k}: {v} from its preprocessing, {preset.config['model'].get(k)} in its config"
-                 for k, v in sizes.items() if preset.config["model"].get(k) != v]
+                 for k, v in sizes.items() if preset.config.model.get(k) != v]
         if wrong:
             raise PresetError(f"--init-from: the vocabulary / id maps of {preset_handle(config)!r} do not match its "
                               f"weights ({'; '.join(wrong)})")

@@ -13,6 +13,7 @@ from kzoo.presets.files import (
 )
 from kzoo.presets.metadata import describe, directory_bytes
 from kzoo.presets.run_card import write_run_card
+from kzoo.run_config import RunConfig
 from kzoo.run_dir import RunDir, write_json
 from kzoo.zoo import build_from_config
 
@@ -26,16 +27,16 @@ def fitted_keys(config: Mapping, preprocessor) -> dict:
         return {"model": [], "data": []}
     overrides = getattr(preprocessor, "model_overrides", None)
     # Preprocessors keep their settings as attributes named like the `data` keys (sequence_length, tokenizer).
-    settings = [k for k in config["data"] if isinstance(getattr(preprocessor, k, None), (str, int, float, bool))]
+    settings = [k for k in config.data if isinstance(getattr(preprocessor, k, None), (str, int, float, bool))]
     return {"model": sorted(overrides()) if callable(overrides) else [], "data": settings}
 
 
-def portable_config(config: Mapping) -> tuple[dict, dict]:
+def portable_config(config: RunConfig) -> tuple[RunConfig, dict]:
     """`config` without the `model` values that name local files (`model.pretrained_gmf`, a keras-hub
     `model.preset`): they only initialised the weights the preset carries. Returns (config, {dropped key: path})."""
-    dropped = {k: v for k, v in config["model"].items()
+    dropped = {k: v for k, v in config.model.items()
                if isinstance(v, str) and ("/" in v or v.endswith(".keras")) and Path(v).expanduser().exists()}
-    return {**config, "model": {**config["model"], **{k: "" for k in dropped}}}, dropped
+    return config.override({f"model.{k}": "" for k in dropped}), dropped
 
 
 def _check_loads(config: Mapping, weights: Path) -> None:
@@ -84,7 +85,7 @@ def write_preset(run: str | os.PathLike | RunDir, out_dir: str | os.PathLike) ->
             _check_loads(config, tmp / WEIGHTS_FILE)
         if run.preprocessing_dir.is_dir():
             shutil.copytree(run.preprocessing_dir, tmp / PREPROCESSING_DIR)
-        write_json({"kzoo_preset": FORMAT, "entry": config["entry"], "task": config.get("task"), "config": config,
+        write_json({"kzoo_preset": FORMAT, "entry": config.entry, "task": config.task, "config": config.to_dict(),
                     "fitted": fitted_keys(config, preprocessor)}, tmp / CONFIG_FILE)
         sizes = {"weights_bytes": (tmp / WEIGHTS_FILE).stat().st_size,
                  "preprocessing_bytes": directory_bytes(tmp / PREPROCESSING_DIR)}

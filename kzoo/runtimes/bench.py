@@ -47,7 +47,7 @@ def tensor_inputs(export_dir, batch: int) -> dict:
     path = Path(export_dir).expanduser()
     run = RunDir.find(path.parent.parent)
     config = run.config()
-    task = get_task(config["task"])
+    task = get_task(config.task)
     raw = {k: np.asarray(v) for k, v in task.serving_example(batch).items()}
     return task.tensor_inputs(raw, run.preprocessor(config))
 
@@ -65,7 +65,7 @@ def as_signature(export_dir):
     info = export_info(path)
     run = RunDir.find(path.parent.parent)
     config = run.config()
-    task, preprocessor = get_task(config["task"]), run.preprocessor(config)
+    task, preprocessor = get_task(config.task), run.preprocessor(config)
     runner = _LOADERS[info["runtime"]]((path / info["file"]).read_bytes())
     fixed = (info.get("fixed_shapes") or {}).get("batch")
 

@@ -68,7 +68,7 @@ def export_runtime(run, runtime: str, output=None, quantize: str | None = None, 
     with progress.step(f"exporting {source} for {runtime}{f' ({quantize})' if quantize else ''}"):
         if keras.backend.backend() != "tensorflow":
             return _in_tensorflow_process(run, runtime, output, quantize, tolerance, overrides)
-        task = get_task(config["task"])
+        task = get_task(config.task)
         model = load_run_model(run_dir, model_file)
         preprocessor = run_dir.preprocessor(config)
         endpoint = task.tensor_endpoint(model, config, preprocessor)
@@ -78,7 +78,7 @@ def export_runtime(run, runtime: str, output=None, quantize: str | None = None, 
             # Calibrated int8 is only right on the data it was calibrated for: checked on the run's test inputs.
             representative, inputs = run_inputs(config, preprocessor, endpoint)
             described = "the run's test examples"
-        content, batch, outputs = _convert(runtime, model, endpoint, quantize, config["entry"], representative, inputs)
+        content, batch, outputs = _convert(runtime, model, endpoint, quantize, config.entry, representative, inputs)
         expected = endpoint.reference(inputs)
         tolerance = parity.TOLERANCE[quantize] if tolerance is None else float(tolerance)
         report, failures = parity.compare(expected, outputs, tolerance, quantized=quantize is not None)
@@ -86,7 +86,7 @@ def export_runtime(run, runtime: str, output=None, quantize: str | None = None, 
             raise ExportError(f"{runtime}: the {config['entry']} export disagrees with the Keras model on {described} "
                               f"({'; '.join(failures)}); nothing written")
         info = {
-            "entry": config["entry"], "task": config["task"], "runtime": runtime, "file": RUNTIMES[runtime].file,
+            "entry": config.entry, "task": config.task, "runtime": runtime, "file": RUNTIMES[runtime].file,
             "bytes": len(content), "source": str(source), "quantization": _quantization(quantize, representative),
             "signature": _signature(endpoint, batch, expected, runtime),
             "export_options": dict(config.get("export") or {}),
@@ -126,14 +126,14 @@ def run_inputs(config, preprocessor, endpoint, count: int = CALIBRATION_EXAMPLES
     `calibration`: `count` single-example batches of its training split (a representative dataset);
     `check`: one batch of its first `held_out` test examples. ExportError when the data cannot be read.
     """
-    recorded = config.get("data_source") or {}
+    recorded = config.data_source or {}
     kind = recorded.get("kind")
     source = recorded.get("name") if kind == "files" else kind
     try:
         if not source:
             raise DataError("the run records no data source")
         bundle = load_data(config, source=source, data_dir=recorded.get("data_dir"),
-                           seed=int(config["runtime"]["seed"]), batch_size=1, preprocessor=preprocessor)
+                           seed=config.runtime.seed, batch_size=1, preprocessor=preprocessor)
     except (DataError, DataUnavailableError) as err:
         raise ExportError(f"litert: --quantize int8 calibrates on the run's training data, which cannot be read: "
                           f"{str(err).splitlines()[0]}") from None

@@ -90,8 +90,8 @@ def scoring_mode(model, data: dict) -> tuple[str, dict | None]:
     from kzoo.models.ncf import gmf_factors
 
     factors = gmf_factors(model)
-    rerank = int(data.get("rerank_candidates", 0) or 0)
-    wanted = "retrieval" if factors and factors["exact"] and data.get("retrieval", True) else \
+    rerank = data.rerank_candidates
+    wanted = "retrieval" if factors and factors["exact"] and data.retrieval else \
         "rerank" if factors and not factors["exact"] and rerank > 0 else "full"
     if wanted != "full":
         try:
@@ -107,7 +107,7 @@ class Recommender:
     """What both `recommend` signatures share: the scoring, the seen-items table, the raw item ids."""
 
     def __init__(self, model, config, preprocessor, users):
-        data = config.get("data", {})
+        data = config.data
         self.model, self.users = model, users
         self.mode, factors = scoring_mode(model, data)
         self.num_items = len(preprocessor.item_ids)
@@ -115,7 +115,7 @@ class Recommender:
                                       self.num_items, name="seen_items")
         self.raw_items = tf.constant([-1] + [int(i) for i in preprocessor.item_ids], tf.int64)  # index 0 -> -1
         self.retrieval = rt.DotProductRetrieval(factors) if self.mode != "full" else None
-        self.rerank = int(data.get("rerank_candidates", 0) or 0)
+        self.rerank = data.rerank_candidates
 
     def resources(self) -> list:
         """The layers an `ExportArchive` must track for these signatures."""

@@ -38,7 +38,7 @@ def raw_test_pairs(data: dict, data_dir: str | None) -> tuple[np.ndarray, np.nda
     `data_dir` is the folder of parallel files (`train.de`, `test_2016_flickr.de`, ...) or a data
     directory beside which `raw/<dataset>` lies (as `tools/train.py --data-dir` accepts).
     """
-    folder = find_raw_folder(data["dataset"], data_dir) or data_dir
+    folder = find_raw_folder(data.dataset, data_dir) or data_dir
     pairs, _ = read_user_pairs(str(folder), data, seed=0)
     return pairs["test"]
 
@@ -76,5 +76,5 @@ def evaluate_signature(fn, inputs, labels, input_name: str, batch_size: int = 25
 def evaluate_classifier_export(fn, config: dict, info: dict, input_name: str, data_dir: str | None,
                                batch_size: int, max_examples: int | None) -> dict:
     """Accuracy of a classifier export's `serving_default` on its dataset's raw tfds test split."""
-    inputs, labels, names = raw_test_split(config["data"]["dataset"], data_dir, max_examples)
+    inputs, labels, names = raw_test_split(config.data.dataset, data_dir, max_examples)
     return evaluate_signature(fn, inputs, labels, input_name, batch_size, info.get("class_names"), names)

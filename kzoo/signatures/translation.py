@@ -38,7 +38,7 @@ def add_endpoints(archive, model, config, preprocessor) -> dict:
 
 def _decoder(model, config, preprocessor):
     """source ids `[B, S]` -> target ids `[B, steps]` (greedy or beam search, see `export`), as both signatures decode."""
-    steps = min(int(config["data"]["target_length"]), int(config["model"]["max_length"]))
+    steps = min(config.data.target_length, config.model.max_length)
     start_id, end_id = int(preprocessor.start_id), int(preprocessor.end_id)
     options = decoding_options(config)
     return lambda source_ids: decode(model, source_ids, steps, start_id, end_id, **options)

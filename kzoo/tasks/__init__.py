@@ -30,7 +30,7 @@ def load_data(config: dict, source: str = "auto", data_dir: str | None = None, s
       source: "auto", "tfds", "synthetic" or a path to the user's own files.
       data_dir: tfds data directory (default `$TFDS_DATA_DIR`, else `~/tensorflow_datasets`).
       seed: seeds the validation carve-out, the shuffles and the synthetic generators.
-      batch_size: global batch size; defaults to `config["train"]["batch_size"]`.
+      batch_size: global batch size; defaults to `config.train.batch_size`.
       shard: `(num_workers, worker_index)` to give each worker its part of the training data.
       preprocessor: a fitted preprocessor to reuse (a run's vocabulary or id maps) instead of
         fitting a new one on the training split.
@@ -38,13 +38,13 @@ def load_data(config: dict, source: str = "auto", data_dir: str | None = None, s
     """
     task = get_task(config)
     if batch_size is None:
-        batch_size = int(config["train"]["batch_size"])
+        batch_size = config.train.batch_size
     if shard is not None:
         num_workers, index = shard
         if not (num_workers >= 1 and 0 <= index < num_workers):
             raise DataError(f"shard must be (num_workers, worker_index) with 0 <= index < num_workers, got {shard}")
     bundle = task.load_data(config, source, data_dir, seed, batch_size, shard, preprocessor)
-    cap = max_examples(config["data"], bundle.source)
+    cap = max_examples(config.data, bundle.source)
     if cap is not None:
         bundle.notes.append(f"a slice: at most the first {cap} examples of each split were read (data.max_examples, "
                             "set by --tiny); its scores are a smoke test's")

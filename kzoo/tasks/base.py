@@ -19,6 +19,7 @@ from typing import Any, Mapping
 import keras
 
 from kzoo.data.bundle import DataBundle
+from kzoo.run_config import RunConfig
 
 
 class UnknownTaskError(ValueError):
@@ -29,7 +30,7 @@ class Task:
     """Base class of the zoo's tasks; subclasses set the attributes and override the methods.
 
     Attributes:
-      name: the id written into configs, runs and exports (`config["task"]`).
+      name: the id written into configs, runs and exports (`config.task`).
       monitor, mode: the validation metric early stopping, checkpoints and refit watch.
       main_metrics: keys of `metrics["test"]` that benchmarks report, most important first.
       data_schema: the `data` section this task's loader reads (filled by the config schema).
@@ -60,8 +61,11 @@ class Task:
     predict_example: str = ""
 
     # ------------------------------------------------------------------ training
-    def check_config(self, config: Mapping) -> None:
-        """Raise ConfigError (or DataError) for a config this task cannot run, before anything is written."""
+    def check_config(self, config: RunConfig) -> RunConfig | None:
+        """Return `config`, completed where the task knows more (e.g. a checkpoint's architecture), or None
+        when it has nothing to add; raise ConfigError (or DataError) for a config this task cannot run,
+        before anything is written."""
+        return config
 
     def loss(self) -> keras.losses.Loss:
         """A fresh loss object for `model.compile`."""
@@ -106,8 +110,8 @@ class Task:
         """Whether `config` carves a validation split (what `train.refit` chooses epochs with)."""
         return False
 
-    def without_validation(self, data: dict) -> None:
-        """Change a copy of the `data` section so training uses train + validation (refit)."""
+    def without_validation(self) -> dict:
+        """The dotted overrides that make training use train + validation (refit): `{"data.val_fraction": 0.0}`."""
         raise NotImplementedError
 
     # ------------------------------------------------------------------ serving

@@ -45,13 +45,13 @@ class ClassificationTask(Task):
         return [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
 
     def has_validation(self, config):
-        return float(config["data"].get("val_fraction", 0)) > 0
+        return config.data.val_fraction > 0
 
     def chance_level(self, config, bundle):
         """Always predicting the validation split's most frequent class: its share is the accuracy to beat."""
         if bundle.val is None:
             return None
-        counts = np.zeros(int(config["model"]["num_classes"]), np.int64)
+        counts = np.zeros(config.model.num_classes, np.int64)
         for batch in bundle.val:
             labels = np.asarray(batch[1]).reshape(-1).astype(np.int64)
             counts += np.bincount(labels[(labels >= 0) & (labels < counts.size)], minlength=counts.size)
@@ -60,8 +60,8 @@ class ClassificationTask(Task):
         return {"value": float(counts.max() / counts.sum()), "examples": int(counts.sum()),
                 "guess": "always predicting the most frequent class"}
 
-    def without_validation(self, data):
-        data["val_fraction"] = 0.0
+    def without_validation(self):
+        return {"data.val_fraction": 0.0}
 
     def tensor_endpoint(self, model, config, preprocessor):
         """`tensor_input` (the model's input dtype and shape, any batch) -> `probabilities`, `label`."""
@@ -73,6 +73,6 @@ class ClassificationTask(Task):
 
     def check_student(self, teacher: Mapping, student: Mapping, preprocessor=None) -> None:
         """The student must predict as many classes as the teacher (subclasses check their inputs)."""
-        if student["model"]["num_classes"] != teacher["model"]["num_classes"]:
+        if student.model.num_classes != teacher.model.num_classes:
             raise ConfigError(f"{pair_name(teacher, student)} have different output shapes: num_classes "
                               f"{student['model']['num_classes']} vs {teacher['model']['num_classes']}")

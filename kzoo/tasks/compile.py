@@ -7,25 +7,26 @@ from typing import Mapping
 import keras
 import tensorflow as tf
 
+from kzoo.run_config import ConfigSection
 from kzoo.tasks.registry import get_task
 
 
-def make_learning_rate(train: Mapping, steps_per_epoch: int | None):
+def make_learning_rate(train: ConfigSection, steps_per_epoch: int | None):
     """Return a float or a `keras.optimizers.schedules` schedule from the `train` section.
 
     `train.schedule`: `constant`, `cosine` (decay to 0 over all epochs after `warmup_steps`
     of linear warm-up) or `exponential` (`decay_rate` per epoch). Schedules that need the run
     length fall back to a constant rate when `steps_per_epoch` is unknown.
     """
-    lr = float(train.get("learning_rate", 1e-3))
-    schedule = train.get("schedule", "constant")
+    lr = train.learning_rate
+    schedule = train.schedule
     valid = ("constant", "cosine", "exponential")
     if schedule not in valid:
         raise ValueError(f"train.schedule must be one of {valid}, got {schedule!r}")
     if schedule == "constant" or not steps_per_epoch:
         return lr
-    total = max(1, int(steps_per_epoch) * int(train.get("epochs", 1)))
-    warmup = int(train.get("warmup_steps", 0))
+    total = max(1, int(steps_per_epoch) * train.epochs)
+    warmup = train.warmup_steps
     if schedule == "cosine":
         return keras.optimizers.schedules.CosineDecay(
             initial_learning_rate=0.0 if warmup else lr,
@@ -34,16 +35,16 @@ def make_learning_rate(train: Mapping, steps_per_epoch: int | None):
             warmup_steps=warmup,
         )
     return keras.optimizers.schedules.ExponentialDecay(
-        lr, decay_steps=int(steps_per_epoch), decay_rate=float(train.get("decay_rate", 0.9))
+        lr, decay_steps=int(steps_per_epoch), decay_rate=train.decay_rate
     )
 
 
-def make_optimizer(train: Mapping, steps_per_epoch: int | None = None) -> keras.optimizers.Optimizer:
+def make_optimizer(train: ConfigSection, steps_per_epoch: int | None = None) -> keras.optimizers.Optimizer:
     """Return the optimizer named by `train.optimizer` (adam, adamw, sgd, rmsprop)."""
-    name = train.get("optimizer", "adam")
+    name = train.optimizer
     kwargs = {"learning_rate": make_learning_rate(train, steps_per_epoch)}
-    if train.get("clipnorm"):
-        kwargs["clipnorm"] = float(train["clipnorm"])
+    if train.clipnorm:
+        kwargs["clipnorm"] = train.clipnorm
     factories = {
         "adam": keras.optimizers.Adam,
         "adamw": keras.optimizers.AdamW,
@@ -53,9 +54,9 @@ def make_optimizer(train: Mapping, steps_per_epoch: int | None = None) -> keras.
     if name not in factories:
         raise ValueError(f"train.optimizer must be one of {sorted(factories)}, got {name!r}")
     if name == "adamw":
-        kwargs["weight_decay"] = float(train.get("weight_decay", 0.01))
+        kwargs["weight_decay"] = train.weight_decay
     if name == "sgd":
-        kwargs["momentum"] = float(train.get("momentum", 0.9))
+        kwargs["momentum"] = train.momentum
     return factories[name](**kwargs)
 
 
@@ -77,10 +78,10 @@ def compile_model(
     'while/cond/...'", seen with gmf and neumf), so replicated runs take one step per call. A
     `steps_per_execution` argument always applies.
     """
-    task = get_task(config["task"])
-    train = config.get("train", {})
+    task = get_task(config.task)
+    train = config.train
     one_replica = tf.distribute.get_strategy().num_replicas_in_sync == 1
-    if jit_compile is not True and train.get("jit_compile") and one_replica:
+    if jit_compile is not True and train.jit_compile and one_replica:
         jit_compile = True
     model.compile(
         optimizer=make_optimizer(train, steps_per_epoch),
@@ -88,6 +89,6 @@ def compile_model(
         metrics=task.metrics(),
         weighted_metrics=task.weighted_metrics() or None,
         jit_compile=jit_compile,
-        steps_per_execution=steps_per_execution or (int(train.get("steps_per_execution", 1)) if one_replica else 1),
+        steps_per_execution=steps_per_execution or (train.steps_per_execution if one_replica else 1),
     )
     return model

@@ -30,9 +30,9 @@ class ImageClassification(ClassificationTask):
 
     def example_batch(self, config, batch_size=8, seed=0):
         rng = np.random.default_rng(seed)
-        model = config["model"]
-        x = rng.integers(0, 256, size=(batch_size, *model["image_shape"]), dtype=np.uint8)
-        return x, rng.integers(0, model["num_classes"], size=(batch_size,))
+        model = config.model
+        x = rng.integers(0, 256, size=(batch_size, *model.image_shape), dtype=np.uint8)
+        return x, rng.integers(0, model.num_classes, size=(batch_size,))
 
     def add_serving_endpoints(self, archive, model, config, preprocessor):
         return image_signatures.add_endpoints(archive, model, config, preprocessor)
@@ -50,6 +50,6 @@ class ImageClassification(ClassificationTask):
 
     def check_student(self, teacher: Mapping, student: Mapping, preprocessor=None) -> None:
         super().check_student(teacher, student, preprocessor)
-        if list(student["model"]["image_shape"]) != list(teacher["model"]["image_shape"]):
+        if list(student.model.image_shape) != list(teacher.model.image_shape):
             raise ConfigError(f"{pair_name(teacher, student)} take different images: image_shape "
                               f"{student['model']['image_shape']} vs {teacher['model']['image_shape']}")

@@ -33,7 +33,8 @@ class MaskedLanguageModelling(Task):
     exports_saved_model = False
 
     def check_config(self, config):
-        check_splits(config["data"].get("splits", ["unsupervised", "train"]))
+        check_splits(config.data.splits)
+        return config
 
     def loss(self):
         import keras
@@ -55,8 +56,8 @@ class MaskedLanguageModelling(Task):
 
     def example_batch(self, config, batch_size=8, seed=0):
         rng = np.random.default_rng(seed)
-        vocab, length = int(config["model"]["vocab_size"]), int(config["data"]["sequence_length"])
-        selections = max(1, int(np.ceil(length * float(config["data"].get("mask_rate", 0.15)))))
+        vocab, length = config.model.vocab_size, config.data.sequence_length
+        selections = max(1, int(np.ceil(length * config.data.mask_rate)))
         ids = rng.integers(5, vocab, size=(batch_size, length)).astype("int32")
         ids[:, length // 2 + 1:][rng.random((batch_size, length - length // 2 - 1)) < 0.5] = 0
         positions = np.sort(rng.integers(1, length // 2 + 1, size=(batch_size, selections)), axis=1).astype("int32")

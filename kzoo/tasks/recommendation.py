@@ -49,15 +49,15 @@ class Recommendation(Task):
 
     def example_batch(self, config, batch_size=8, seed=0):
         rng = np.random.default_rng(seed)
-        model = config["model"]
+        model = config.model
         x = {
-            "user_id": rng.integers(1, model["num_users"] + 1, size=(batch_size,)).astype("int32"),
-            "item_id": rng.integers(1, model["num_items"] + 1, size=(batch_size,)).astype("int32"),
+            "user_id": rng.integers(1, model.num_users + 1, size=(batch_size,)).astype("int32"),
+            "item_id": rng.integers(1, model.num_items + 1, size=(batch_size,)).astype("int32"),
         }
         return x, rng.integers(0, 2, size=(batch_size,)).astype("float32")
 
     def has_validation(self, config):
-        return bool(config["data"].get("validation", True))
+        return config.data.validation
 
     def chance_level(self, config, bundle):
         """A random ranking of each validation user's candidates: its expected HR@K."""
@@ -67,8 +67,8 @@ class Recommendation(Task):
         hits = evaluator.random_hit_rates("val")
         return {"value": float(hits.mean()), "examples": int(hits.size), "guess": "ranking the candidates at random"}
 
-    def without_validation(self, data):
-        data["validation"] = False
+    def without_validation(self):
+        return {"data.validation": False}
 
     def add_serving_endpoints(self, archive, model, config, preprocessor):
         return recommender_signatures.add_endpoints(archive, model, config, preprocessor)

@@ -29,7 +29,7 @@ def discover() -> None:
 
 
 def get_task(name_or_config: str | Mapping) -> Task:
-    """The registered `Task` named `name`, or the task of a resolved config (`config["task"]`)."""
+    """The registered `Task` named `name`, or the task of a resolved config (`config.task`)."""
     discover()
     name = name_or_config.get("task") if isinstance(name_or_config, Mapping) else name_or_config
     return base.lookup_task(name)

@@ -42,29 +42,30 @@ class TextClassification(ClassificationTask):
     tensor_input = "token_ids"
 
     def check_config(self, config):
-        data = config["data"]
-        wordpiece = data.get("tokenizer", "word") == "wordpiece" or bool(config["model"].get("preset"))
-        if data.get("truncation", "head") != "head" and not wordpiece:
+        data = config.data
+        wordpiece = data.tokenizer == "wordpiece" or bool(config.model.get("preset"))
+        if data.truncation != "head" and not wordpiece:
             raise ConfigError(f"data.truncation={data['truncation']} cuts WordPiece inputs; {config.get('entry')} "
                               f"tokenizes words (data.tokenizer: word), which keep the head only")
-        preset = config["model"].get("preset")
+        preset = config.model.get("preset")  # keras-hub entries only (bert_cls)
         if preset:  # a missing directory or an unreachable hub: one line now, not a failed download later
             from kzoo import pretrained
 
             architecture = pretrained.backbone_config(preset)
             longest = int(architecture.get("max_sequence_length", 0) or 0)
-            length = int(config["data"]["sequence_length"])
+            length = config.data.sequence_length
             if longest and length > longest:
                 raise ConfigError(f"data.sequence_length={length} is longer than preset {preset} allows ({longest} "
                                   f"positions); pass --set data.sequence_length={longest}")
             # The resolved config records the checkpoint's architecture: config.yaml says what was trained,
             # and a preset of the run rebuilds the model without the checkpoint.
-            config["model"].update({key: architecture[name] for key, name in _BACKBONE_KEYS.items()
-                                    if name in architecture and key in config["model"]})
+            config = config.override({f"model.{key}": architecture[name] for key, name in _BACKBONE_KEYS.items()
+                                      if name in architecture and key in config.model})
+        return config
 
     def after_save(self, run_dir, model, preprocessor, config) -> dict:
         """A fine-tuned checkpoint's base (handle, format, licence, source) for `metrics.json` and the model card."""
-        preset = config["model"].get("preset")
+        preset = config.model.get("preset")  # keras-hub entries only (bert_cls)
         if not preset:
             return {}
         from kzoo import pretrained
@@ -82,11 +83,11 @@ class TextClassification(ClassificationTask):
 
     def example_batch(self, config, batch_size=8, seed=0):
         rng = np.random.default_rng(seed)
-        model, length = config["model"], config["data"]["sequence_length"]
-        x = rng.integers(1, model["vocab_size"], size=(batch_size, length)).astype("int32")
+        model, length = config.model, config.data.sequence_length
+        x = rng.integers(1, model.vocab_size, size=(batch_size, length)).astype("int32")
         # Padding at the end of about half the rows, as real batches of short reviews have.
         x[:, length // 2 + 1 :][rng.random((batch_size, length - length // 2 - 1)) < 0.5] = 0
-        return x, rng.integers(0, model["num_classes"], size=(batch_size,))
+        return x, rng.integers(0, model.num_classes, size=(batch_size,))
 
     def add_serving_endpoints(self, archive, model, config, preprocessor):
         return text_signatures.add_endpoints(archive, model, config, preprocessor)
@@ -94,7 +95,7 @@ class TextClassification(ClassificationTask):
     def tensor_endpoint(self, model, config, preprocessor):
         """`token_ids` int32 `[None, sequence_length]` (what the raw signature pads to) -> `probabilities`, `label`."""
         endpoint = super().tensor_endpoint(model, config, preprocessor)
-        length = int(preprocessor.sequence_length if preprocessor is not None else config["data"]["sequence_length"])
+        length = int(preprocessor.sequence_length if preprocessor is not None else config.data.sequence_length)
         endpoint.specs = [tf.TensorSpec([None, length], spec.dtype, name=spec.name) for spec in endpoint.specs]
         return endpoint
 
@@ -110,14 +111,14 @@ class TextClassification(ClassificationTask):
     def check_student(self, teacher: Mapping, student: Mapping, preprocessor=None) -> None:
         super().check_student(teacher, student, preprocessor)
         name = pair_name(teacher, student)
-        if preprocessor is not None and preprocessor.vocabulary_size != int(teacher["model"]["vocab_size"]):
+        if preprocessor is not None and preprocessor.vocabulary_size != teacher.model.vocab_size:
             raise ConfigError(f"the teacher's vocabulary ({preprocessor.vocabulary_size} tokens) does not match "
                               f"its model (vocab_size {teacher['model']['vocab_size']})")
-        tokenizer = student["data"].get("tokenizer", "word")
+        tokenizer = student.data.tokenizer
         if preprocessor is not None and tokenizer != preprocessor.tokenizer:
             raise ConfigError(f"{name} have different vocabularies: the student tokenizes with {tokenizer}, the "
                               f"teacher's vocabulary is {preprocessor.tokenizer} ({preprocessor.vocabulary_size} tokens)")
-        length = preprocessor.sequence_length if preprocessor is not None else teacher["data"]["sequence_length"]
-        if int(student["data"]["sequence_length"]) != int(length):
+        length = preprocessor.sequence_length if preprocessor is not None else teacher.data.sequence_length
+        if student.data.sequence_length != int(length):
             raise ConfigError(f"{name} differ in data.sequence_length ({student['data']['sequence_length']} vs "
                               f"{length}); pass --set data.sequence_length={length}")

@@ -67,9 +67,9 @@ class Translation(Task):
 
     def example_batch(self, config, batch_size=8, seed=0):
         rng = np.random.default_rng(seed)
-        model, data = config["model"], config["data"]
-        src = rng.integers(1, model["source_vocab_size"], size=(batch_size, data["source_length"]))
-        tgt = rng.integers(1, model["target_vocab_size"], size=(batch_size, data["target_length"] + 1))
+        model, data = config.model, config.data
+        src = rng.integers(1, model.source_vocab_size, size=(batch_size, data.source_length))
+        tgt = rng.integers(1, model.target_vocab_size, size=(batch_size, data.target_length + 1))
         x = {"encoder_inputs": src.astype("int32"), "decoder_inputs": tgt[:, :-1].astype("int32")}
         return x, tgt[:, 1:].astype("int32")
 
@@ -92,7 +92,7 @@ class Translation(Task):
         return {"text": tf.constant(["Ein Mann fährt mit dem Fahrrad über eine Brücke."] * batch)}
 
     def evaluate_export(self, signature, config, info, data_dir, batch_size, max_examples):
-        sources, references = scoring.raw_test_pairs(config["data"], data_dir)
+        sources, references = scoring.raw_test_pairs(config.data, data_dir)
         if max_examples:
             sources, references = sources[:max_examples], references[:max_examples]
         return scoring.evaluate_translation(signature, sources, references)

@@ -90,7 +90,7 @@ def worker_batch_size(config: dict, role: WorkerRole) -> int:
     MultiWorkerMirroredStrategy takes a worker's own (already sharded, auto-shard OFF) batches as that
     worker's part of the step, so the global batch is the sum over workers.
     """
-    batch_size = int(config["train"]["batch_size"])
+    batch_size = config.train.batch_size
     if batch_size % role.count:
         raise ConfigError(
             f"train.batch_size={batch_size} must be divisible by the {role.count} workers (it is the global batch)")

@@ -23,7 +23,7 @@ def recorded_source(config: dict, metrics: dict) -> dict:
 
     `config.yaml`'s `data_source` (it may also hold the tfds `data_dir`), else `metrics.json`'s `data`.
     """
-    recorded = dict(config.get("data_source") or {})
+    recorded = dict(config.data_source or {})
     if recorded.get("kind"):
         return recorded
     used = metrics.get("data") or {}  # metrics.json's record of the data, not the config's data section
@@ -119,5 +119,5 @@ def evaluate_run(path: str, data: str | None = "auto", data_dir: str | None = No
             values = bundle.evaluate(model, split)
         else:
             values = model.evaluate(dataset, return_dict=True, verbose=int(progress.interactive()))
-    return {"model": config["entry"], "run_dir": str(run), "split": split, "data": used, "trained_on": recorded,
+    return {"model": config.entry, "run_dir": str(run), "split": split, "data": used, "trained_on": recorded,
             "same_data": same, "metrics": {k: float(v) for k, v in values.items()}}

@@ -22,7 +22,7 @@ from kzoo.plugin import RunPlugin
 
 def lora_rank(config: Mapping) -> int:
     """The run's `train.lora_rank` (0: no LoRA)."""
-    return int(config["train"].get("lora_rank", 0) or 0)
+    return config.train.lora_rank
 
 
 def backbones(model: keras.Model) -> list:
@@ -80,10 +80,10 @@ class LoRA(RunPlugin):
         """LoRA needs pretrained weights to adapt: an entry with `model.preset`, and the preset set."""
         if not lora_rank(config):
             return
-        if "preset" not in config["model"]:
+        if "preset" not in config.model:
             raise ConfigError(f"train.lora_rank: {config['entry']!r} has no pretrained keras-hub backbone "
                               f"(no model.preset key); LoRA fine-tunes entries such as bert_cls from a preset")
-        if not config["model"]["preset"]:
+        if not config.model.preset:
             raise ConfigError("train.lora_rank needs pretrained weights to adapt: set model.preset=DIR|HANDLE "
                               "(e.g. a bert_mlm run's preset/)")
 
@@ -95,7 +95,7 @@ class LoRA(RunPlugin):
         found = backbones(net)
         if not found:
             raise ConfigError(f"train.lora_rank: {config['entry']!r} holds no keras-hub backbone to adapt")
-        names = list(config["train"].get("lora_layers") or []) or None
+        names = config.train.lora_layers or None
         for backbone in found:
             known = {layer.name for layer in backbone._flatten_layers(include_self=False) if hasattr(layer, "enable_lora")}
             unknown = sorted(set(names or []) - known)

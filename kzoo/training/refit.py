@@ -10,7 +10,6 @@ refit is a trainer plug-in with a phase of its own after `fit` (`Refit.after_fit
 
 from __future__ import annotations
 
-import copy
 import json
 import time
 from pathlib import Path
@@ -28,7 +27,7 @@ from kzoo.training import callbacks as kzoo_callbacks
 
 def check_refit(config: dict) -> None:
     """Raise ConfigError when `train.refit` is on but the config has no validation split to choose with."""
-    if not config["train"].get("refit"):
+    if not config.train.refit:
         return
     task = get_task(config)
     if task.validation_key is None:
@@ -41,11 +40,8 @@ def check_refit(config: dict) -> None:
 
 def refit_config(config: dict, epochs: int) -> dict:
     """Return a copy of `config` that trains `epochs` epochs on train + validation, without early stopping."""
-    refit = copy.deepcopy(config)
-    get_task(refit).without_validation(refit["data"])
-    refit["train"]["epochs"] = int(epochs)
-    refit["train"]["early_stopping_patience"] = 0
-    return refit
+    return config.override({**get_task(config).without_validation(), "train.epochs": int(epochs),
+                            "train.early_stopping_patience": 0})
 
 
 def select_epochs(config: dict, history: dict, record: Path, is_chief: bool = True) -> dict:
@@ -75,8 +71,8 @@ class Refit(RunPlugin):
 
     def on_data(self, bundle, config) -> None:
         """Say before training that the run trains twice (`train("mlp", epochs=2)` trains up to 2 + 2 epochs)."""
-        if config["train"].get("refit"):
-            epochs = int(config["train"]["epochs"])
+        if config.train.refit:
+            epochs = config.train.epochs
             print(f"kzoo: train.refit is on: up to {epochs} epochs on train with validation choosing the best, then a "
                   f"fresh model trains that many epochs on train + validation (up to {2 * epochs} in all; "
                   "--set train.refit=false trains once)", flush=True)
@@ -88,7 +84,7 @@ class Refit(RunPlugin):
         every fit has, and receives the refit model as `training.net`.
         """
         config = training.config
-        if not config["train"].get("refit"):
+        if not config.train.refit:
             return
         run_dir, write_dir = training.dir, training.write_dir
         # The chief's record, read by every worker: a resumed refit skips the finished selection phase on all of them.

@@ -203,14 +203,14 @@ class Training:
         # Flags given win over the config; the strategy name is checked when the strategy is made.
         flags = {"strategy": r.strategy, "mixed_precision": r.mixed_precision, "jit_compile": r.jit_compile,
                  "seed": r.seed, "deterministic": r.deterministic}
-        self.config["runtime"].update({k: v for k, v in flags.items() if v is not None})
-        self.task.check_config(self.config)
+        self.config = self.config.override({f"runtime.{k}": v for k, v in flags.items()})
+        self.config = self.task.check_config(self.config) or self.config
         for plugin in self.plugins:
             plugin.check(self.config)
 
     def strategy(self) -> None:
         """The distribution strategy (before TensorFlow runs anything) and this worker's role."""
-        name = self.config["runtime"]["strategy"]
+        name = self.config.runtime.strategy
         self.dist = get_strategy(name) if keras.backend.backend() == "tensorflow" else get_jax_distribution(name)
         self.role: WorkerRole = worker_role(self.dist)
 
@@ -220,14 +220,14 @@ class Training:
         if self.role.count > 1 and r.output is None:
             raise RunDirError("--strategy multi_worker needs --output DIR: one run directory every worker can reach")
         if self.role.is_chief or r.resume:
-            self.dir = RunDir.create(r.output, self.config["entry"], r.resume)
+            self.dir = RunDir.create(r.output, self.config.entry, r.resume)
         else:
             self.dir = RunDir(r.output)  # the chief creates and checks it
         # One writer per run directory: the chief holds its lock until `run()` ends (the others write scratch).
         self.dir_lock = self.dir.lock() if self.role.is_chief else None
         self.write_dir = self.dir if self.role.is_chief else RunDir(scratch_dir(self.role))
         self.reseed()
-        self.policy = set_mixed_precision(self.config["runtime"]["mixed_precision"])
+        self.policy = set_mixed_precision(self.config.runtime.mixed_precision)
         compat.install()
         self.verbose = r.verbose if r.verbose is not None else (1 if sys.stdout.isatty() else 2)
 
@@ -248,12 +248,12 @@ class Training:
         source = "SYNTHETIC (generated; scores mean nothing)" if bundle.source == "synthetic" else bundle.source
         print(f"kzoo: {self.config['entry']} on {source} data '{bundle.name}' {bundle.sizes}", flush=True)
         # What the run really trained on, beside the dataset the entry names (config.yaml's data.dataset).
-        self.config["data_source"] = {"kind": bundle.source, "name": bundle.name,
+        self.config = self.config.replace(data_source={"kind": bundle.source, "name": bundle.name,
                                       **({"data_dir": resolve_data_dir(self.request.data_dir)}
-                                         if bundle.source == "tfds" else {})}
+                                         if bundle.source == "tfds" else {})})
         model_overrides = getattr(bundle.preprocessor, "model_overrides", None)
         if callable(model_overrides):
-            self.config["model"].update(model_overrides())
+            self.config = self.config.override({f"model.{k}": v for k, v in model_overrides().items()})
         if bundle.preprocessor is not None:
             bundle.preprocessor.save(self.write_dir.preprocessing_dir)
         config_lib.dump_yaml(self.config, self.write_dir.config_file)
@@ -261,15 +261,15 @@ class Training:
     def build(self) -> None:
         """The model (`net`: tested, saved, exported) and what `fit` trains (`fit_model`)."""
         if keras.backend.backend() == "jax":
-            self.config["runtime"]["jit_compile"] = True  # JAX has no graph mode: without jit every op runs eagerly
+            self.config = self.config.override({"runtime.jit_compile": True})  # JAX has no graph mode: without jit every op runs eagerly
         self.steps_per_epoch = int(self.bundle.train.cardinality().numpy())
         self.net, self.fit_model = self.build_for_fit(self.config, self.steps_per_epoch)
-        epochs = int(self.config["train"]["epochs"])
+        epochs = self.config.train.epochs
         self.total_steps = self.steps_per_epoch * epochs if self.steps_per_epoch > 0 else None
 
     def fit(self) -> None:
         """`model.fit` with the run's callbacks; skipped when a resumed refit already chose its epochs."""
-        train = self.config["train"]
+        train = self.config.train
         self.timer = kzoo_callbacks.ThroughputTimer(
             int(self.bundle.sizes.get("train_examples_per_epoch", self.bundle.sizes["train"])))
         self.callbacks = self._callbacks()
@@ -281,7 +281,7 @@ class Training:
         started = time.perf_counter()
         self.fit_started = True
         if not (self.request.resume and self.dir.refit_record.is_file()):
-            self.fit_model.fit(train_data, validation_data=self.bundle.val, epochs=int(train["epochs"]),
+            self.fit_model.fit(train_data, validation_data=self.bundle.val, epochs=train.epochs,
                                callbacks=self.callbacks, verbose=self.fit_verbose, shuffle=False)
         self.train_seconds = time.perf_counter() - started
 
@@ -300,7 +300,7 @@ class Training:
         stops = [c.message for c in self.nan_stops if c.message]
         bad = nonfinite_weights(self.net)
         history = read_history(self.write_dir.history_file)
-        learning_rate = float(self.config["train"].get("learning_rate", 0)) or None
+        learning_rate = self.config.train.learning_rate or None
         growth = None if stops or bad else loss_growth(history, self.nan_stops[0].first_loss if self.nan_stops else None)
         if not stops and not bad and not growth:
             return
@@ -366,7 +366,7 @@ class Training:
             return
         write_json(self.metrics, self.dir.metrics_file)
         metric = self.task.monitor.removeprefix("val_")
-        reference = self.config.get("reference") or {}
+        reference = self.config.reference
         plot_curves(history, metric, self.dir.curves_file,
                     title=f"{self.config['entry']} on {self.bundle.source} data {self.bundle.name}",
                     test_value=(self.metrics["test"] or {}).get(metric),
@@ -417,20 +417,20 @@ class Training:
 
     def _run_summary(self, history: dict) -> dict:
         """What every `metrics.json` holds, finished or diverged: entry, data, epochs, history, runtime, versions."""
-        runtime = self.config["runtime"]
+        runtime = self.config.runtime
         return {
-            "model": self.config["entry"],
+            "model": self.config.entry,
             "run_dir": str(self.dir),
             "data": self.bundle.summary(),
             "epochs_run": len(history.get("loss", [])),
-            "epochs_requested": int(self.config["train"]["epochs"]),
+            "epochs_requested": self.config.train.epochs,
             "history": history,
-            "strategy": runtime["strategy"],
+            "strategy": runtime.strategy,
             "replicas": self.dist.num_replicas_in_sync,
             "workers": self.role.count,
             "dtype_policy": self.policy,
-            "seed": runtime["seed"],
-            "deterministic": runtime["deterministic"],
+            "seed": runtime.seed,
+            "deterministic": runtime.deterministic,
             "versions": versions(),
         }
 
@@ -442,7 +442,7 @@ class Training:
     def load_data(self, config: dict, preprocessor=None):
         """This worker's `DataBundle` for `config` (its training shard, whole val/test splits)."""
         r = self.request
-        bundle = load_data(config, source=r.data, data_dir=r.data_dir, seed=config["runtime"]["seed"],
+        bundle = load_data(config, source=r.data, data_dir=r.data_dir, seed=config.runtime.seed,
                            batch_size=worker_batch_size(config, self.role), preprocessor=preprocessor,
                            shard=self.role.shard)
         if self.role.shard:
@@ -460,7 +460,7 @@ class Training:
         itself, or what a plug-in wraps it in (a Distiller). Plug-ins may load weights into `net` first.
         """
         steps = steps_per_epoch if steps_per_epoch > 0 else None
-        jit_compile = bool(config["runtime"]["jit_compile"])
+        jit_compile = config.runtime.jit_compile
         with self.dist.scope():
             net = build_from_config(config, compile=False)
             for plugin in self.plugins:
@@ -473,8 +473,8 @@ class Training:
 
     def reseed(self) -> None:
         """Seed every generator again with the run's seed (a refit starts from the same state)."""
-        runtime = self.config["runtime"]
-        set_seed(runtime["seed"], runtime["deterministic"])
+        runtime = self.config.runtime
+        set_seed(runtime.seed, runtime.deterministic)
 
     @staticmethod
     def history(path: Path) -> dict:
@@ -496,13 +496,13 @@ class Training:
 
     def nan_callback(self, config: dict):
         """A NaN stop that names the epoch and suggests a lower learning rate (the `check` phase reads it)."""
-        stop = kzoo_callbacks.TerminateOnNaNWithAdvice(float(config["train"].get("learning_rate", 0)) or None)
+        stop = kzoo_callbacks.TerminateOnNaNWithAdvice(config.train.learning_rate or None)
         self.nan_stops.append(stop)
         return stop
 
     def _callbacks(self) -> list:
         """The fit callbacks; files go to the write directory (the run dir on the chief, scratch elsewhere)."""
-        bundle, train = self.bundle, self.config["train"]
+        bundle, train = self.bundle, self.config.train
         has_val = bundle.val is not None or bool(bundle.callbacks)
         monitor, mode = (self.task.monitor, self.task.mode) if has_val else ("loss", "min")
         callbacks = list(bundle.callbacks)  # first: they add metrics (val_hr@10) the others read
@@ -517,9 +517,9 @@ class Training:
         ]
         if self.role.is_chief:  # one line per epoch: the run's remaining time
             tested = bundle.sizes.get("test") if self.request.test else None
-            callbacks.append(kzoo_callbacks.RunTimeEstimate(int(train["epochs"]), tested, bundle.sizes.get("val"),
-                                                            refit=bool(train.get("refit"))))
-        patience = int(train.get("early_stopping_patience", 0))
+            callbacks.append(kzoo_callbacks.RunTimeEstimate(train.epochs, tested, bundle.sizes.get("val"),
+                                                            refit=train.refit))
+        patience = train.early_stopping_patience
         if patience:
             callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=patience,
                                                            restore_best_weights=True))

@@ -117,7 +117,7 @@ def write_best_config(config: Mapping, params: Mapping, path: Path, header: str)
     """
     from kzoo.registry import apply_overrides
 
-    best = apply_overrides({k: v for k, v in config.items() if k != "data_source"}, dict(params), config["entry"])
+    best = apply_overrides({k: v for k, v in config.items() if k != "data_source"}, dict(params), config.entry)
     comments = "".join(f"# {line}\n" for line in header.splitlines())
     path.write_text(comments + yaml.safe_dump(best, sort_keys=False), encoding="utf-8")
     return best

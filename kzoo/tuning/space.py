@@ -9,7 +9,7 @@ from kzoo.errors import ConfigError
 
 def search_space(config: Mapping) -> dict:
     """The resolved config's `tune` section, `{dotted key: {kind: spec}}`; ConfigError when it has none."""
-    space = config.get("tune") or {}
+    space = config.tune or {}
     if not space:
         raise ConfigError(f"{config['entry']} has no tune: section to search; add one to its YAML "
                           "(e.g. tune: {train.learning_rate: {log_float: [1e-4, 1e-2]}}) and pass it with --config")

@@ -92,7 +92,7 @@ def _settings(request: TuneRequest, config: Mapping) -> dict:
     from kzoo.config import as_overrides
 
     return json.loads(json.dumps({
-        "entry": config["entry"], "space": config["tune"], "overrides": dict(as_overrides(request.overrides)),
+        "entry": config.entry, "space": config.tune, "overrides": dict(as_overrides(request.overrides)),
         "tiny": request.tiny, "epochs": request.epochs, "batch_size": request.batch_size}, default=str))
 
 
@@ -101,11 +101,11 @@ def open_study(request: TuneRequest, config: Mapping, worker: int = 0) -> optuna
     from kzoo.tasks import get_task
 
     task = get_task(config)
-    storage = open_storage(request.study, study_directory(request, config["entry"]))
-    study = optuna.create_study(storage=storage, study_name=request.study_name or config["entry"],
+    storage = open_storage(request.study, study_directory(request, config.entry))
+    study = optuna.create_study(storage=storage, study_name=request.study_name or config.entry,
                                 direction="maximize" if task.mode == "max" else "minimize",
                                 sampler=make_sampler(request.seed, worker, request.trials),
-                                pruner=make_pruner(request.pruner, int(config["train"]["epochs"])),
+                                pruner=make_pruner(request.pruner, config.train.epochs),
                                 load_if_exists=True)
     settings, saved = _settings(request, config), study.user_attrs.get("settings")
     if saved is None:
@@ -123,7 +123,7 @@ def trial_setup(request: TuneRequest, config: Mapping, trials_dir: Path) -> Tria
     from kzoo.tasks import get_task
 
     task = get_task(config)
-    return TrialSetup(model=config["entry"], space=config["tune"], monitor=task.monitor, mode=task.mode,
+    return TrialSetup(model=config.entry, space=config.tune, monitor=task.monitor, mode=task.mode,
                       trials_dir=str(trials_dir), config_path=request.config_path,
                       overrides=dict(as_overrides(request.overrides)), data=request.data, data_dir=request.data_dir,
                       epochs=request.epochs, batch_size=request.batch_size, tiny=request.tiny)
@@ -144,7 +144,7 @@ def run_worker(request: TuneRequest, worker: int = 0, study: optuna.Study | None
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     config = config if config is not None else base_config(request)
     study = study if study is not None else open_study(request, config, worker)
-    setup = trial_setup(request, config, study_directory(request, config["entry"]) / "trials")
+    setup = trial_setup(request, config, study_directory(request, config.entry) / "trials")
     Path(setup.trials_dir).mkdir(parents=True, exist_ok=True)
     remaining = request.trials - counted(study)
     if remaining <= 0:
@@ -212,7 +212,7 @@ def tune(request: TuneRequest) -> dict:
     if not task.has_validation(config):
         raise ConfigError(f"{config['entry']}: trials are scored on the validation split and this config has none; "
                           f"set {task.validation_key or 'data.val_fraction'} (true / above 0)")
-    directory = study_directory(request, config["entry"])
+    directory = study_directory(request, config.entry)
     study = open_study(request, config)
     retried = fail_dead_trials(study)
     if not study.trials:  # a new study's first trial is the config's own values (those inside the space)
@@ -279,5 +279,5 @@ def train_final(request: TuneRequest, config: Mapping, directory: Path) -> dict 
     overrides = {"train.refit": True} if task.validation_key is not None else {}
     print(f"kzoo-tune: --final: training {path}{' with train.refit' if overrides else ''}, then testing once",
           flush=True)
-    return train(config["entry"], config_path=str(path), overrides=overrides, data=request.data,
+    return train(config.entry, config_path=str(path), overrides=overrides, data=request.data,
                  data_dir=request.data_dir, output=str(directory / "final"))

@@ -32,7 +32,7 @@ def _read_source(data: Mapping, source, data_dir, seed: int) -> tuple[Ratings, s
     if isinstance(source, str) and source in SOURCES:
         if source == "synthetic":
             return _synthetic(data, seed), "synthetic", notes
-        name = data.get("dataset", "movielens/100k-ratings")
+        name = data.dataset
         try:
             return read_tfds_ratings(name, data_dir, download="auto"), "tfds", notes
         except DataUnavailableError as err:
@@ -46,19 +46,19 @@ def _read_source(data: Mapping, source, data_dir, seed: int) -> tuple[Ratings, s
 def _synthetic(data: Mapping, seed: int) -> Ratings:
     return synthetic_ratings(
         seed,
-        num_users=int(data.get("synthetic_users", 200)),
-        num_items=int(data.get("synthetic_items", 300)),
-        per_user=int(data.get("synthetic_per_user", 25)),
+        num_users=data.synthetic_users,
+        num_items=data.synthetic_items,
+        per_user=data.synthetic_per_user,
     )
 
 
 def _check_settings(data: Mapping) -> dict:
     settings = {
-        "validation": bool(data.get("validation", True)),
-        "num_negatives": int(data.get("num_negatives", 4)),
-        "eval_negatives": int(data.get("eval_negatives", 99)),
-        "full_ranking": bool(data.get("full_ranking", False)),
-        "top_k": int(data.get("top_k", 10)),
+        "validation": data.validation,
+        "num_negatives": data.num_negatives,
+        "eval_negatives": data.eval_negatives,
+        "full_ranking": data.full_ranking,
+        "top_k": data.top_k,
     }
     if settings["num_negatives"] < 0:
         raise DataError(f"data.num_negatives must be >= 0, got {settings['num_negatives']}")
@@ -94,10 +94,10 @@ def load_recommender_data(
         its model's embedding rows keep their meaning; default: built from the ratings.
     `bundle.preprocessor` is the `IdMaps`; copy its `num_users` / `num_items` into the model config.
     """
-    data = config.get("data", {})
+    data = config.data
     settings = _check_settings(data)
     if batch_size is None:
-        batch_size = int(config.get("train", {}).get("batch_size", 256))
+        batch_size = int(config.train.batch_size)
     ratings, kind, notes = _read_source(data, source, data_dir, seed)
     keep = pipeline.first_users(ratings.users, pipeline.max_examples(data, kind))
     if not keep.all():
@@ -159,7 +159,7 @@ def load_recommender_data(
         val=pointwise.get("val"),
         test=pointwise["test"],
         source=kind,
-        name=ratings.name if kind != "tfds" else data.get("dataset", ratings.name),
+        name=ratings.name if kind != "tfds" else data.dataset,
         sizes=sizes,
         preprocessor=maps,
         evaluate=evaluator,

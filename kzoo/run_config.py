@@ -1,0 +1,156 @@
+"""`RunConfig`: a resolved config, typed and frozen, read by attribute (`config.train.learning_rate`).
+
+`kzoo.config.resolve` checks every section against its schema once (types coerced, ranges and choices
+checked, defaults filled) and returns a `RunConfig`. Code downstream reads attributes and never
+re-coerces or restates a default: the value is already the declared type. A change is a new object
+(`config.override({"train.epochs": 3})` checks the value like `--set` does; `config.replace(data_source=...)`
+sets a top-level key), so a phase cannot alter what an earlier phase resolved behind its back.
+
+Both objects are read-only `Mapping`s as well, so the plain dict form stays available at the edges
+(`to_dict()` for YAML out, `config["train"]` where a name arrives as a string).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Iterator, Mapping
+
+from kzoo.errors import ConfigError
+
+
+def _thawed(value: Any) -> Any:
+    # Lists and mappings come out as copies: a caller may change what it was given, never the config.
+    if isinstance(value, (ConfigSection, RunConfig)):
+        return value
+    return copy.deepcopy(value) if isinstance(value, (list, dict)) else value
+
+
+class _Frozen:
+    __slots__ = ()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise TypeError(f"a resolved config is read-only; make a changed copy with .override({{'{name}': ...}})")
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        raise TypeError(f"a resolved config is read-only; make a changed copy with .override({{'{key}': ...}})")
+
+    def __copy__(self):
+        return self
+
+    def __deepcopy__(self, memo):
+        return self
+
+
+class ConfigSection(_Frozen, Mapping):
+    """One resolved section (`model`, `data`, `train`, ...): its keys as attributes, in schema order."""
+
+    __slots__ = ("_name", "_values")
+
+    def __init__(self, name: str, values: Mapping[str, Any]):
+        object.__setattr__(self, "_name", name)
+        object.__setattr__(self, "_values", {key: copy.deepcopy(value) for key, value in values.items()})
+
+    def __getattr__(self, key: str) -> Any:
+        values = object.__getattribute__(self, "_values")
+        if key in values:
+            return _thawed(values[key])
+        raise AttributeError(f"config section {self._name!r} has no key {key!r} (keys: {', '.join(values)})")
+
+    def __getitem__(self, key: str) -> Any:
+        return _thawed(self._values[key])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __eq__(self, other: Any) -> bool:
+        return isinstance(other, Mapping) and self.to_dict() == dict(other)
+
+    __hash__ = None
+
+    def __repr__(self) -> str:
+        return f"ConfigSection({self._name!r}, {self._values!r})"
+
+    def __reduce__(self):
+        return ConfigSection, (self._name, self._values)
+
+    def to_dict(self) -> dict:
+        """The section as a plain dict (a deep copy)."""
+        return copy.deepcopy(self._values)
+
+
+class RunConfig(_Frozen, Mapping):
+    """A resolved config: `entry`, `task`, `family`, ... and one `ConfigSection` per schema section.
+
+    Made by `kzoo.config.resolve` (never by hand): `sections` is the schema every section was checked
+    against, kept so `override` checks a change as `--set` would.
+    """
+
+    __slots__ = ("_values", "_sections")
+
+    def __init__(self, values: Mapping[str, Any], sections: Mapping):
+        typed = {key: ConfigSection(key, value) if key in sections else copy.deepcopy(value)
+                 for key, value in values.items()}
+        object.__setattr__(self, "_values", typed)
+        object.__setattr__(self, "_sections", sections)
+
+    def __getattr__(self, key: str) -> Any:
+        values = object.__getattribute__(self, "_values")
+        if key in values:
+            return _thawed(values[key])
+        if key in ("entry", "task", "family", "description", "data_source", "tune"):
+            return None  # a top-level key the config does not carry (a run's config.yaml written before it)
+        raise AttributeError(f"a config has no {key!r} (it has: {', '.join(values)})")
+
+    def __getitem__(self, key: str) -> Any:
+        return _thawed(self._values[key])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __eq__(self, other: Any) -> bool:
+        return isinstance(other, Mapping) and self.to_dict() == plain(other)
+
+    __hash__ = None
+
+    def __repr__(self) -> str:
+        return f"RunConfig({self.to_dict()!r})"
+
+    def __reduce__(self):
+        return RunConfig, (self.to_dict(), self._sections)
+
+    @property
+    def sections(self) -> Mapping:
+        """The schema of each section (`{"train": {"epochs": Key(...), ...}, ...}`)."""
+        return self._sections
+
+    def to_dict(self) -> dict:
+        """The config as a plain nested dict (what `config.yaml` holds)."""
+        return plain(self._values)
+
+    def override(self, overrides: Mapping[str, Any]) -> RunConfig:
+        """A copy with dotted keys set (`{"train.epochs": 3}`), each checked like a `--set`; None values skipped.
+
+        Raises ConfigError naming the key for an unknown key or a bad value.
+        """
+        from kzoo.config import with_overrides  # kzoo.config builds RunConfigs: it imports this module
+
+        return with_overrides(self, overrides, self._sections, self.entry or "config")
+
+    def replace(self, **top_level: Any) -> RunConfig:
+        """A copy with top-level keys that are not sections set (`data_source=...`, `task=...`)."""
+        bad = [key for key in top_level if key in self._sections]
+        if bad:
+            raise ConfigError(f"replace() sets top-level keys; set section keys with override(): {bad}")
+        return RunConfig({**self.to_dict(), **top_level}, self._sections)
+
+
+def plain(values: Mapping) -> dict:
+    """A config (a `RunConfig`, or a mapping that may hold sections) as a plain nested dict, copied."""
+    return {key: value.to_dict() if isinstance(value, (ConfigSection, RunConfig)) else
+            plain(value) if isinstance(value, Mapping) else copy.deepcopy(value) for key, value in values.items()}
