@@ -19,10 +19,7 @@ from typing import Any, Mapping
 import keras
 
 from kzoo.data.bundle import DataBundle
-
-
-class UnknownTaskError(ValueError):
-    """No task of that name is registered; the message lists the registered ones."""
+from kzoo.errors import ExportError, UnknownTaskError
 
 
 class Task:
@@ -123,8 +120,6 @@ class Task:
         pixels) and returns the same outputs, or their ids; its `example` is `example_batch(config)`
         in its inputs. Tasks without one raise ExportError (the default).
         """
-        from kzoo.signatures import ExportError
-
         raise ExportError(f"task {self.name!r} has no tensor-only signature: it cannot be exported for a portable "
                           "runtime (LiteRT, ONNX)")
 
