@@ -11,8 +11,8 @@ __version__ = "0.1.0"
 
 import importlib
 
-from kzoo.entries import UnknownModelError, register_model
-from kzoo.errors import ConfigError
+from kzoo.entries import register_model
+from kzoo.errors import ConfigError, KzooError, UnknownModelError
 
 _LAZY = {"build": "kzoo.presets.loader", "build_from_config": "kzoo.zoo", "example_batch": "kzoo.tasks",
          "get_config": "kzoo.registry", "get_entry": "kzoo.registry", "list_models": "kzoo.registry",
@@ -41,6 +41,7 @@ def __getattr__(name: str):
 
 __all__ = [
     "ConfigError",
+    "KzooError",
     "UnknownModelError",
     "build",
     "build_from_config",

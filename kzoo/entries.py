@@ -18,13 +18,6 @@ from kzoo import schema
 MODEL_NAME_PARAMETER = "name"
 
 
-class UnknownModelError(KeyError):
-    """The requested entry is not registered; the message suggests the closest names."""
-
-    def __str__(self) -> str:  # KeyError would quote the whole message
-        return self.args[0]
-
-
 @dataclasses.dataclass(frozen=True)
 class Entry:
     """One registered model: its builder, config file, task, aliases and `model` section.

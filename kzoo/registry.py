@@ -17,14 +17,14 @@ from typing import Any, Iterable, Mapping
 import kzoo.models  # noqa: F401  (importing the families registers their entries)
 from kzoo import config as config_lib
 from kzoo import schema
-from kzoo.entries import _ALIASES, _ENTRIES, Entry, UnknownModelError, register_model
+from kzoo.entries import _ALIASES, _ENTRIES, Entry, register_model
 from kzoo.data.schemas import TINY_MAX_EXAMPLES
-from kzoo.errors import ConfigError
+from kzoo.errors import ConfigError, UnknownModelError
 from kzoo.run_config import RunConfig
 from kzoo.tasks import get_task
 
 __all__ = [
-    "Entry", "UnknownModelError", "apply_overrides", "describe_config", "entry_sections", "get_config", "get_entry",
+    "Entry", "apply_overrides", "describe_config", "entry_sections", "get_config", "get_entry",
     "list_models", "load_entry_config", "load_run_config", "register_model",
 ]
 

@@ -34,17 +34,13 @@ import keras
 
 import kzoo.models  # noqa: F401  (registers the custom layers that `.keras` files name)
 from kzoo.config import load_yaml
-from kzoo.errors import ConfigError
+from kzoo.errors import ConfigError, RunDirError
 from kzoo.registry import load_run_config
 from kzoo.saving import load_keras_file
 from kzoo.tasks import get_task
 
 _RESOLVED_KEYS = ("entry", "task", "model")
 LOCK_FILE = ".lock"
-
-
-class RunDirError(ValueError):
-    """The run directory cannot be used as asked (exists, missing, unfinished, or is a file)."""
 
 
 def write_json(data: dict, path: Path) -> None:

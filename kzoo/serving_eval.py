@@ -13,8 +13,8 @@ from pathlib import Path
 
 import tensorflow as tf
 
+from kzoo.errors import ExportError
 from kzoo.registry import get_config
-from kzoo.signatures import ExportError
 from kzoo.tasks import get_task, list_tasks
 
 

@@ -24,8 +24,9 @@ import kzoo
 from kzoo.cli import export as export_cli
 from kzoo.cli import train as train_cli
 from kzoo.config import dump_yaml, find_config_file, load_yaml
+from kzoo.errors import RunDirError
 from kzoo.plugin import RunPlugin
-from kzoo.run_dir import RunDir, RunDirError, lock_dir
+from kzoo.run_dir import RunDir, lock_dir
 from kzoo.training import train
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -3,7 +3,8 @@ from unittest import mock
 import pytest
 import tensorflow as tf
 
-from kzoo.training.strategy import StrategyError, get_strategy
+from kzoo.errors import StrategyError
+from kzoo.training.strategy import get_strategy
 
 
 def test_default_and_auto_on_cpu():

@@ -20,9 +20,8 @@ from kzoo import pretrained
 from kzoo.data import synthetic
 from kzoo.data.text import load_text_data
 from kzoo.data.text_preprocessing import TextPreprocessor
-from kzoo.errors import ConfigError
+from kzoo.errors import ConfigError, DataError
 from kzoo.run_dir import RunDir
-from kzoo.data.tfds_source import DataError
 from kzoo.training.runner import resolve_config
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -22,13 +22,13 @@ import tensorflow as tf
 
 import kzoo
 from kzoo import progress, serving_eval
-from kzoo.data import DataError, DataUnavailableError, is_prepared, resolve_data_dir
+from kzoo.data import is_prepared, resolve_data_dir
 from kzoo.data.seq2seq import find_raw_folder
+from kzoo.errors import DataError, DataUnavailableError, ExportError, RunDirError
 from kzoo.presets.run_card import record_serving_latency
-from kzoo.run_dir import RunDir, RunDirError
+from kzoo.run_dir import RunDir
 from kzoo.runtimes import bench as portable
 from kzoo.serving_eval import load_saved_model
-from kzoo.signatures import ExportError
 from kzoo.tasks import compile_model, example_batch, get_task, list_tasks
 
 def accuracy_run(model: str, seed: int, data: str, data_dir: str | None, overrides: Iterable[str] = (),

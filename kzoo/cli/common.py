@@ -13,22 +13,15 @@ import sys
 from typing import Callable, Sequence
 
 from kzoo.cli.quiet import framework_start
-from kzoo.errors import TrainingDiverged
+from kzoo.errors import KzooError, TrainingDiverged
 from kzoo.schema import STRATEGIES
 
-__all__ = ["add_data_arguments", "add_train_arguments", "add_verbose_argument", "framework_start", "run_tool",
-           "user_errors"]
+__all__ = ["USER_ERRORS", "add_data_arguments", "add_train_arguments", "add_verbose_argument", "framework_start",
+           "run_tool"]
 
-# The types that mean bad input, by (module, name). They are looked up in the modules already
-# imported: an exception of one of them implies its module is loaded, and importing none here keeps
-# `--help` free of TensorFlow. FileNotFoundError: a path the user named does not exist.
-_USER_ERRORS = (
-    ("kzoo.errors", "ConfigError"), ("kzoo.errors", "UnsafeFileError"), ("kzoo.errors", "ModelFileError"),
-    ("kzoo.entries", "UnknownModelError"),
-    ("kzoo.tasks.base", "UnknownTaskError"), ("kzoo.run_dir", "RunDirError"),
-    ("kzoo.training.strategy", "StrategyError"), ("kzoo.data.tfds_source", "DataError"),
-    ("kzoo.data.tfds_source", "DataUnavailableError"), ("kzoo.signatures.core", "ExportError"),
-)
+# The types that mean bad input: every kzoo error (but the two `run_tool` catches first), and a path
+# the user named that does not exist (FileNotFoundError).
+USER_ERRORS = (KzooError, FileNotFoundError)
 
 
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
@@ -80,33 +73,27 @@ def add_train_arguments(parser: argparse.ArgumentParser, model_flag: str = "--mo
     add_verbose_argument(parser)
 
 
-def user_errors() -> tuple[type[BaseException], ...]:
-    """The exception types that mean bad input (reported as one line), not a bug, among those loaded."""
-    loaded = (getattr(sys.modules.get(module), name, None) for module, name in _USER_ERRORS)
-    return (FileNotFoundError, *(t for t in loaded if t is not None))
-
-
 def run_tool(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None = None) -> None:
     """Run a tool's `main(argv)` (None: `sys.argv[1:]`) and exit with its status.
 
-    Bad input (`user_errors()`) and a full disk exit 2 with `error: <message>` on stderr and no traceback; a run
+    Bad input (`USER_ERRORS`) and a full disk exit 2 with `error: <message>` on stderr and no traceback; a run
     that diverged (`TrainingDiverged`: nothing exported) exits 1 the same way; Ctrl-C exits 130 with
     one line (a run's says how to resume it).
     """
     try:
         code = main(argv)
-    except user_errors() as err:
+    except TrainingDiverged as err:  # a KzooError, but the run failed, not its input
+        _fail(err, 1)
+    except KeyboardInterrupt as err:  # a run's TrainingInterrupted (a KzooError too) says how to continue it
+        _quiet_unused_tensorflow_objects()
+        _fail(err if err.args else KeyboardInterrupt("interrupted"), 130)
+    except USER_ERRORS as err:
         _fail(err, 2)
     except OSError as err:
         if err.errno not in (errno.ENOSPC, errno.EDQUOT):
             raise
         where = f" writing {err.filename}" if err.filename else ""
         _fail(OSError(f"no space left on the device{where} ({err.strerror}); free some and continue with --resume"), 2)
-    except TrainingDiverged as err:
-        _fail(err, 1)
-    except KeyboardInterrupt as err:  # a run's TrainingInterrupted says how to continue it
-        _quiet_unused_tensorflow_objects()
-        _fail(err if err.args else KeyboardInterrupt("interrupted"), 130)
     sys.exit(code or 0)
 
 

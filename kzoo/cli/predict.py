@@ -36,14 +36,15 @@ import numpy as np
 
 try:
     from kzoo.cli.quiet import framework_start
+    from kzoo.errors import UsageError
 except ImportError:  # this file copied alone to a serving machine
     framework_start = None
+
+    class UsageError(Exception):  # kzoo.errors.UsageError's stand-in where kzoo is not installed
+        """Bad arguments or export folder; printed as `error: ...` with exit status 2."""
+
 # TensorFlow is imported inside the functions that use it, after the arguments parse: it takes seconds
 # to load (start-up latency), and `--help` or a bad flag should not wait for it.
-
-
-class UsageError(Exception):
-    """Bad arguments or export folder; printed as `error: ...` with exit status 2."""
 
 
 class Parser(argparse.ArgumentParser):

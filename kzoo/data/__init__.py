@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from kzoo.data.bundle import DataBundle
 from kzoo.data.tfds_source import (
-    DataError,
-    DataUnavailableError,
     is_prepared,
     load_tfds,
     network_reachable,
     resolve_data_dir,
 )
+from kzoo.errors import DataError, DataUnavailableError
 
 __all__ = [
     "DataBundle",

@@ -18,7 +18,7 @@ from typing import Sequence
 import numpy as np
 import tensorflow as tf
 
-from kzoo.data.tfds_source import DataError
+from kzoo.errors import DataError
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".txt")
 

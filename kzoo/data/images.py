@@ -11,7 +11,8 @@ import tensorflow as tf
 
 from kzoo.data import files, pipeline, synthetic
 from kzoo.data.bundle import DataBundle
-from kzoo.data.tfds_source import DataError, dataset_size, load_tfds
+from kzoo.data.tfds_source import dataset_size, load_tfds
+from kzoo.errors import DataError
 
 
 def load_image_data(config: dict, source: str, data_dir: str | None, seed: int,

@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from kzoo.data.tfds_source import DataError, load_tfds
+from kzoo.data.tfds_source import load_tfds
+from kzoo.errors import DataError
 
 RATING_FILES = ("u.data", "ratings.dat", "ratings.csv")
 TITLE_FILES = {"u.data": "u.item", "ratings.dat": "movies.dat", "ratings.csv": "movies.csv"}

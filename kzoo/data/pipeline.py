@@ -9,7 +9,8 @@ import numpy as np
 import tensorflow as tf
 
 from kzoo.data import tfds_source
-from kzoo.data.tfds_source import DataError, resolve_data_dir
+from kzoo.data.tfds_source import resolve_data_dir
+from kzoo.errors import DataError
 
 AUTOTUNE = tf.data.AUTOTUNE
 

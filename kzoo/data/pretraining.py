@@ -24,7 +24,8 @@ import tensorflow as tf
 from kzoo.data import files, pipeline, synthetic
 from kzoo.data.bundle import DataBundle
 from kzoo.data.text_preprocessing import MASK_TOKEN, TextPreprocessor
-from kzoo.data.tfds_source import DataError, dataset_size, load_tfds
+from kzoo.data.tfds_source import dataset_size, load_tfds
+from kzoo.errors import DataError
 
 AUTOTUNE = tf.data.AUTOTUNE
 

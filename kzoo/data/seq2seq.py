@@ -19,7 +19,8 @@ from kzoo.data import files, pipeline, synthetic
 from kzoo.data.bleu import make_bleu_evaluator
 from kzoo.data.bundle import DataBundle
 from kzoo.data.seq2seq_preprocessing import Seq2SeqPreprocessor
-from kzoo.data.tfds_source import DataError, load_tfds, resolve_data_dir
+from kzoo.data.tfds_source import load_tfds, resolve_data_dir
+from kzoo.errors import DataError
 
 TFDS_DEFAULT = "wmt14_translate/de-en"
 TEST_PREFIXES = ("test_2016_flickr", "test")

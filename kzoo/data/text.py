@@ -18,7 +18,8 @@ import tensorflow as tf
 from kzoo.data import files, pipeline, synthetic
 from kzoo.data.bundle import DataBundle
 from kzoo.data.text_preprocessing import TextPreprocessor
-from kzoo.data.tfds_source import DataError, label_names, dataset_size, load_tfds
+from kzoo.data.tfds_source import label_names, dataset_size, load_tfds
+from kzoo.errors import DataError
 
 
 def load_text_data(config: dict, source: str, data_dir: str | None, seed: int,

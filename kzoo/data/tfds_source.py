@@ -15,16 +15,7 @@ from typing import Sequence
 
 import tensorflow as tf
 
-
-class DataUnavailableError(FileNotFoundError):
-    """A dataset is neither prepared locally nor downloadable; the message lists the ways out."""
-
-    def __str__(self) -> str:  # FileNotFoundError would format (errno, strerror)
-        return self.args[0]
-
-
-class DataError(ValueError):
-    """Bad data or a bad data request (shape, label, split, malformed line); the message names it."""
+from kzoo.errors import DataError, DataUnavailableError
 
 
 def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> str:

@@ -9,6 +9,7 @@ detokenisation) runs inside the graph. Signatures per task are listed in `kzoo.e
 each Task builds its own (`kzoo/signatures/`).
 """
 
-from kzoo.export.core import QUANTIZE_MODES, ExportError, export_model, export_run, next_version, quantize_model
+from kzoo.errors import ExportError
+from kzoo.export.core import QUANTIZE_MODES, export_model, export_run, next_version, quantize_model
 
 __all__ = ["QUANTIZE_MODES", "ExportError", "export_model", "export_run", "next_version", "quantize_model"]

@@ -38,13 +38,13 @@ from typing import Any, Callable, Mapping, Sequence
 import keras
 
 from kzoo import progress, registry
+from kzoo.errors import ConfigError, ExportError, ModelFileError, RunDirError, UnknownTaskError, UnsafeFileError
 from kzoo.run_config import RunConfig
-from kzoo.errors import ConfigError, ModelFileError, UnsafeFileError
 from kzoo.finite import nonfinite_weights, outputs_are_finite
-from kzoo.run_dir import LOCK_FILE, RunDir, RunDirError, lock_dir
+from kzoo.run_dir import LOCK_FILE, RunDir, lock_dir
 from kzoo.schema import QUANTIZE_MODES
-from kzoo.signatures import ExportError, signature_summary
-from kzoo.tasks import UnknownTaskError, get_task, list_tasks
+from kzoo.signatures import signature_summary
+from kzoo.tasks import get_task, list_tasks
 
 _TMP_PREFIX = ".tmp-export-"
 

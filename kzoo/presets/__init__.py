@@ -9,7 +9,8 @@ Modules: `files` (the layout, `read_preset`), `metadata`, `card` (the Hugging Fa
 fetching), `loader` (`load`, `build`), `init_from` (the `--init-from` plug-in), `publish`.
 """
 
-from kzoo.presets.files import Preset, PresetError, read_preset
+from kzoo.errors import PresetError
+from kzoo.presets.files import Preset, read_preset
 from kzoo.presets.loader import build, load, open_preset
 from kzoo.presets.writer import write_preset
 

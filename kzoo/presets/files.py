@@ -21,17 +21,13 @@ import os
 from pathlib import Path
 
 from kzoo.config import resolve
-from kzoo.errors import ConfigError
+from kzoo.errors import ConfigError, PresetError
 from kzoo.registry import entry_sections, get_entry
 
 FORMAT = 1
 CONFIG_FILE, WEIGHTS_FILE, METADATA_FILE, CARD_FILE = "config.json", "model.weights.h5", "metadata.json", "README.md"
 PREPROCESSING_DIR = "preprocessing"
 REQUIRED = (CONFIG_FILE, WEIGHTS_FILE, METADATA_FILE, CARD_FILE)
-
-
-class PresetError(ConfigError):
-    """A preset cannot be written, read, fetched or published as asked (one line; exit 2 in the tools)."""
 
 
 @dataclasses.dataclass

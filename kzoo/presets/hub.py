@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from urllib.parse import urlparse
 
-from kzoo.presets.files import PresetError
+from kzoo.errors import PresetError
 
 HF, KAGGLE = "hf://", "kaggle://"
 PROBE_TIMEOUT = 3.0

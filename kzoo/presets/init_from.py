@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from kzoo.errors import ConfigError
+from kzoo.errors import ConfigError, PresetError
 from kzoo.plugin import RunPlugin
-from kzoo.presets.files import Preset, PresetError
+from kzoo.presets.files import Preset
 from kzoo.presets.loader import open_preset
 from kzoo.tasks import get_task
 

@@ -19,8 +19,8 @@ from typing import Any
 import keras
 import numpy as np
 
-from kzoo.errors import ConfigError
-from kzoo.presets.files import CONFIG_FILE, Preset, PresetError, read_preset
+from kzoo.errors import ConfigError, PresetError
+from kzoo.presets.files import CONFIG_FILE, Preset, read_preset
 from kzoo.presets.hub import resolve_handle
 from kzoo.registry import apply_overrides, get_entry
 from kzoo.run_dir import RunDir

@@ -14,7 +14,8 @@ import tempfile
 from pathlib import Path
 from urllib.parse import urlparse
 
-from kzoo.presets.files import Preset, PresetError, read_preset
+from kzoo.errors import PresetError
+from kzoo.presets.files import Preset, read_preset
 from kzoo.presets.hub import HF, KAGGLE, KAGGLE_API, _hf_repo, _kaggle_handle, reachable
 from kzoo.presets.loader import load
 

@@ -10,11 +10,12 @@ import sys
 from pathlib import Path
 from typing import Mapping
 
+from kzoo.errors import RunDirError
 from kzoo.plugin import RunPlugin
 from kzoo.presets.card import model_card
 from kzoo.presets.files import CARD_FILE
 from kzoo.presets.metadata import describe, directory_bytes, recorded_command
-from kzoo.run_dir import RunDir, RunDirError, write_atomically, write_json
+from kzoo.run_dir import RunDir, write_atomically, write_json
 
 
 def run_sizes(run: RunDir) -> dict:

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from kzoo.run_dir import RunDir, RunDirError
+from kzoo.errors import ExportError, RunDirError
+from kzoo.run_dir import RunDir
 from kzoo.runtimes import parity, to_litert, to_onnx
 from kzoo.runtimes.registry import RUNTIMES
-from kzoo.signatures import ExportError
 from kzoo.tasks import get_task
 
 _LOADERS = {"litert": to_litert.load, "onnx": to_onnx.load}

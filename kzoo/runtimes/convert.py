@@ -1,4 +1,4 @@
-"""What both converters share: the positional function a tensor-only endpoint becomes, the converter's error."""
+"""What both converters share: the positional function of a tensor-only endpoint, a refusal's one-line message."""
 
 from __future__ import annotations
 
@@ -13,10 +13,6 @@ from typing import Iterator
 import tensorflow as tf
 
 from kzoo.signatures.tensor import TensorEndpoint
-
-
-class ConversionError(Exception):
-    """A converter or its runtime refused the model; the message is one line, naming the op when known."""
 
 
 def positional(endpoint: TensorEndpoint):

@@ -20,12 +20,11 @@ import keras
 import numpy as np
 
 from kzoo import progress
-from kzoo.data import DataError, DataUnavailableError
+from kzoo.errors import ConversionError, DataError, DataUnavailableError, ExportError
 from kzoo.export.core import check_finite, load_run_model, open_run, write_version
 from kzoo.runtimes import parity, to_litert, to_onnx
-from kzoo.runtimes.convert import ConversionError, converter_output_captured
+from kzoo.runtimes.convert import converter_output_captured
 from kzoo.runtimes.registry import RUNTIMES, install_message
-from kzoo.signatures import ExportError
 from kzoo.tasks import get_task, load_data
 
 _CONVERTERS = {"litert": to_litert, "onnx": to_onnx}

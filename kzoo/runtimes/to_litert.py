@@ -15,7 +15,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kzoo.runtimes.convert import ConversionError, blocking_op, first_line, positional, unsupported
+from kzoo.errors import ConversionError
+from kzoo.runtimes.convert import blocking_op, first_line, positional, unsupported
 from kzoo.signatures.tensor import TensorEndpoint
 
 SIGNATURE = "serving_default"

@@ -10,7 +10,8 @@ import logging
 
 import numpy as np
 
-from kzoo.runtimes.convert import ConversionError, blocking_op, first_line, unsupported, tf_function
+from kzoo.errors import ConversionError
+from kzoo.runtimes.convert import blocking_op, first_line, unsupported, tf_function
 from kzoo.signatures.tensor import TensorEndpoint
 
 OPSET = 17

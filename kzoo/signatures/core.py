@@ -1,4 +1,4 @@
-"""What every serving signature shares: shape-checked endpoints, classifier outputs, the export error.
+"""What every serving signature shares: shape-checked endpoints, classifier outputs.
 
 The per-task modules beside this one (`image`, `text`, `recommender`, `translation`) each hold one
 `add_endpoints(archive, model, config, preprocessor) -> {signature name: endpoint}` that a Task calls
@@ -12,10 +12,6 @@ import inspect
 from typing import Any, Callable, Mapping
 
 import tensorflow as tf
-
-
-class ExportError(ValueError):
-    """The run, model or export request cannot be exported; the message says what is wrong."""
 
 
 def add_endpoint(archive, name: str, fn: Callable, specs: list):

@@ -32,8 +32,9 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
+from kzoo.errors import ExportError
 from kzoo.signatures import retrieval as rt
-from kzoo.signatures.core import ExportError, add_endpoint
+from kzoo.signatures.core import add_endpoint
 from kzoo.signatures.tensor import TensorEndpoint
 
 

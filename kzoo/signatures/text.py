@@ -16,7 +16,8 @@ import tensorflow as tf
 
 from kzoo.data import text_preprocessing as tp
 from kzoo.data.text_preprocessing import write_vocabulary
-from kzoo.signatures.core import ExportError, add_endpoint, classifier_outputs
+from kzoo.errors import ExportError
+from kzoo.signatures.core import add_endpoint, classifier_outputs
 
 
 def tokenizer_layer(preprocessor, attribute: str = "layer"):

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import tensorflow as tf
 
+from kzoo.errors import ExportError
 from kzoo.models.transformer_seq2seq import decode
-from kzoo.signatures.core import ExportError, add_endpoint
+from kzoo.signatures.core import add_endpoint
 from kzoo.data import seq2seq_preprocessing as sp
 from kzoo.data.text_preprocessing import write_vocabulary
 from kzoo.signatures.tensor import TensorEndpoint

@@ -14,8 +14,8 @@ from typing import Mapping
 
 from kzoo.data.bundle import DataBundle
 from kzoo.data.pipeline import max_examples
-from kzoo.data.tfds_source import DataError
-from kzoo.tasks.base import Task, UnknownTaskError, register_task
+from kzoo.errors import DataError
+from kzoo.tasks.base import Task, register_task
 from kzoo.tasks.compile import compile_model, make_learning_rate, make_optimizer
 from kzoo.tasks.registry import discover, get_task, list_tasks
 
@@ -58,5 +58,5 @@ def example_batch(config: Mapping, batch_size: int = 8, seed: int = 0):
 
 discover()
 
-__all__ = ["Task", "UnknownTaskError", "compile_model", "example_batch", "get_task", "list_tasks", "load_data",
+__all__ = ["Task", "compile_model", "example_batch", "get_task", "list_tasks", "load_data",
            "make_learning_rate", "make_optimizer", "register_task"]

@@ -19,11 +19,8 @@ from typing import Any, Mapping
 import keras
 
 from kzoo.data.bundle import DataBundle
+from kzoo.errors import ExportError, UnknownTaskError
 from kzoo.run_config import RunConfig
-
-
-class UnknownTaskError(ValueError):
-    """No task of that name is registered; the message lists the registered ones."""
 
 
 class Task:
@@ -127,8 +124,6 @@ class Task:
         pixels) and returns the same outputs, or their ids; its `example` is `example_batch(config)`
         in its inputs. Tasks without one raise ExportError (the default).
         """
-        from kzoo.signatures import ExportError
-
         raise ExportError(f"task {self.name!r} has no tensor-only signature: it cannot be exported for a portable "
                           "runtime (LiteRT, ONNX)")
 

@@ -17,8 +17,7 @@ from kzoo import pretrained
 from kzoo.data.pretraining import check_splits, load_pretraining_data
 from kzoo.data.schemas import PRETRAINING_DATA
 from kzoo.data.text_preprocessing import TextPreprocessor
-from kzoo.data.tfds_source import DataError
-from kzoo.signatures.core import ExportError
+from kzoo.errors import DataError, ExportError
 from kzoo.tasks.base import Task, register_task
 
 

@@ -16,7 +16,7 @@ import tensorflow as tf
 from kzoo.data.recommender import IdMaps, load_recommender_data
 from kzoo.data.recommender.evaluation import RankingEvaluator
 from kzoo.data.schemas import RECOMMENDATION_DATA
-from kzoo.data.tfds_source import DataError
+from kzoo.errors import DataError
 from kzoo.signatures import recommender as recommender_signatures
 from kzoo.tasks.base import Task, register_task
 

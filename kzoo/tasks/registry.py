@@ -12,7 +12,7 @@ import pkgutil
 from typing import Mapping
 
 from kzoo.tasks import base
-from kzoo.tasks.base import Task, UnknownTaskError
+from kzoo.tasks.base import Task
 
 _discovered = False
 
@@ -41,4 +41,4 @@ def list_tasks() -> list[str]:
     return sorted(base.registered_tasks())
 
 
-__all__ = ["Task", "UnknownTaskError", "get_task", "list_tasks"]
+__all__ = ["Task", "get_task", "list_tasks"]

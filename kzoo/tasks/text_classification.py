@@ -15,8 +15,7 @@ import tensorflow as tf
 from kzoo.data.schemas import TEXT_DATA
 from kzoo.data.text import load_text_data
 from kzoo.data.text_preprocessing import TextPreprocessor
-from kzoo.data.tfds_source import DataError
-from kzoo.errors import ConfigError
+from kzoo.errors import ConfigError, DataError
 from kzoo.signatures import text as text_signatures
 from kzoo.tasks.base import register_task
 from kzoo.tasks.classification import ClassificationTask, pair_name

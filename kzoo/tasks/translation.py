@@ -17,7 +17,7 @@ import tensorflow as tf
 from kzoo.data.schemas import TRANSLATION_DATA, TRANSLATION_EXPORT
 from kzoo.data.seq2seq import load_seq2seq_data
 from kzoo.data.seq2seq_preprocessing import Seq2SeqPreprocessor
-from kzoo.data.tfds_source import DataError
+from kzoo.errors import DataError
 from kzoo.models.transformer_seq2seq import decode
 from kzoo.signatures import scoring
 from kzoo.signatures import translation as translation_signatures

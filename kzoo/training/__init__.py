@@ -8,18 +8,18 @@ from kzoo import start
 
 start()  # before the imports below load TensorFlow: its start-up lines hidden (see kzoo.start)
 
-from kzoo.run_dir import RunDir, RunDirError  # noqa: E402
+from kzoo.errors import RunDirError  # noqa: E402
+from kzoo.run_dir import RunDir  # noqa: E402
 from kzoo.training.distill import distill_run  # noqa: E402
 from kzoo.training.evaluate import evaluate_run  # noqa: E402
 from kzoo.training.process import set_mixed_precision, set_seed  # noqa: E402
 from kzoo.training.runner import resolve_config, train  # noqa: E402
-from kzoo.training.strategy import STRATEGIES, StrategyError, get_strategy  # noqa: E402
+from kzoo.training.strategy import STRATEGIES, get_strategy  # noqa: E402
 
 __all__ = [
     "STRATEGIES",
     "RunDir",
     "RunDirError",
-    "StrategyError",
     "distill_run",
     "evaluate_run",
     "get_strategy",

@@ -15,9 +15,10 @@ import h5py
 import keras
 
 from kzoo import progress
+from kzoo.errors import RunDirError
 from kzoo.finite import nonfinite_weights
 from kzoo.presets.files import sha256
-from kzoo.run_dir import RunDir, RunDirError, write_atomically
+from kzoo.run_dir import RunDir, write_atomically
 
 BACKUP_METADATA = "training_metadata.json"  # the name Keras 3.15's BackupAndRestore uses
 KERAS_BACKUP_WEIGHTS = "latest.weights.h5"  # the weights of a backup Keras's own callback wrote

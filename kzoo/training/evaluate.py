@@ -11,8 +11,9 @@ import os
 import sys
 
 from kzoo import progress
-from kzoo.data import DataError, DataUnavailableError, is_prepared, resolve_data_dir
-from kzoo.run_dir import RunDir, RunDirError
+from kzoo.data import is_prepared, resolve_data_dir
+from kzoo.errors import DataError, DataUnavailableError, RunDirError
+from kzoo.run_dir import RunDir
 from kzoo.tasks import compile_model, load_data
 
 SPLITS = ("train", "val", "test")

@@ -28,12 +28,12 @@ from kzoo.compression.teacher import Distillation
 from kzoo.data import resolve_data_dir
 from kzoo.export import export_run
 from kzoo.finite import nonfinite_weights
-from kzoo.errors import ConfigError, TrainingDiverged, TrainingInterrupted
+from kzoo.errors import ConfigError, RunDirError, TrainingDiverged, TrainingInterrupted
 from kzoo.plugin import RunPlugin
 from kzoo.presets.init_from import InitFromPreset
 from kzoo.presets.run_card import ModelCard
 from kzoo.registry import apply_overrides, get_config, get_entry
-from kzoo.run_dir import RunDir, RunDirError, write_json
+from kzoo.run_dir import RunDir, write_json
 from kzoo.tasks import compile_model, get_task, load_data
 from kzoo.training import callbacks as kzoo_callbacks
 from kzoo.training import compat

@@ -10,11 +10,8 @@ import os
 import keras
 import tensorflow as tf
 
+from kzoo.errors import StrategyError
 from kzoo.schema import STRATEGIES  # declared with the `runtime` section it is a choice of
-
-
-class StrategyError(RuntimeError):
-    """The requested strategy cannot be created here; the message says why and what to use."""
 
 
 def _tpu_hinted() -> bool:

@@ -11,7 +11,7 @@ import numpy as np
 
 from kzoo import progress, ranking
 from kzoo.data.recommender.protocol import Interactions
-from kzoo.data.tfds_source import DataError
+from kzoo.errors import DataError
 
 EVAL_BATCH_SIZE = 16384
 

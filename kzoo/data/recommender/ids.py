@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from kzoo.data.recommender.seen import SeenItems
-from kzoo.data.tfds_source import DataError
+from kzoo.errors import DataError
 
 _INT64_MIN, _INT64_MAX = int(np.iinfo(np.int64).min), int(np.iinfo(np.int64).max)
 

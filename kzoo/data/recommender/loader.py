@@ -22,7 +22,7 @@ from kzoo.data.recommender.sampling import (
 )
 from kzoo.data.recommender.seen import SeenItems
 from kzoo.data.recommender.synthetic import synthetic_ratings
-from kzoo.data.tfds_source import DataError, DataUnavailableError
+from kzoo.errors import DataError, DataUnavailableError
 
 SOURCES = ("auto", "tfds", "synthetic")
 

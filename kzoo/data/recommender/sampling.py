@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from kzoo.data.tfds_source import DataError
+from kzoo.errors import DataError
 
 
 def pair_keys(users, items, num_items: int) -> np.ndarray:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kzoo.data.tfds_source import DataError
+from kzoo.errors import DataError
 
 
 class SeenItems:
