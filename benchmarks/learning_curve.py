@@ -106,6 +106,16 @@ def read_records(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def _recipe_note(record: dict) -> str:
+    """", 256 tokens, 1 epoch": where a BERT cell's length or epochs differ from FINETUNE's (else "")."""
+    sets = record.get("sets") or {}
+    if record.get("entry") != "bert_cls":
+        return ""
+    notes = [f"{sets[key]} {unit}" for key, unit in (("data.sequence_length", "tokens"), ("train.epochs", "epochs"))
+             if key in sets and sets[key] != FINETUNE[key]]
+    return "".join(f", {note.replace('1 epochs', '1 epoch')}" for note in notes)
+
+
 def table(records: list[dict]) -> str:
     """A markdown table: one row per starting point, one column per labelled size, mean ± std (seeds)."""
     import numpy as np
@@ -117,11 +127,12 @@ def table(records: list[dict]) -> str:
     for start in starts:
         cells = []
         for n in sizes:
-            values = [r["test_accuracy"] for r in records if r["start"] == start and r["labels"] == n]
+            cell = [r for r in records if r["start"] == start and r["labels"] == n]
+            values = [r["test_accuracy"] for r in cell]
             if not values:
                 cells.append("—")
             elif len(values) == 1:
-                cells.append(f"{values[0]:.4f} (1 seed)")
+                cells.append(f"{values[0]:.4f} (1 seed{_recipe_note(cell[0])})")
             else:
                 cells.append(f"{np.mean(values):.4f} ± {np.std(values):.4f} ({len(values)} seeds)")
         lines.append(f"| {start} | " + " | ".join(cells) + " |")
