@@ -15,7 +15,7 @@ from kzoo.entries import UnknownModelError, register_model
 from kzoo.errors import ConfigError
 
 _LAZY = {"build": "kzoo.presets.loader", "build_from_config": "kzoo.zoo", "example_batch": "kzoo.tasks",
-         "get_config": "kzoo.registry", "get_entry": "kzoo.registry", "list_models": "kzoo.registry",
+         "get_config": "kzoo.entry_config", "get_entry": "kzoo.entry_config", "list_models": "kzoo.entry_config",
          "load": "kzoo.presets.loader", "predictor": "kzoo.presets.loader"}
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from kzoo.registry import get_config
+from kzoo.entry_config import get_config
 from kzoo.signatures import ExportError
 from kzoo.tasks import get_task, list_tasks
 

@@ -22,7 +22,7 @@ import numpy as np
 from kzoo.errors import ConfigError
 from kzoo.presets.files import CONFIG_FILE, Preset, PresetError, read_preset
 from kzoo.presets.hub import resolve_handle
-from kzoo.registry import apply_overrides, get_entry
+from kzoo.entry_config import apply_overrides, get_entry
 from kzoo.run_dir import RunDir
 from kzoo.tasks import compile_model, get_task
 from kzoo.zoo import build as build_entry

@@ -15,7 +15,7 @@ import numpy as np
 
 from kzoo.run_dir import RunDir, RunDirError
 from kzoo.runtimes import parity, to_litert, to_onnx
-from kzoo.runtimes.registry import RUNTIMES
+from kzoo.runtimes.formats import RUNTIMES
 from kzoo.signatures import ExportError
 from kzoo.tasks import get_task
 

@@ -24,7 +24,7 @@ from kzoo.data import DataError, DataUnavailableError
 from kzoo.export.core import check_finite, load_run_model, open_run, write_version
 from kzoo.runtimes import parity, to_litert, to_onnx
 from kzoo.runtimes.convert import ConversionError, converter_output_captured
-from kzoo.runtimes.registry import RUNTIMES, install_message
+from kzoo.runtimes.formats import RUNTIMES, install_message
 from kzoo.signatures import ExportError
 from kzoo.tasks import get_task, load_data
 

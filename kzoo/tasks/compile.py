@@ -7,7 +7,7 @@ from typing import Mapping
 import keras
 import tensorflow as tf
 
-from kzoo.tasks.registry import get_task
+from kzoo.tasks.lookup import get_task
 
 
 def make_learning_rate(train: Mapping, steps_per_epoch: int | None):

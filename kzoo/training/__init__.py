@@ -9,7 +9,7 @@ from kzoo import start
 start()  # before the imports below load TensorFlow: its start-up lines hidden (see kzoo.start)
 
 from kzoo.run_dir import RunDir, RunDirError  # noqa: E402
-from kzoo.training.distill import distill_run  # noqa: E402
+from kzoo.training.student_run import distill_run  # noqa: E402
 from kzoo.training.evaluate import evaluate_run  # noqa: E402
 from kzoo.training.process import set_mixed_precision, set_seed  # noqa: E402
 from kzoo.training.runner import resolve_config, train  # noqa: E402
