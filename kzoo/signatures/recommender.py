@@ -32,6 +32,7 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
+from kzoo.models.ncf import gmf_factors
 from kzoo.signatures import retrieval as rt
 from kzoo.signatures.core import ExportError, add_endpoint
 from kzoo.signatures.tensor import TensorEndpoint
@@ -86,9 +87,8 @@ def scoring_mode(model, data: dict) -> tuple[str, dict | None]:
 
     `data.retrieval` (default true) lets dot-product models retrieve; `data.rerank_candidates` > 0
     makes a model with a GMF path (neumf) re-rank what that path retrieves. Without keras-rs: full.
+    Which of those a model allows is its own structure, read by its family (`gmf_factors`).
     """
-    from kzoo.models.ncf import gmf_factors
-
     factors = gmf_factors(model)
     rerank = int(data.get("rerank_candidates", 0) or 0)
     wanted = "retrieval" if factors and factors["exact"] and data.get("retrieval", True) else \
