@@ -5,6 +5,7 @@
     model = kzoo.build("lstm", units=32)
     model, preprocessor = kzoo.load("path/to/preset")   # or hf://org/name, kaggle://owner/model/keras/variant
     kzoo.predictor("path/to/preset")(text=["a great film"])   # what the exported SavedModel serves
+    model = kzoo.load_model("runs/lstm-X")   # a run's model.keras: keras.saving.load_model needs kzoo's layers
 """
 
 __version__ = "0.1.0"
@@ -15,8 +16,8 @@ from kzoo.entries import register_model
 from kzoo.errors import ConfigError, KzooError, UnknownModelError
 
 _LAZY = {"build": "kzoo.presets.loader", "build_from_config": "kzoo.zoo", "example_batch": "kzoo.tasks",
-         "get_config": "kzoo.registry", "get_entry": "kzoo.registry", "list_models": "kzoo.registry",
-         "load": "kzoo.presets.loader", "predictor": "kzoo.presets.loader"}
+         "get_config": "kzoo.entry_config", "get_entry": "kzoo.entry_config", "list_models": "kzoo.entry_config",
+         "load": "kzoo.presets.loader", "load_model": "kzoo.presets.loader", "predictor": "kzoo.presets.loader"}
 
 
 def start(verbose: bool | None = None) -> None:
@@ -50,6 +51,7 @@ __all__ = [
     "get_entry",
     "list_models",
     "load",
+    "load_model",
     "predictor",
     "register_model",
     "start",

@@ -8,7 +8,7 @@ key is declared once with its type, default and range (`kzoo.schema`; `model` fr
 signature, `data` from the entry's Task, declared per loader in `kzoo.data.schemas`). A resolved
 config has every section and every key: defaults, then the entry's YAML, then its `tiny` overrides
 (on request), then `--set`s. An optional `tune` section is `kzoo-tune`'s search space (`kzoo.tuning`).
-This module is the mechanics, given the sections; `kzoo.registry` knows which sections an entry has
+This module is the mechanics, given the sections; `kzoo.entry_config` knows which sections an entry has
 (its builder's signature, its Task's data section) and resolves entries.
 """
 
@@ -143,7 +143,7 @@ def with_overrides(config: Mapping, overrides: Mapping[str, Any], sections: Mapp
 
 def load_entry_file(file: str | os.PathLike, entry: str, sections: Mapping[str, schema.Section],
                     tiny: bool = False, default: str | os.PathLike | None = None) -> dict:
-    """Load and resolve an entry's config file against `sections` (see `kzoo.registry.entry_sections`).
+    """Load and resolve an entry's config file against `sections` (see `kzoo.entry_config.entry_sections`).
 
     The file's `tiny` overrides (a seconds-long smoke run) are always checked and applied when
     `tiny` is true. A file holding nothing but a `tune:` section (README's snippet, on its own) is

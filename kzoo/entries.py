@@ -4,7 +4,7 @@ An entry is a builder function decorated with `@register_model`; the signature o
 declares the entry's `model` section (`kzoo.schema.signature_section`), and its values live in
 `zoo_configs/<entry>.yaml`. Model modules import this module only; looking entries up
 (`get_entry`, `list_models`, after every family registered) and resolving their configs is
-`kzoo.registry`'s job.
+`kzoo.entry_config`'s job.
 """
 
 from __future__ import annotations

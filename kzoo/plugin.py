@@ -1,7 +1,7 @@
 """`RunPlugin`: the points where a training feature joins `kzoo.training.train()` without editing it.
 
 Pruning (`kzoo.compression.prune.Pruning`), starting from a trained run (`PruneFromRun`),
-distillation (`kzoo.compression.distill.Distillation`) and refit (`kzoo.training.refit.Refit`) are
+distillation (`kzoo.compression.teacher.Distillation`) and refit (`kzoo.training.refit.Refit`) are
 plug-ins. The trainer calls every hook of every plug-in at its phase, in plug-in order; a hook a
 plug-in does not override does nothing. This module sits below both `kzoo.compression` and
 `kzoo.training`, so neither has to import the other's internals.

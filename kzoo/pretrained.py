@@ -21,6 +21,7 @@ import tempfile
 from pathlib import Path
 
 from kzoo.errors import ConfigError
+from kzoo.network import network_reachable
 
 # The hosts keras-hub's downloads reach, by URI scheme (a bare preset name is a Kaggle handle).
 _HUB_HOSTS = {"hf": "huggingface.co", "kaggle": "api.kaggle.com", "modelscope": "www.modelscope.cn"}
@@ -39,8 +40,6 @@ def check_handle(handle: str, timeout: float = 3.0) -> str:
     A local directory must hold a `config.json` (keras-hub's or Hugging Face's); a remote handle's host
     must answer within `timeout` seconds (offline: a one-line error, not keras-hub's minute of retries).
     """
-    from kzoo.data.tfds_source import network_reachable
-
     handle = str(handle)
     if not is_remote(handle):
         path = Path(handle).expanduser().resolve()

@@ -35,7 +35,7 @@ import keras
 import kzoo.models  # noqa: F401  (registers the custom layers that `.keras` files name)
 from kzoo.config import load_yaml
 from kzoo.errors import ConfigError, RunDirError
-from kzoo.registry import load_run_config
+from kzoo.entry_config import load_run_config
 from kzoo.saving import load_keras_file
 from kzoo.tasks import get_task
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import tensorflow as tf
 
 from kzoo.errors import ExportError
-from kzoo.registry import get_config
+from kzoo.entry_config import get_config
 from kzoo.tasks import get_task, list_tasks
 
 

@@ -11,7 +11,7 @@ from typing import Mapping
 
 import keras
 
-from kzoo.registry import get_config, get_entry, list_models
+from kzoo.entry_config import get_config, get_entry, list_models
 from kzoo.tasks import compile_model
 
 

@@ -11,7 +11,7 @@ import kzoo
 from kzoo.data.schemas import TINY_MAX_EXAMPLES
 from kzoo import schema
 from kzoo.config import ConfigError, dump_yaml, find_config_file, load_yaml
-from kzoo.registry import apply_overrides, entry_sections, load_entry_config, load_run_config
+from kzoo.entry_config import apply_overrides, entry_sections, load_entry_config, load_run_config
 from kzoo.tasks import get_task, list_tasks
 from kzoo.schema import REQUIRED, Fraction, Key, PositiveInt
 

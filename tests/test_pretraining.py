@@ -91,7 +91,7 @@ def test_a_test_split_is_refused_for_pretraining_before_anything_is_written(tmp_
 
 
 def test_an_unreachable_hub_preset_fails_in_one_line(monkeypatch):
-    monkeypatch.setattr("kzoo.data.tfds_source.network_reachable", lambda *args, **kwargs: False)
+    monkeypatch.setattr("kzoo.pretrained.network_reachable", lambda *args, **kwargs: False)
     for handle in ("hf://nobody/no-such-model", "kaggle://keras/bert/keras/bert_tiny_en_uncased", "bert_tiny_en_uncased"):
         with pytest.raises(ConfigError, match="cannot be reached"):
             pretrained.check_handle(handle)

@@ -67,3 +67,27 @@ def test_the_predictor_returns_what_the_saved_model_serves_where_the_model_gives
     model, _ = kzoo.load(metrics["run_dir"])
     logits = model.predict(images[..., None], verbose=0)
     assert not np.allclose(logits, answer["probabilities"], atol=1e-3)  # what kzoo.load's docstring says
+
+
+def test_load_model_opens_a_runs_model_keras_where_keras_alone_cannot_after_import_kzoo(tmp_path):
+    from kzoo.training import train
+
+    run = train("lstm", data="synthetic", tiny=True, output=str(tmp_path / "run"), verbose=0, export=False,
+                test=False)["run_dir"]
+    # A fresh process, as a user's: `import kzoo` registers no layer, so Keras alone cannot rebuild
+    # the LSTM's pooling layer; kzoo.load_model can, from the file or the run directory.
+    script = ("import sys, keras, kzoo\n"
+              "try:\n"
+              "    keras.saving.load_model(sys.argv[1] + '/model.keras')\n"
+              "except Exception as err:\n"
+              "    print('keras:', ' '.join(str(err).split()))\n"
+              "for path in (sys.argv[1] + '/model.keras', sys.argv[1]):\n"
+              "    model = kzoo.load_model(path)\n"
+              "    print('kzoo:', model.get_layer('max_pool').__class__.__name__, model.compiled)\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-c", script, run], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("keras: ") and "Could not locate class 'MaskedGlobalMaxPooling1D'" in lines[0], proc.stdout
+    assert lines[1:] == ["kzoo: MaskedGlobalMaxPooling1D True"] * 2, proc.stdout
+    assert f'kzoo.load_model("{run}")' in (Path(run) / "README.md").read_text(encoding="utf-8")  # the run's card says so

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 import kzoo
-from kzoo.registry import describe_config
+from kzoo.entry_config import describe_config
 from kzoo.zoo import entry_summaries
 
 README = Path(__file__).resolve().parent.parent / "README.md"

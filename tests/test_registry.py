@@ -2,7 +2,7 @@ import pytest
 
 import kzoo
 from kzoo.config import ConfigError, parse_override
-from kzoo.registry import apply_overrides
+from kzoo.entry_config import apply_overrides
 
 
 def test_list_models_wildcards_and_sorting():

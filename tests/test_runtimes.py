@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from kzoo.cli import export as export_tool
 from kzoo.run_dir import RunDir
-from kzoo.runtimes import export_runtime, parse_formats, registry
+from kzoo.runtimes import export_runtime, formats, parse_formats
 from kzoo.runtimes import to_litert, to_onnx
 from kzoo.runtimes.parity import run_rows
 from kzoo.signatures import ExportError
@@ -286,14 +286,14 @@ def test_bad_format_requests_are_one_line_exit_2(mlp_run, capsys, argv, fragment
 
 
 def test_a_missing_converter_is_one_line_naming_the_extra(mlp_run, tmp_path, capsys, monkeypatch):
-    find_spec = registry.importlib.util.find_spec
-    monkeypatch.setattr(registry.importlib.util, "find_spec",
+    find_spec = formats.importlib.util.find_spec
+    monkeypatch.setattr(formats.importlib.util, "find_spec",
                         lambda name: None if name == "tf2onnx" else find_spec(name))
     with pytest.raises(SystemExit) as exit_:
         export_tool.main([str(mlp_run), "--format", "onnx", "--output", str(tmp_path)])
     err = capsys.readouterr().err
     assert exit_.value.code == 2
-    assert err == f"error: --format onnx needs tf2onnx, which is not installed: {registry.INSTALL_HINT}\n"
+    assert err == f"error: --format onnx needs tf2onnx, which is not installed: {formats.INSTALL_HINT}\n"
     with pytest.raises(ExportError, match=r'pip install -e "\.\[runtimes\]"'):
         export_runtime(mlp_run, "onnx", output=tmp_path)
     assert not os.listdir(tmp_path)

@@ -28,7 +28,7 @@ import sys
 from typing import Sequence
 
 from kzoo.cli.checks import tool_parser
-from kzoo.runtimes.registry import RUNTIMES, install_message, parse_formats
+from kzoo.runtimes.formats import RUNTIMES, install_message, parse_formats
 from kzoo.schema import QUANTIZE_MODES
 from kzoo.cli.common import add_verbose_argument, framework_start, run_tool
 

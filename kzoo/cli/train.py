@@ -57,7 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("the following arguments are required: --model (or --list-models, --describe NAME)")
 
     with framework_start(verbose):  # imported after parsing: TensorFlow takes seconds to load (start-up latency)
-        from kzoo.registry import describe_config
+        from kzoo.entry_config import describe_config
         from kzoo.run_dir import RunDir
         from kzoo.training import train
         from kzoo.training.summary import format_summary

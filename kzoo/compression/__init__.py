@@ -9,7 +9,7 @@
 - `saved_model_size(dir)` measures an export raw and gzip-compressed.
 """
 
-from kzoo.compression.distill import Distiller, soft_target_kl
+from kzoo.compression.distiller import Distiller, soft_target_kl
 from kzoo.compression.prune import MagnitudePruning, PolynomialSchedule, sparsity_report
 from kzoo.compression.size import saved_model_size
 

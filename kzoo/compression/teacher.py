@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Mapping
 
-from kzoo.compression.distill import Distiller
+from kzoo.compression.distiller import Distiller
 from kzoo.compression.size import saved_model_size
 from kzoo.errors import ConfigError
 from kzoo.plugin import RunPlugin

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from kzoo import pretrained
 from kzoo.data import files, pipeline, synthetic
 from kzoo.data.bundle import DataBundle
 from kzoo.data.text_preprocessing import TextPreprocessor
@@ -126,8 +127,6 @@ def labelled_subset(ds: tf.data.Dataset, n: int, wanted: int, seed: int, split: 
 
 def preset_preprocessor(handle: str, sequence_length: int, class_names, truncation: str = "head") -> TextPreprocessor:
     """A WordPiece `TextPreprocessor` with the vocabulary and casing of the checkpoint `handle`."""
-    from kzoo import pretrained
-
     settings = pretrained.tokenizer_settings(handle)
     return TextPreprocessor(settings["vocabulary"], sequence_length, len(settings["vocabulary"]), "wordpiece",
                             class_names, lowercase=settings["lowercase"], strip_accents=settings["strip_accents"],

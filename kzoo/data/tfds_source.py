@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 from pathlib import Path
 from typing import Sequence
 
 import tensorflow as tf
 
 from kzoo.errors import DataError, DataUnavailableError
+from kzoo.network import network_reachable
 
 
 def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> str:
@@ -66,15 +66,6 @@ def dataset_size(ds: tf.data.Dataset, name: str, split: str, data_dir: str | os.
 def label_names(name: str, data_dir: str | os.PathLike | None = None, key: str = "label") -> list[str]:
     """Return the class names of a tfds ClassLabel feature (e.g. ["neg", "pos"] for imdb_reviews)."""
     return list(_builder(name, resolve_data_dir(data_dir)).info.features[key].names)
-
-
-def network_reachable(host: str = "storage.googleapis.com", port: int = 443, timeout: float = 3.0) -> bool:
-    """Return True when a TCP connection to `host:port` opens within `timeout` seconds."""
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
 
 
 def unavailable_message(name: str, data_dir: str, reason: str) -> str:

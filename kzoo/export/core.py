@@ -37,7 +37,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import keras
 
-from kzoo import progress, registry
+from kzoo import entry_config, progress
 from kzoo.errors import ConfigError, ExportError, ModelFileError, RunDirError, UnknownTaskError, UnsafeFileError
 from kzoo.run_config import RunConfig
 from kzoo.finite import nonfinite_weights, outputs_are_finite
@@ -290,10 +290,11 @@ def with_export_options(config: RunConfig, overrides: Sequence[str]) -> RunConfi
         return config
     others = [o for o in overrides if not str(o).startswith("export.")]
     if others:
-        valid = ", ".join(f"export.{k}" for k in registry.entry_sections(registry.get_entry(config.entry))["export"])
+        sections = entry_config.entry_sections(entry_config.get_entry(config.entry))
+        valid = ", ".join(f"export.{k}" for k in sections["export"])
         raise ConfigError(f"an export can only set export.* options (the trained model is fixed); got {others[0]!r}; "
-                          f"valid for {config['entry']}: {valid or 'none'}")
-    return registry.apply_overrides(config, overrides, config.entry)
+                          f"valid for {config.entry}: {valid or 'none'}")
+    return entry_config.apply_overrides(config, overrides, config.entry)
 
 
 def load_run_model(run_dir: RunDir, model_file=None):

@@ -18,7 +18,8 @@ as in Rendle et al. 2020's tuned MF); NeuMF's `mlp_l2` sets it apart for the MLP
 
 Layer names are shared between the three models (`gmf_user_embedding`, `mlp_dense_0`, ...) so
 weights move between them by name. `gmf_factors(model)` reads the GMF path as a dot product
-(user tower, item table, head weights), which serving uses for retrieval.
+(user tower, item table, head weights), which serving uses for retrieval; whether that product is
+the whole model comes from what the head reads (the GMF product alone, or beside the MLP path).
 """
 
 from __future__ import annotations
@@ -33,6 +34,10 @@ from kzoo.entries import register_model
 from kzoo.errors import ConfigError
 from kzoo.saving import load_keras_file
 from kzoo.schema import Fraction, NonNegativeFloat, PositiveInt, UnitInterval
+
+# The GMF path's layers and the head, named alike in every model built here: a saved model (of any
+# kzoo version) is read through these names, so they never change.
+GMF_USER, GMF_ITEM, HEAD = "gmf_user_embedding", "gmf_item_embedding", "prediction"
 
 
 @keras.saving.register_keras_serializable(package="kzoo")
@@ -64,8 +69,8 @@ def _embedding(rows: int, size: int, l2: float, name: str):
 
 
 def _gmf_vector(inputs, num_users, num_items, size, l2):
-    user = _embedding(num_users, size, l2, "gmf_user_embedding")(inputs["user_id"])
-    item = _embedding(num_items, size, l2, "gmf_item_embedding")(inputs["item_id"])
+    user = _embedding(num_users, size, l2, GMF_USER)(inputs["user_id"])
+    item = _embedding(num_items, size, l2, GMF_ITEM)(inputs["item_id"])
     return keras.layers.Multiply(name="gmf_product")([user, item])
 
 
@@ -88,10 +93,10 @@ def _mlp_vector(inputs, num_users, num_items, size, hidden_units, l2, dense_l2, 
 def _head(x, fixed: bool = False):
     if fixed:
         dense = keras.layers.Dense(
-            1, use_bias=False, kernel_initializer="ones", trainable=False, dtype="float32", name="prediction"
+            1, use_bias=False, kernel_initializer="ones", trainable=False, dtype="float32", name=HEAD
         )
     else:
-        dense = keras.layers.Dense(1, dtype="float32", name="prediction")
+        dense = keras.layers.Dense(1, dtype="float32", name=HEAD)
     return SqueezeLast(dtype="float32", name="logit")(dense(x))
 
 
@@ -209,15 +214,15 @@ def gmf_factors(model: keras.Model) -> dict | None:
     kernel's first rows), "exact": True when that dot product is the whole model (`gmf`), False
     when it is one path of it (`neumf`: a candidate generator to re-rank)}`.
     """
-    names = {layer.name for layer in model.layers}
-    if not {"gmf_user_embedding", "gmf_item_embedding", "prediction"} <= names:
-        return None
-    parts = {"user": model.get_layer("gmf_user_embedding"), "item": model.get_layer("gmf_item_embedding"),
-             "head": model.get_layer("prediction")}
+    if not {GMF_USER, GMF_ITEM, HEAD} <= {layer.name for layer in model.layers}:
+        return None  # no GMF path (ncf_mlp)
+    parts = {"user": model.get_layer(GMF_USER), "item": model.get_layer(GMF_ITEM), "head": model.get_layer(HEAD)}
     if any(getattr(layer.dtype_policy, "quantization_mode", None) for layer in parts.values()):
         return None  # int8 tables are not plain matrices to multiply; the full model scores them
     parts["size"] = parts["user"].output_dim
-    parts["exact"] = not any(name.startswith("mlp_") for name in names)
+    # The head reads the GMF product alone (gmf: one kernel row per factor) or beside the MLP path's
+    # last layer (neumf: more rows), so its kernel says whether the dot product is the whole model.
+    parts["exact"] = parts["head"].kernel.shape[0] == parts["size"]
     return parts
 
 

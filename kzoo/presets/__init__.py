@@ -6,7 +6,7 @@
 
 Modules: `files` (the layout, `read_preset`), `metadata`, `card` (the Hugging Face model card),
 `writer` (`write_preset`), `run_card` (`RUN/README.md`, the `ModelCard` plug-in), `hub` (handles,
-fetching), `loader` (`load`, `build`), `init_from` (the `--init-from` plug-in), `publish`.
+fetching), `loader` (`load`, `build`, `load_model`), `init_from` (the `--init-from` plug-in), `publish`.
 """
 
 from kzoo.errors import PresetError

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from kzoo.config import resolve
 from kzoo.errors import ConfigError, PresetError
-from kzoo.registry import entry_sections, get_entry
+from kzoo.entry_config import entry_sections, get_entry
 
 FORMAT = 1
 CONFIG_FILE, WEIGHTS_FILE, METADATA_FILE, CARD_FILE = "config.json", "model.weights.h5", "metadata.json", "README.md"

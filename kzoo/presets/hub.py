@@ -13,6 +13,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from kzoo.errors import PresetError
+from kzoo.network import network_reachable
 
 HF, KAGGLE = "hf://", "kaggle://"
 PROBE_TIMEOUT = 3.0
@@ -26,8 +27,6 @@ def is_remote(handle: str) -> bool:
 
 def reachable(url: str, timeout: float = PROBE_TIMEOUT) -> bool:
     """Whether a TCP connection to `url`'s host (or the HTTPS proxy, when one is set) opens within `timeout` s."""
-    from kzoo.data.tfds_source import network_reachable
-
     proxy = os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy")
     parsed = urlparse(proxy or url)
     return network_reachable(parsed.hostname or "", parsed.port or (443 if parsed.scheme == "https" else 80), timeout)

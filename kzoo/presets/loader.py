@@ -1,6 +1,9 @@
-"""`load(handle)`: a preset (local, hf://, kaggle://) or a run directory as `(compiled model, preprocessor)`.
+"""`load(handle)`: a preset (local, hf://, kaggle://) or a run directory as `(compiled model, preprocessor)`;
+`load_model(path)`: a run's saved Keras model alone.
 
     model, preprocessor = kzoo.load("path/to/preset")
+    model = kzoo.load_model("runs/lstm-X")            # or runs/lstm-X/best.keras: keras.saving.load_model with
+                                                     # kzoo's layers registered
     model, preprocessor = kzoo.build("lstm", preset="hf://org/lstm-imdb")   # checks the entry too
     predict = kzoo.predictor("path/to/preset")       # raw inputs -> what the exported SavedModel returns
     predict(text=["a great film"])["probabilities"]
@@ -22,8 +25,9 @@ import numpy as np
 from kzoo.errors import ConfigError, PresetError
 from kzoo.presets.files import CONFIG_FILE, Preset, read_preset
 from kzoo.presets.hub import resolve_handle
-from kzoo.registry import apply_overrides, get_entry
+from kzoo.entry_config import apply_overrides, get_entry
 from kzoo.run_dir import RunDir
+from kzoo.saving import load_keras_file
 from kzoo.tasks import compile_model, get_task
 from kzoo.zoo import build as build_entry
 from kzoo.zoo import build_from_config
@@ -90,6 +94,22 @@ def load(handle: str | os.PathLike, compile: bool = True) -> tuple[keras.Model, 
     what the exported SavedModel serves (probabilities and labels) from raw inputs.
     """
     return _load(handle, compile=compile)[:2]
+
+
+def load_model(path: str | os.PathLike, compile: bool = True) -> keras.Model:
+    """The Keras model a run saved: `path` is a `.keras` file (`RUN/model.keras`, `RUN/best.keras`) or a run directory.
+
+    `keras.saving.load_model(path, compile=compile)` (safe mode on) once kzoo's custom layers, losses and
+    metrics are registered: this module's imports register every model family and task. After a bare
+    `import kzoo`, which registers nothing so that it stays light, Keras alone fails on a run's file with
+    "Could not locate class 'MaskedGlobalMaxPooling1D'" (or another kzoo class). Returns the model as
+    saved (its optimizer state too when `compile`); `load(RUN)` gives the entry rebuilt with its
+    preprocessor instead. RunDirError when a directory is not a finished run; ModelFileError or
+    UnsafeFileError (one line) when the file cannot be loaded.
+    """
+    if Path(path).is_dir():
+        return RunDir.open(path).load_model(compile=compile)
+    return load_keras_file(path, compile=compile)
 
 
 class Predictor:

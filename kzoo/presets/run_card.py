@@ -30,7 +30,7 @@ def write_run_card(run: RunDir, metrics: Mapping | None = None) -> Path:
     """Write `RUN/README.md`, the model card of a finished run (`metrics`: default its `metrics.json`)."""
     config = run.config()
     metadata = describe(config, metrics if metrics is not None else run.metrics(), run_sizes(run))
-    text = model_card(config, metadata, reference=str(run))
+    text = model_card(config, metadata, reference=str(run), run=True)
     write_atomically(run.path / CARD_FILE, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     return run.path / CARD_FILE
 

@@ -21,7 +21,7 @@ entry's example batch and compared with the Keras model; beyond the tolerance no
 The converters are the `runtimes` extra (`pip install -e ".[runtimes]"`).
 """
 
-from kzoo.runtimes.registry import FORMATS, INSTALL_HINT, RUNTIMES, missing_packages, parse_formats
+from kzoo.runtimes.formats import FORMATS, INSTALL_HINT, RUNTIMES, missing_packages, parse_formats
 
 
 def export_runtime(run, runtime: str, output=None, quantize: str | None = None, tolerance: float | None = None,

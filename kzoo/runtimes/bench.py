@@ -16,7 +16,7 @@ import numpy as np
 from kzoo.errors import ExportError, RunDirError
 from kzoo.run_dir import RunDir
 from kzoo.runtimes import parity, to_litert, to_onnx
-from kzoo.runtimes.registry import RUNTIMES
+from kzoo.runtimes.formats import RUNTIMES
 from kzoo.tasks import get_task
 
 _LOADERS = {"litert": to_litert.load, "onnx": to_onnx.load}

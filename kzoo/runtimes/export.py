@@ -24,7 +24,7 @@ from kzoo.errors import ConversionError, DataError, DataUnavailableError, Export
 from kzoo.export.core import check_finite, load_run_model, open_run, write_version
 from kzoo.runtimes import parity, to_litert, to_onnx
 from kzoo.runtimes.convert import converter_output_captured
-from kzoo.runtimes.registry import RUNTIMES, install_message
+from kzoo.runtimes.formats import RUNTIMES, install_message
 from kzoo.tasks import get_task, load_data
 
 _CONVERTERS = {"litert": to_litert, "onnx": to_onnx}

@@ -33,6 +33,7 @@ import keras
 import tensorflow as tf
 
 from kzoo.errors import ExportError
+from kzoo.models.ncf import gmf_factors
 from kzoo.signatures import retrieval as rt
 from kzoo.signatures.core import add_endpoint
 from kzoo.signatures.tensor import TensorEndpoint
@@ -87,9 +88,8 @@ def scoring_mode(model, data: dict) -> tuple[str, dict | None]:
 
     `data.retrieval` (default true) lets dot-product models retrieve; `data.rerank_candidates` > 0
     makes a model with a GMF path (neumf) re-rank what that path retrieves. Without keras-rs: full.
+    Which of those a model allows is its own structure, read by its family (`gmf_factors`).
     """
-    from kzoo.models.ncf import gmf_factors
-
     factors = gmf_factors(model)
     rerank = data.rerank_candidates
     wanted = "retrieval" if factors and factors["exact"] and data.retrieval else \

@@ -17,7 +17,7 @@ from kzoo.data.pipeline import max_examples
 from kzoo.errors import DataError
 from kzoo.tasks.base import Task, register_task
 from kzoo.tasks.compile import compile_model, make_learning_rate, make_optimizer
-from kzoo.tasks.registry import discover, get_task, list_tasks
+from kzoo.tasks.lookup import discover, get_task, list_tasks
 
 
 def load_data(config: dict, source: str = "auto", data_dir: str | None = None, seed: int = 0,

@@ -8,7 +8,7 @@ import keras
 import tensorflow as tf
 
 from kzoo.run_config import ConfigSection
-from kzoo.tasks.registry import get_task
+from kzoo.tasks.lookup import get_task
 
 
 def make_learning_rate(train: ConfigSection, steps_per_epoch: int | None):

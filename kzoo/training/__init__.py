@@ -10,7 +10,7 @@ start()  # before the imports below load TensorFlow: its start-up lines hidden (
 
 from kzoo.errors import RunDirError  # noqa: E402
 from kzoo.run_dir import RunDir  # noqa: E402
-from kzoo.training.distill import distill_run  # noqa: E402
+from kzoo.training.student_run import distill_run  # noqa: E402
 from kzoo.training.evaluate import evaluate_run  # noqa: E402
 from kzoo.training.process import set_mixed_precision, set_seed  # noqa: E402
 from kzoo.training.runner import resolve_config, train  # noqa: E402

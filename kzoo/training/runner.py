@@ -32,7 +32,7 @@ from kzoo.errors import ConfigError, RunDirError, TrainingDiverged, TrainingInte
 from kzoo.plugin import RunPlugin
 from kzoo.presets.init_from import InitFromPreset
 from kzoo.presets.run_card import ModelCard
-from kzoo.registry import apply_overrides, get_config, get_entry
+from kzoo.entry_config import apply_overrides, get_config, get_entry
 from kzoo.run_dir import RunDir, write_json
 from kzoo.tasks import compile_model, get_task, load_data
 from kzoo.training import callbacks as kzoo_callbacks

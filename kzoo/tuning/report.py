@@ -115,7 +115,7 @@ def write_best_config(config: Mapping, params: Mapping, path: Path, header: str)
 
     The entry's own `train.refit` is kept (trials ran without it); `header` becomes comment lines.
     """
-    from kzoo.registry import apply_overrides
+    from kzoo.entry_config import apply_overrides
 
     best = apply_overrides({k: v for k, v in config.items() if k != "data_source"}, dict(params), config.entry)
     comments = "".join(f"# {line}\n" for line in header.splitlines())
