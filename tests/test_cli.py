@@ -91,6 +91,20 @@ def test_predict_module_needs_tensorflow_only(tmp_path):
     assert proc.returncode == 2 and proc.stderr.startswith("error: ") and "holds no SavedModel" in proc.stderr, proc.stderr
 
 
+def test_kzoo_trains_flags_are_the_train_requests_fields_with_its_defaults():
+    import dataclasses
+
+    from kzoo.cli import train as train_tool
+    from kzoo.train_request import TrainRequest
+
+    args = vars(train_tool.build_parser().parse_args(["--model", "mlp"]))
+    own = {"help", "verbose", "list_models", "describe", "init_from"}  # the tool's, not the request's
+    flags = {name: value for name, value in args.items() if name not in own}
+    fields = {f.name for f in dataclasses.fields(TrainRequest)}
+    assert set(flags) == fields - {"verbose", "test"}  # fit verbosity and test=False: Python callers' only
+    assert {**dataclasses.asdict(TrainRequest(**flags)), "overrides": ()} == dataclasses.asdict(TrainRequest("mlp"))
+
+
 @pytest.mark.parametrize("tool", TOOLS)
 def test_tools_are_thin_fronts_of_kzoo_cli(tool):
     source = (ROOT / "tools" / f"{tool}.py").read_text(encoding="utf-8")

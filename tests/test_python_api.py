@@ -49,6 +49,15 @@ def test_the_estimate_of_a_refit_run_counts_the_refit(monkeypatch, capsys):
                                                     "kzoo: epoch 2/4 done; about 20 s left (the refit included)"]
 
 
+def test_train_takes_a_request_or_an_entry_with_the_requests_fields_as_keywords():
+    from kzoo.training import TrainRequest, train
+
+    with pytest.raises(TypeError, match="unknown flag.s. epoch; valid: config_path, overrides, data, "):
+        train("mlp", epoch=1)
+    with pytest.raises(TypeError, match="not both"):
+        train(TrainRequest("mlp"), epochs=1)
+
+
 @pytest.mark.smoke
 def test_the_predictor_returns_what_the_saved_model_serves_where_the_model_gives_logits(tmp_path):
     import tensorflow as tf

@@ -18,6 +18,7 @@ import kzoo
 from kzoo import schema
 from kzoo.config import ConfigError, find_config_file
 from kzoo.data.recommender.evaluation import RankingEvaluator
+from kzoo.train_request import TrainRequest
 from kzoo.training import runner
 from kzoo.tuning import study as study_lib
 from kzoo.tuning.space import search_space
@@ -168,8 +169,8 @@ def test_a_tiny_study_honours_the_space_prunes_and_writes_a_loadable_best_config
                                                                                    test_split_spy):
     monkeypatch.setattr(study_lib, "make_pruner", lambda name, epochs: PruneTrialOne())
     directory = tmp_path / "study"
-    summary = tune(TuneRequest(model="gmf", trials=4, study=str(directory), tiny=True, data="synthetic", epochs=2,
-                               overrides=FAST))
+    summary = tune(TuneRequest(TrainRequest("gmf", tiny=True, data="synthetic", epochs=2, overrides=FAST), trials=4,
+                               study=str(directory)))
     assert test_split_spy == []  # no trial read the test split
     assert summary["trials"] == {"finished": 3, "pruned": 1}
     rows = json.loads((directory / "trials.json").read_text())
@@ -205,8 +206,9 @@ def test_a_tiny_study_honours_the_space_prunes_and_writes_a_loadable_best_config
 
 def test_a_diverged_trial_is_failed_not_best(tmp_path):
     path = _with_tune(tmp_path, {"train.learning_rate": {"choice": [0.002, 1.0e30]}})
-    request = TuneRequest(model="gmf", trials=2, study=str(tmp_path / "study"), config_path=str(path), tiny=True,
-                          data="synthetic", epochs=2, overrides=[*FAST, "train.batch_size=256"], pruner="none")
+    request = TuneRequest(TrainRequest("gmf", config_path=str(path), tiny=True, data="synthetic", epochs=2,
+                                       overrides=[*FAST, "train.batch_size=256"]),
+                          trials=2, study=str(tmp_path / "study"), pruner="none")
     study = study_lib.open_study(request, study_lib.base_config(request))
     study.enqueue_trial({"train.learning_rate": 1.0e30})
     study.enqueue_trial({"train.learning_rate": 0.002})
@@ -231,8 +233,8 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(tmp_path, capsys, case
         argv[1] = "cnn"
         fragment = "cnn has no tune: section to search"
     else:  # a study resumed with another space is refused before a trial runs
-        study_lib.open_study(TuneRequest(model="gmf", trials=2, study=str(directory), tiny=True),
-                             study_lib.base_config(TuneRequest(model="gmf", trials=2, tiny=True)))
+        study_lib.open_study(TuneRequest(TrainRequest("gmf", tiny=True), trials=2, study=str(directory)),
+                             study_lib.base_config(TuneRequest(TrainRequest("gmf", tiny=True), trials=2)))
         argv += ["--set", "train.epochs=2"]
         fragment = "study 'gmf' was started with other settings: overrides="
     before = sorted(p.name for p in directory.iterdir()) if directory.exists() else None
@@ -271,9 +273,9 @@ def test_ctrl_c_in_a_trial_is_one_line_exit_130_and_the_same_command_then_runs_i
 
     real_train, calls = training.train, []
 
-    def train_interrupting_the_second_trial(*args, plugins=(), **kwargs):
-        calls.append(kwargs["output"])
-        return real_train(*args, plugins=[*plugins, *([CtrlC()] if len(calls) == 2 else [])], **kwargs)
+    def train_interrupting_the_second_trial(request, plugins=()):
+        calls.append(request.output)
+        return real_train(request, plugins=[*plugins, *([CtrlC()] if len(calls) == 2 else [])])
 
     directory = tmp_path / "study"
     argv = ["--model", "gmf", "--trials", "2", "--study", str(directory), "--tiny", "--data", "synthetic",

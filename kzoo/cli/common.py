@@ -41,6 +41,8 @@ def add_verbose_argument(parser: argparse.ArgumentParser) -> None:
 def add_train_arguments(parser: argparse.ArgumentParser, model_flag: str = "--model", required: bool = True) -> None:
     """Add the flags of `kzoo-train` to `parser` (returns nothing).
 
+    Each flag's `dest` is a field of `kzoo.train_request.TrainRequest` (besides `--verbose`, the
+    tools' own), so a tool builds the request from the parsed flags without naming them again.
     Also used by other tools that train: `kzoo-distill` names the entry `model_flag="--student"`;
     either way it lands in `args.model`. `required=False` lets a tool check it itself.
     """

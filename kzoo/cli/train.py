@@ -11,6 +11,7 @@ from typing import Sequence
 
 from kzoo.cli.checks import check_models, check_train_args, tool_parser
 from kzoo.cli.common import add_train_arguments, framework_start, run_tool
+from kzoo.train_request import TrainRequest
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -73,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if init_from:
         # JSON-quoted: every path stays a string (YAML would read `2024` or `null` as other types)
         args["overrides"] = [*args["overrides"], f"train.init_from={json.dumps(init_from)}"]
-    metrics = train(args.pop("model"), **args)
+    metrics = train(TrainRequest(**args))  # the flags left are the request's fields (add_train_arguments)
     if metrics.get("status") == "finished" and "test" in metrics:
         print(format_summary(metrics, RunDir(metrics["run_dir"]).config()), flush=True)
     print(json.dumps({"model": metrics["model"], "data": metrics["data"]["source"], "test": metrics["test"],

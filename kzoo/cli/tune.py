@@ -18,6 +18,7 @@ from typing import Sequence
 from kzoo.cli.checks import check_data, check_exists, check_minimum, check_models, tool_parser
 from kzoo.cli.common import add_data_arguments, add_verbose_argument, framework_start, run_tool
 from kzoo.schema import TUNE_PRUNERS, TUNE_URL_SCHEMES
+from kzoo.train_request import TrainRequest
 
 # (package, module) of the `tune` extra that every study imports
 TUNE_PACKAGES = (("optuna", "optuna"), ("optuna-integration", "optuna_integration"))
@@ -95,11 +96,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         from kzoo.tuning.study import TuneRequest, tune
 
         import kzoo.training  # noqa: F401  (TensorFlow's start-up lines fall inside the quiet window)
-    request = TuneRequest(model=args.model, trials=args.trials, timeout_minutes=args.timeout, workers=args.workers,
-                          study=args.study, output=args.output, study_name=args.study_name,
-                          config_path=args.config_path, overrides=args.overrides, data=args.data,
-                          data_dir=args.data_dir, epochs=args.epochs, batch_size=args.batch_size, tiny=args.tiny,
-                          seed=args.seed, pruner=args.pruner, final=args.final)
+    # The trials' base request: kzoo-train's flags that a study shares (its --seed and --output are the study's own).
+    train = TrainRequest(args.model, config_path=args.config_path, overrides=args.overrides, data=args.data,
+                         data_dir=args.data_dir, epochs=args.epochs, batch_size=args.batch_size, tiny=args.tiny)
+    request = TuneRequest(train, trials=args.trials, timeout_minutes=args.timeout, workers=args.workers,
+                          study=args.study, output=args.output, study_name=args.study_name, seed=args.seed,
+                          pruner=args.pruner, final=args.final)
     summary = tune(request)
     final = summary.pop("final", None)
     line = {k: summary[k] for k in ("study_dir", "trials", "monitor", "best", "best_config")}

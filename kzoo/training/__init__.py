@@ -15,11 +15,13 @@ from kzoo.training.evaluate import evaluate_run  # noqa: E402
 from kzoo.training.process import set_mixed_precision, set_seed  # noqa: E402
 from kzoo.training.runner import resolve_config, train  # noqa: E402
 from kzoo.training.strategy import STRATEGIES, get_strategy  # noqa: E402
+from kzoo.train_request import TrainRequest  # noqa: E402
 
 __all__ = [
     "STRATEGIES",
     "RunDir",
     "RunDirError",
+    "TrainRequest",
     "distill_run",
     "evaluate_run",
     "get_strategy",

@@ -111,16 +111,16 @@ class LoRA(RunPlugin):
         print(f"kzoo: LoRA rank {rank}: {self.counts['trainable_parameters']:,} of {total:,} parameters train "
               f"({self.counts['trainable_share']:.2%})", flush=True)
 
-    def after_fit(self, training) -> None:
+    def after_fit(self, run) -> None:
         """Replace the trained LoRA model by a plain one with the merged weights (compiled for testing)."""
-        if not lora_rank(training.config):
+        if not lora_rank(run.config):
             return
         from kzoo.tasks import compile_model
 
-        with training.dist.scope():
-            plain = merged_copy(training.net, training.config)
-            compile_model(plain, training.config)
-        training.net = plain
+        with run.scope():
+            plain = merged_copy(run.net, run.config)
+            compile_model(plain, run.config)
+        run.net = plain
 
     def metrics(self, net, config: Mapping, total_steps) -> dict:
         return {"lora": dict(self.counts)} if self.counts else {}

@@ -11,10 +11,8 @@ refit is a trainer plug-in with a phase of its own after `fit` (`Refit.after_fit
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
-import keras
 import numpy as np
 
 from kzoo.errors import ConfigError
@@ -23,6 +21,7 @@ from kzoo.progress import format_seconds
 from kzoo.run_dir import write_json
 from kzoo.tasks import get_task, list_tasks
 from kzoo.training import callbacks as kzoo_callbacks
+from kzoo.training.history import read_history
 
 
 def check_refit(config: dict) -> None:
@@ -77,44 +76,28 @@ class Refit(RunPlugin):
                   f"fresh model trains that many epochs on train + validation (up to {2 * epochs} in all; "
                   "--set train.refit=false trains once)", flush=True)
 
-    def after_fit(self, training) -> None:
+    def after_fit(self, run) -> None:
         """Choose the epochs from the history, train a fresh model that long on train + validation.
 
-        `training` (the trainer's state) gives the data loader, the model builder, the callbacks
-        every fit has, and receives the refit model as `training.net`.
+        `run` (a `kzoo.plugin.RunView`) gives the data loader and the run's fit routine, and receives
+        the refit model as `run.net`.
         """
-        config = training.config
+        config = run.config
         if not config.train.refit:
             return
-        run_dir, write_dir = training.dir, training.write_dir
+        run_dir, write_dir = run.run_dir, run.write_dir
         # The chief's record, read by every worker: a resumed refit skips the finished selection phase on all of them.
-        choice = select_epochs(config, training.history(write_dir.history_file), run_dir.refit_record,
-                               training.role.is_chief)
-        training.reseed()
+        choice = select_epochs(config, read_history(write_dir.history_file), run_dir.refit_record, run.is_chief)
+        run.reseed()
         epochs = choice["epochs"]
         refit = refit_config(config, epochs)
-        bundle = training.load_data(refit, training.bundle.preprocessor)
+        bundle = run.load_data(refit, run.bundle.preprocessor)
         print(f"kzoo: refit on train + validation for {epochs} epochs {bundle.sizes}", flush=True)
-        steps_per_epoch = int(bundle.train.cardinality().numpy())
-        net, fit_model = training.build_for_fit(refit, steps_per_epoch)
-        first = next((c for c in training.callbacks if isinstance(c, kzoo_callbacks.RunTimeEstimate)), None)
-        callbacks = [
-            training.backup_callback(run_dir.refit_backup_dir),
-            training.nan_callback(refit),
-            keras.callbacks.CSVLogger(str(write_dir.refit_history_file), append=True),
-        ]
+        first = run.estimate
+        then = []
         if first is not None:  # the chief's: the time left, the test after the refit included
-            callbacks.append(kzoo_callbacks.RunTimeEstimate(epochs, first.test_examples, label="refit epoch",
-                                                            extra_seconds=first.test_seconds()))
-        train = bundle.train
-        if hasattr(training.dist, "prepare_train"):  # JAX backend
-            train = training.dist.prepare_train(train)
-            callbacks = training.dist.callbacks() + callbacks
-        total_steps = steps_per_epoch * epochs if steps_per_epoch > 0 else None
-        callbacks += training.plugin_callbacks(net, refit, total_steps)
-        started = time.perf_counter()
-        fit_model.fit(train, epochs=epochs, callbacks=callbacks, verbose=training.fit_verbose, shuffle=False)
-        seconds = time.perf_counter() - started
+            then.append(kzoo_callbacks.RunTimeEstimate(epochs, first.test_examples, label="refit epoch",
+                                                       extra_seconds=first.test_seconds()))
+        net, seconds = run.fit_fresh(refit, bundle, run_dir.refit_backup_dir, write_dir.refit_history_file, then)
         print(f"kzoo: refit on train + validation: done in {format_seconds(seconds)}", flush=True)
-        training.net, training.refit_info = net, {**choice, "train_seconds": round(seconds, 3)}
-        training.train_seconds += seconds
+        run.net, run.refit_info = net, {**choice, "train_seconds": round(seconds, 3)}

@@ -6,17 +6,18 @@ Each phase is a method of `Training`, which holds what the phases build up (conf
 worker role, run directory, data, models, callbacks, metrics). What differs between tasks comes
 from the entry's `Task` (`kzoo.tasks`); training features that are not every run's — pruning,
 starting from a trained run, distillation, refit — are plug-ins (`kzoo.plugin.RunPlugin`) called at
-fixed points of the phases. A new task or a new plug-in never edits this file.
+fixed points of the phases; what they read and set of a run is `kzoo.plugin.RunView`'s list. Every
+`model.fit` of a run (the refit's too) goes through `Training.run_fit`. A new task or a new plug-in
+never edits this file.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import sys
 import time
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, NamedTuple, Sequence
 
 import keras
 
@@ -29,12 +30,13 @@ from kzoo.data import resolve_data_dir
 from kzoo.export import export_run
 from kzoo.finite import nonfinite_weights
 from kzoo.errors import ConfigError, RunDirError, TrainingDiverged, TrainingInterrupted
-from kzoo.plugin import RunPlugin
+from kzoo.plugin import RunPlugin, RunView
 from kzoo.presets.init_from import InitFromPreset
 from kzoo.presets.run_card import ModelCard
 from kzoo.entry_config import apply_overrides, get_config, get_entry
 from kzoo.run_dir import RunDir, write_json
 from kzoo.tasks import compile_model, get_task, load_data
+from kzoo.train_request import TrainRequest, request_from_flags
 from kzoo.training import callbacks as kzoo_callbacks
 from kzoo.training import compat
 from kzoo.training.cluster import (
@@ -52,6 +54,14 @@ from kzoo.zoo import build_from_config
 
 PHASES = ("resolve", "strategy", "run_dir", "data", "build", "fit", "after_fit", "check", "save", "test", "record",
           "export")
+
+
+class Models(NamedTuple):
+    """What `Training.build_for_fit` builds for one fit: the zoo model, what `fit` trains, its optimizer steps."""
+
+    net: keras.Model
+    fit_model: keras.Model
+    total_steps: int | None  # steps per epoch x epochs; None when the data's length is unknown
 
 
 def default_plugins() -> list[RunPlugin]:
@@ -109,33 +119,6 @@ def resume_differences(saved: dict, request: "TrainRequest") -> list[str]:
     return differences
 
 
-@dataclasses.dataclass
-class TrainRequest:
-    """What `train()` was asked to do (the flags of `tools/train.py`)."""
-
-    model: str
-    config_path: str | None = None
-    overrides: Iterable[str] | Mapping[str, Any] = ()
-    data: str = "auto"
-    data_dir: str | None = None
-    epochs: int | None = None
-    batch_size: int | None = None
-    # The runtime flags: None keeps the config's `runtime` section (its default, a `--set`, a resumed run's).
-    strategy: str | None = None
-    mixed_precision: bool | None = None
-    jit_compile: bool | None = None
-    seed: int | None = None
-    deterministic: bool | None = None
-    output: str | None = None
-    resume: bool = False
-    tiny: bool = False
-    export: bool = True
-    verbose: int | None = None
-    # False: the test phase is skipped and the bundle's test split dropped unread (a hyperparameter
-    # search scores trials on validation only; kzoo.tuning).
-    test: bool = True
-
-
 class Training:
     """One training run, phase by phase (see the module docstring); `run()` returns its metrics."""
 
@@ -146,6 +129,7 @@ class Training:
         self.plugins = [p for p in default_plugins() if type(p) not in given] + list(plugins)
         self.metrics: dict = {}
         self.refit_info: dict | None = None  # set by the Refit plug-in
+        self.train_seconds = 0.0  # every fit's (the refit's too)
         self.nan_stops: list = []  # every NaN stop handed to a fit (the refit's too)
         self.dir_lock = None  # the run directory's lock, held by the chief from `run_dir` to the end
         self.done = False  # a phase sets it to end the run early (workers other than the chief)
@@ -262,33 +246,22 @@ class Training:
         """The model (`net`: tested, saved, exported) and what `fit` trains (`fit_model`)."""
         if keras.backend.backend() == "jax":
             self.config = self.config.override({"runtime.jit_compile": True})  # JAX has no graph mode: without jit every op runs eagerly
-        self.steps_per_epoch = int(self.bundle.train.cardinality().numpy())
-        self.net, self.fit_model = self.build_for_fit(self.config, self.steps_per_epoch)
-        epochs = self.config.train.epochs
-        self.total_steps = self.steps_per_epoch * epochs if self.steps_per_epoch > 0 else None
+        self.net, self.fit_model, self.total_steps = self.build_for_fit(self.config, self.bundle)
 
     def fit(self) -> None:
         """`model.fit` with the run's callbacks; skipped when a resumed refit already chose its epochs."""
-        train = self.config.train
         self.timer = kzoo_callbacks.ThroughputTimer(
             int(self.bundle.sizes.get("train_examples_per_epoch", self.bundle.sizes["train"])))
-        self.callbacks = self._callbacks()
-        train_data = self.bundle.train
-        if hasattr(self.dist, "prepare_train"):  # JAX backend: keras.distribution instead of tf.distribute
-            train_data = self.dist.prepare_train(train_data)
-            self.callbacks = self.dist.callbacks() + self.callbacks
-        self.callbacks += self.plugin_callbacks(self.net, self.config, self.total_steps)
-        started = time.perf_counter()
-        self.fit_started = True
-        if not (self.request.resume and self.dir.refit_record.is_file()):
-            self.fit_model.fit(train_data, validation_data=self.bundle.val, epochs=train.epochs,
-                               callbacks=self.callbacks, verbose=self.fit_verbose, shuffle=False)
-        self.train_seconds = time.perf_counter() - started
+        self.run_fit(Models(self.net, self.fit_model, self.total_steps), self.config, self.bundle.train,
+                     self.dir.backup_dir, self.write_dir.history_file, validation=self.bundle.val,
+                     first=self.bundle.callbacks, then=self._callbacks(),
+                     skip=self.request.resume and self.dir.refit_record.is_file())
 
     def after_fit(self) -> None:
         """Plug-ins' own phases after `fit` (refit trains a fresh model on train + validation)."""
+        view = RunView(self)
         for plugin in self.plugins:
-            plugin.after_fit(self)
+            plugin.after_fit(view)
 
     def check(self) -> None:
         """A run whose loss became non-finite, or whose weights are, or whose training loss ended far above
@@ -453,12 +426,13 @@ class Training:
                 None if ds is None else without_auto_shard(ds) for ds in (bundle.train, bundle.val, bundle.test))
         return bundle
 
-    def build_for_fit(self, config: dict, steps_per_epoch: int):
-        """Build and compile the entry in the strategy's scope; return `(net, fit_model)`.
+    def build_for_fit(self, config: dict, bundle) -> Models:
+        """Build and compile the entry in the strategy's scope for a fit on `bundle`; return its `Models`.
 
         `net` is the zoo model (evaluated, saved, exported); `fit_model` is what `fit` trains: `net`
         itself, or what a plug-in wraps it in (a Distiller). Plug-ins may load weights into `net` first.
         """
+        steps_per_epoch = int(bundle.train.cardinality().numpy())
         steps = steps_per_epoch if steps_per_epoch > 0 else None
         jit_compile = config.runtime.jit_compile
         with self.dist.scope():
@@ -469,17 +443,46 @@ class Training:
             fit_model = next((m for m in (p.wrap_model(net, config) for p in self.plugins) if m is not None), net)
             if fit_model is not net:
                 compile_model(fit_model, config, steps_per_epoch=steps, jit_compile=jit_compile)
-        return net, fit_model
+        epochs = config.train.epochs
+        return Models(net, fit_model, steps_per_epoch * epochs if steps_per_epoch > 0 else None)
+
+    def run_fit(self, models: Models, config: dict, train, backup_dir: Path, history_file: Path, *, validation=None,
+                first: Sequence = (), then: Sequence = (), skip: bool = False) -> float:
+        """The one `model.fit` of the run's fits (the fit phase's, the refit's); return its seconds.
+
+        Trains `models.fit_model` on the dataset `train` for `config`'s `train.epochs`. The callbacks,
+        in order: `first` (the data's: they add metrics, val_hr@10, the others read), the backup in
+        `backup_dir` (every worker restores from the chief's), the NaN stop, the CSV log `history_file`,
+        `then`; on JAX the distribution's go first; the plug-ins' last. `skip`: all but `model.fit`
+        (a resumed run whose refit already chose its epochs). The seconds add to `train_seconds`.
+        """
+        callbacks = [*first, self.backup_callback(backup_dir), self.nan_callback(config),
+                     keras.callbacks.CSVLogger(str(history_file), append=True), *then]
+        if hasattr(self.dist, "prepare_train"):  # JAX backend: keras.distribution instead of tf.distribute
+            train = self.dist.prepare_train(train)
+            callbacks = self.dist.callbacks() + callbacks
+        callbacks += self.plugin_callbacks(models.net, config, models.total_steps)
+        started = time.perf_counter()
+        self.fit_started = True
+        if not skip:
+            models.fit_model.fit(train, validation_data=validation, epochs=config.train.epochs,
+                                 callbacks=callbacks, verbose=self.fit_verbose, shuffle=False)
+        seconds = time.perf_counter() - started
+        self.train_seconds += seconds
+        return seconds
+
+    def fit_fresh(self, config: dict, bundle, backup_dir: Path, history_file: Path, then: Sequence = ()):
+        """Build a fresh model for `config` and train it on `bundle`'s training split (the refit's fit).
+
+        Returns `(net, seconds)`; `RunView.fit_fresh` documents it for plug-ins.
+        """
+        models = self.build_for_fit(config, bundle)
+        return models.net, self.run_fit(models, config, bundle.train, backup_dir, history_file, then=then)
 
     def reseed(self) -> None:
         """Seed every generator again with the run's seed (a refit starts from the same state)."""
         runtime = self.config.runtime
         set_seed(runtime.seed, runtime.deterministic)
-
-    @staticmethod
-    def history(path: Path) -> dict:
-        """Per-epoch values of a CSV log (see `read_history`)."""
-        return read_history(path)
 
     def plugin_callbacks(self, net, config: dict, total_steps: int | None) -> list:
         """The callbacks every plug-in adds to a `fit` of `net`."""
@@ -501,24 +504,23 @@ class Training:
         return stop
 
     def _callbacks(self) -> list:
-        """The fit callbacks; files go to the write directory (the run dir on the chief, scratch elsewhere)."""
+        """The fit phase's own callbacks (after `run_fit`'s backup, NaN stop and CSV log); files go to the write
+        directory (the run dir on the chief, scratch elsewhere). Sets `estimate` (the chief's time left)."""
         bundle, train = self.bundle, self.config.train
         has_val = bundle.val is not None or bool(bundle.callbacks)
         monitor, mode = (self.task.monitor, self.task.mode) if has_val else ("loss", "min")
-        callbacks = list(bundle.callbacks)  # first: they add metrics (val_hr@10) the others read
-        callbacks += [
-            self.backup_callback(self.dir.backup_dir),  # every worker restores from the chief's backup
-            self.nan_callback(self.config),
-            keras.callbacks.CSVLogger(str(self.write_dir.history_file), append=True),
+        callbacks = [
             kzoo_callbacks.AtomicModelCheckpoint(str(self.write_dir.best_file), monitor=monitor, mode=mode,
                                                  save_best_only=True),
             keras.callbacks.TensorBoard(str(self.write_dir.logs_dir)),
             self.timer,
         ]
+        self.estimate = None
         if self.role.is_chief:  # one line per epoch: the run's remaining time
             tested = bundle.sizes.get("test") if self.request.test else None
-            callbacks.append(kzoo_callbacks.RunTimeEstimate(train.epochs, tested, bundle.sizes.get("val"),
-                                                            refit=train.refit))
+            self.estimate = kzoo_callbacks.RunTimeEstimate(train.epochs, tested, bundle.sizes.get("val"),
+                                                           refit=train.refit)
+            callbacks.append(self.estimate)
         patience = train.early_stopping_patience
         if patience:
             callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=patience,
@@ -532,36 +534,20 @@ class Training:
         return local
 
 
-def train(
-    model: str,
-    *,
-    config_path: str | None = None,
-    overrides: Iterable[str] | Mapping[str, Any] = (),
-    data: str = "auto",
-    data_dir: str | None = None,
-    epochs: int | None = None,
-    batch_size: int | None = None,
-    strategy: str | None = None,
-    mixed_precision: bool | None = None,
-    jit_compile: bool | None = None,
-    seed: int | None = None,
-    deterministic: bool | None = None,
-    output: str | None = None,
-    resume: bool = False,
-    tiny: bool = False,
-    export: bool = True,
-    verbose: int | None = None,
-    test: bool = True,
-    plugins: Sequence[RunPlugin] = (),
-) -> dict:
+def train(request: TrainRequest | str, /, plugins: Sequence[RunPlugin] = (), **flags) -> dict:
     """Train a zoo entry and return its `metrics.json` content (also written to the run dir).
 
-    The keyword arguments mirror `tools/train.py`'s flags; the runtime ones (`strategy`,
-    `mixed_precision`, `jit_compile`, `seed`, `deterministic`) left at None keep the config's
-    `runtime` section. `plugins` add to (or, one per class, replace) the default plug-ins (see
-    `kzoo.plugin`). `test=False` never reads the test split (`metrics["test"]` is None). Raises ConfigError, UnknownModelError,
-    RunDirError, StrategyError or a data error with a one-line message on bad input.
+    `request` is a `TrainRequest` (`kzoo.train_request`: the flags of `tools/train.py`), or, for a
+    one-line call, the entry's name with the request's other fields as keyword `flags`
+    (`train("mlp", data="synthetic", epochs=2)`; an unknown flag is a TypeError naming the valid ones).
+    The runtime fields (`strategy`, `mixed_precision`, `jit_compile`, `seed`, `deterministic`) left at
+    None keep the config's `runtime` section. `plugins` add to (or, one per class, replace) the default
+    plug-ins (see `kzoo.plugin`). `test=False` never reads the test split (`metrics["test"]` is None).
+    Raises ConfigError, UnknownModelError, RunDirError, StrategyError or a data error with a one-line
+    message on bad input.
     """
-    request = TrainRequest(model, config_path, overrides, data, data_dir, epochs, batch_size, strategy,
-                           mixed_precision, jit_compile, seed, deterministic, output, resume, tiny, export, verbose, test)
+    if isinstance(request, str):
+        request = request_from_flags(request, flags)
+    elif flags:
+        raise TypeError(f"train() takes a TrainRequest or an entry name with keyword flags, not both ({', '.join(flags)})")
     return Training(request, plugins).run()

@@ -24,25 +24,22 @@ from optuna_integration import KerasPruningCallback
 
 from kzoo.errors import TrainingDiverged
 from kzoo.plugin import RunPlugin
+from kzoo.train_request import TrainRequest
 from kzoo.tuning.space import suggest
 
 
 @dataclasses.dataclass(frozen=True)
 class TrialSetup:
-    """What every trial of a study shares: the entry, its base config's sources, the space, where runs go."""
+    """What every trial of a study shares: the request it starts from, the space, where runs go.
 
-    model: str
+    `train` names the entry by its canonical name, its `overrides` a dict of dotted keys.
+    """
+
+    train: TrainRequest
     space: Mapping[str, Mapping]
     monitor: str
     mode: str
     trials_dir: str
-    config_path: str | None = None
-    overrides: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-    data: str = "auto"
-    data_dir: str | None = None
-    epochs: int | None = None
-    batch_size: int | None = None
-    tiny: bool = False
 
 
 class _FinitePruningCallback(KerasPruningCallback):
@@ -80,7 +77,7 @@ def worker_id() -> str:
 
 def trial_overrides(setup: TrialSetup, values: Mapping[str, Any]) -> dict:
     """The dotted overrides of a trial: the study's `--set`s, the trial's values, `train.refit` off."""
-    return {**setup.overrides, **values, "train.refit": False}
+    return {**setup.train.overrides, **values, "train.refit": False}
 
 
 def best_value(scores: list, mode: str) -> float:
@@ -111,10 +108,9 @@ def run_trial(trial: optuna.Trial, setup: TrialSetup) -> float:
     try:
         with open(run_dir.with_suffix(".log"), "a", encoding="utf-8") as log, contextlib.redirect_stdout(log), \
                 contextlib.redirect_stderr(log):
-            metrics = train(setup.model, config_path=setup.config_path, overrides=trial_overrides(setup, values),
-                            data=setup.data, data_dir=setup.data_dir, epochs=setup.epochs,
-                            batch_size=setup.batch_size, tiny=setup.tiny, output=str(run_dir), export=False,
-                            test=False, verbose=2, plugins=[PruneTrial(trial, setup.monitor)])
+            request = dataclasses.replace(setup.train, overrides=trial_overrides(setup, values), output=str(run_dir),
+                                          export=False, test=False, verbose=2)
+            metrics = train(request, plugins=[PruneTrial(trial, setup.monitor)])
         value = best_value(metrics["history"].get(setup.monitor, []), setup.mode)
         trial.set_user_attr("epochs", int(metrics["epochs_run"]))
         if math.isnan(value):

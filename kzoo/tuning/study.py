@@ -16,11 +16,12 @@ import multiprocessing
 import sys
 import time
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Mapping
 
 import optuna
 
 from kzoo.errors import ConfigError
+from kzoo.train_request import TrainRequest
 from kzoo.tuning import report
 from kzoo.tuning.objective import TrialSetup, run_trial
 from kzoo.tuning.space import config_values, describe_space, search_space
@@ -29,23 +30,20 @@ from kzoo.tuning.storage import counted, fail_dead_trials, is_url, open_storage
 
 @dataclasses.dataclass
 class TuneRequest:
-    """What `tune()` was asked to do (the flags of `tools/tune.py`)."""
+    """What `tune()` was asked to do (the flags of `tools/tune.py`).
 
-    model: str
+    `train` is the request every trial starts from (the entry, `--config`, `--set`s, data, epochs,
+    batch size, `tiny`); each trial replaces its overrides, output, export, test and verbosity.
+    """
+
+    train: TrainRequest
     trials: int
     timeout_minutes: float | None = None
     workers: int = 1
     study: str | None = None  # a study directory, or a database URL
     output: str | None = None  # the study directory when `study` is a URL
     study_name: str | None = None
-    config_path: str | None = None
-    overrides: Iterable[str] | Mapping[str, Any] = ()
-    data: str = "auto"
-    data_dir: str | None = None
-    epochs: int | None = None
-    batch_size: int | None = None
-    tiny: bool = False
-    seed: int = 0
+    seed: int = 0  # the samplers' (each trial's runtime.seed is the config's)
     pruner: str = "median"
     final: bool = False
 
@@ -75,8 +73,8 @@ def base_config(request: TuneRequest) -> dict:
     """The entry's config the trials start from (YAML, `tiny`, `--set`s, flags), checked."""
     from kzoo.training.runner import resolve_config
 
-    return resolve_config(request.model, request.config_path, request.overrides, request.epochs,
-                          request.batch_size, request.tiny)
+    train = request.train
+    return resolve_config(train.model, train.config_path, train.overrides, train.epochs, train.batch_size, train.tiny)
 
 
 def study_directory(request: TuneRequest, entry: str) -> Path:
@@ -91,9 +89,10 @@ def _settings(request: TuneRequest, config: Mapping) -> dict:
     between machines, so `--config` and `--data` are not compared."""
     from kzoo.config import as_overrides
 
+    train = request.train
     return json.loads(json.dumps({
-        "entry": config.entry, "space": config.tune, "overrides": dict(as_overrides(request.overrides)),
-        "tiny": request.tiny, "epochs": request.epochs, "batch_size": request.batch_size}, default=str))
+        "entry": config.entry, "space": config.tune, "overrides": dict(as_overrides(train.overrides)),
+        "tiny": train.tiny, "epochs": train.epochs, "batch_size": train.batch_size}, default=str))
 
 
 def open_study(request: TuneRequest, config: Mapping, worker: int = 0) -> optuna.Study:
@@ -123,10 +122,9 @@ def trial_setup(request: TuneRequest, config: Mapping, trials_dir: Path) -> Tria
     from kzoo.tasks import get_task
 
     task = get_task(config)
-    return TrialSetup(model=config.entry, space=config.tune, monitor=task.monitor, mode=task.mode,
-                      trials_dir=str(trials_dir), config_path=request.config_path,
-                      overrides=dict(as_overrides(request.overrides)), data=request.data, data_dir=request.data_dir,
-                      epochs=request.epochs, batch_size=request.batch_size, tiny=request.tiny)
+    train = dataclasses.replace(request.train, model=config.entry, overrides=dict(as_overrides(request.train.overrides)))
+    return TrialSetup(train=train, space=config.tune, monitor=task.monitor, mode=task.mode,
+                      trials_dir=str(trials_dir))
 
 
 def _announce(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
@@ -279,5 +277,5 @@ def train_final(request: TuneRequest, config: Mapping, directory: Path) -> dict 
     overrides = {"train.refit": True} if task.validation_key is not None else {}
     print(f"kzoo-tune: --final: training {path}{' with train.refit' if overrides else ''}, then testing once",
           flush=True)
-    return train(config.entry, config_path=str(path), overrides=overrides, data=request.data,
-                 data_dir=request.data_dir, output=str(directory / "final"))
+    return train(TrainRequest(config.entry, config_path=str(path), overrides=overrides, data=request.train.data,
+                              data_dir=request.train.data_dir, output=str(directory / "final")))
