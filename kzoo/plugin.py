@@ -100,7 +100,7 @@ class RunView:
     def __init__(self, training):
         self._training = training
 
-    config = _read("config", "The resolved config (a dict).")
+    config = _read("config", "The resolved config (a frozen `RunConfig`).")
     bundle = _read("bundle", "The run's `DataBundle`.")
     run_dir = _read("dir", "The run's `RunDir` (the refit record and the backups live there, on every worker).")
     write_dir = _read("write_dir", "Where this worker writes: the run directory on the chief, scratch elsewhere.")

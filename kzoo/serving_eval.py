@@ -55,7 +55,7 @@ def evaluate_export(export_dir, data_dir: str | None = None, batch_size: int = 2
     head = {"export": str(export_dir), "entry": info["entry"], "runtime": info.get("runtime", "savedmodel"),
             "quantization": (info.get("quantization") or {}).get("mode")}
     if not task.evaluates_exports:
-        supported = [name for name in list_tasks() if get_task(name).evaluates_exports]
+        supported = list_tasks(lambda task: task.evaluates_exports)
         raise ExportError(f"{export_dir}: evaluating a {info['task']} export is not supported "
                           f"(supported: {', '.join(supported)})")
     fn = portable.as_signature(export_dir) if is_portable else load_saved_model(export_dir).signatures["serving_default"]

@@ -182,7 +182,7 @@ def _export_info(export_dir: str) -> dict:
 
 def _eval_data(export_dir: str, info: dict, data_dir: str) -> dict:
     if not get_task(info["task"]).evaluates_exports:
-        supported = [name for name in list_tasks() if get_task(name).evaluates_exports]
+        supported = list_tasks(lambda task: task.evaluates_exports)
         raise ExportError(f"{export_dir}: evaluating a {info['task']} export is not supported "
                           f"(supported: {', '.join(supported)}); leave out --eval-data-dir")
     dataset = kzoo.get_config(info["entry"]).data.dataset

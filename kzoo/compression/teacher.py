@@ -37,7 +37,7 @@ class Distillation(RunPlugin):
         self.teacher = RunDir.open(teacher, "teacher run") if teacher is not None else None
         self.teacher_config = self.teacher.config() if self.teacher else None
         if self.teacher and not get_task(self.teacher_config).distillable:
-            supported = [name for name in list_tasks() if get_task(name).distillable]
+            supported = list_tasks(lambda task: task.distillable)
             raise ConfigError(f"teacher {self.teacher_config.get('entry')!r} is a {self.teacher_config['task']} model; "
                               f"distillation supports {', '.join(supported)}")
         self._preprocessor = self.teacher.preprocessor(self.teacher_config) if self.teacher else None

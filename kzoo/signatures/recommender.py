@@ -91,8 +91,8 @@ def scoring_mode(model, data: dict) -> tuple[str, dict | None]:
     Which of those a model allows is its own structure, read by its family (`gmf_factors`).
     """
     factors = gmf_factors(model)
-    rerank = data.rerank_candidates
-    wanted = "retrieval" if factors and factors["exact"] and data.retrieval else \
+    rerank = int(data.get("rerank_candidates", 0) or 0)  # `data` may be any mapping (a served config's section)
+    wanted = "retrieval" if factors and factors["exact"] and data.get("retrieval", True) else \
         "rerank" if factors and not factors["exact"] and rerank > 0 else "full"
     if wanted != "full":
         try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from typing import Mapping
+from typing import Callable, Mapping
 
 from kzoo.tasks import base
 from kzoo.tasks.base import Task
@@ -35,10 +35,12 @@ def get_task(name_or_config: str | Mapping) -> Task:
     return base.lookup_task(name)
 
 
-def list_tasks() -> list[str]:
-    """The names of every registered task, sorted."""
+def list_tasks(where: Callable[[Task], bool] | None = None) -> list[str]:
+    """The names of the registered tasks, sorted; with `where`, those whose Task it accepts
+    (`list_tasks(lambda task: task.distillable)`: what an error lists as supported)."""
     discover()
-    return sorted(base.registered_tasks())
+    names = sorted(base.registered_tasks())
+    return [name for name in names if where(base.lookup_task(name))] if where else names
 
 
 __all__ = ["Task", "get_task", "list_tasks"]

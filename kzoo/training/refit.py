@@ -30,7 +30,7 @@ def check_refit(config: dict) -> None:
         return
     task = get_task(config)
     if task.validation_key is None:
-        supported = [name for name in list_tasks() if get_task(name).validation_key is not None]
+        supported = list_tasks(lambda task: task.validation_key is not None)
         raise ConfigError(f"train.refit is not supported for task {task.name!r} (supported: {', '.join(supported)})")
     if not task.has_validation(config):
         raise ConfigError(f"train.refit needs a validation split to choose the epoch count: set {task.validation_key} "

@@ -119,5 +119,5 @@ def write_best_config(config: Mapping, params: Mapping, path: Path, header: str)
 
     best = apply_overrides({k: v for k, v in config.items() if k != "data_source"}, dict(params), config.entry)
     comments = "".join(f"# {line}\n" for line in header.splitlines())
-    path.write_text(comments + yaml.safe_dump(best, sort_keys=False), encoding="utf-8")
+    path.write_text(comments + yaml.safe_dump(best.to_dict(), sort_keys=False), encoding="utf-8")
     return best
