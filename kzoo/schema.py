@@ -82,7 +82,7 @@ PositiveFloat = Annotated[float, Range(0, min_open=True)]
 NonNegativeFloat = Annotated[float, Range(0)]
 Fraction = Annotated[float, Range(0, 1, max_open=True)]
 UnitInterval = Annotated[float, Range(0, 1)]
-# Keras 3.15's activation names (`keras.activations.get` accepts each; tests/test_trust.py checks the
+# Keras 3.15's activation names (`keras.activations.get` accepts each; tests/test_trust_bad_commands.py checks the
 # list against Keras), written out so a bad name is refused before a run directory is made, without
 # importing Keras here.
 Activation = Literal["celu", "elu", "exponential", "gelu", "glu", "hard_shrink", "hard_sigmoid", "hard_silu",

@@ -18,6 +18,15 @@ def shared_datasets():
     return SHARED_DATASETS
 
 
+@pytest.fixture(scope="session")
+def tiny_config():
+    """A factory: `tiny_config(name, overrides=None, **dotted)` is entry `name`'s resolved tiny config,
+    `kzoo.get_config(name, ..., tiny=True)`, with dotted overrides (see `_runs.tiny_config`)."""
+    from _runs import tiny_config
+
+    return tiny_config
+
+
 @pytest.fixture(autouse=True)
 def _op_determinism_does_not_leak():
     """A test that turns on TensorFlow's op determinism (runtime.deterministic) turns it off again.

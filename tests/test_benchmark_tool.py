@@ -59,21 +59,19 @@ def test_pipeline_ab_times_both_sides_in_alternation(monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def lstm_export(tmp_path_factory):
+def lstm_export(tmp_path_factory, tiny_config):
     """A tiny untrained `lstm` SavedModel with a fitted vocabulary (seconds, no training)."""
     import keras
     import tensorflow as tf
 
     import kzoo
-    from kzoo.config import find_config_file, load_yaml
     from kzoo.data.text_preprocessing import TextPreprocessor
     from kzoo.export import export_model
 
     keras.utils.set_random_seed(0)
-    tiny = load_yaml(find_config_file(kzoo.get_entry("lstm").config_file))["tiny"]
     texts = ["a great film", "an awful film", "great music", "dull plot"]
     fitted = TextPreprocessor.adapt(tf.data.Dataset.from_tensor_slices(texts), 12, 50, class_names=["neg", "pos"])
-    config = kzoo.get_config("lstm", {**tiny, "model.vocab_size": fitted.vocabulary_size})
+    config = tiny_config("lstm", **{"model.vocab_size": fitted.vocabulary_size})
     model = kzoo.build_from_config(config, compile=False)
     return str(export_model(model, config, fitted, tmp_path_factory.mktemp("lstm") / "export"))
 

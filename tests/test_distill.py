@@ -22,16 +22,13 @@ from kzoo.training import train
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
-from _runs import saved_model_test_metrics  # noqa: E402
+from _runs import saved_model_test_metrics, tiny_config, tiny_run  # noqa: E402
 
 SMALL_DATA = ["data.synthetic_size=400"]  # 360 train / 40 val / 100 test examples: a few seconds per run
 
 
 def tiny_model(name, **overrides):
-    from kzoo.config import find_config_file, load_yaml
-
-    tiny = load_yaml(find_config_file(kzoo.get_entry(name).config_file))["tiny"]
-    config = kzoo.get_config(name, {**tiny, **overrides})
+    config = tiny_config(name, **overrides)
     return config, kzoo.build_from_config(config, compile=False)
 
 
@@ -97,9 +94,7 @@ def test_distiller_rejects_bad_settings(temperature, alpha, fragment):
 
 @pytest.fixture(scope="module")
 def cnn_teacher(tmp_path_factory):
-    out = tmp_path_factory.mktemp("teacher") / "cnn"
-    train("cnn", tiny=True, data="synthetic", overrides=SMALL_DATA, output=str(out), export=False, verbose=0)
-    return out
+    return tiny_run(tmp_path_factory, "cnn", overrides=SMALL_DATA, export=False)
 
 
 def run_distill(args):
@@ -156,9 +151,7 @@ def test_a_student_config_cannot_be_trained_without_its_teacher(tmp_path):
 
 @pytest.fixture(scope="module")
 def lstm_teacher(tmp_path_factory):
-    out = tmp_path_factory.mktemp("teacher") / "lstm"
-    train("lstm", tiny=True, data="synthetic", overrides=SMALL_DATA, output=str(out), export=False, verbose=0)
-    return out
+    return tiny_run(tmp_path_factory, "lstm", overrides=SMALL_DATA, export=False)
 
 
 @pytest.fixture(scope="module")

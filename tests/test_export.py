@@ -12,10 +12,10 @@ import pytest
 import tensorflow as tf
 
 import kzoo
-from kzoo.config import dump_yaml, find_config_file, load_yaml
 from kzoo.export import ExportError, export_model, export_run
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _runs import make_run  # noqa: E402
 from _serving_client import serve_in_clean_process  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,27 +27,12 @@ TARGETS = ["a dog runs.", "a woman sings!", "two men play soccer", "a child laug
 SIGNATURE_ERRORS = (TypeError, ValueError, tf.errors.InvalidArgumentError)
 
 
-def tiny_config(name, **overrides):
-    tiny = load_yaml(find_config_file(kzoo.get_entry(name).config_file)).get("tiny", {})
-    return kzoo.get_config(name, {**tiny, **overrides})
-
-
 def softmax(logits):
     return tf.nn.softmax(logits).numpy()
 
 
-def make_run(run_dir: Path, model, config, preprocessor=None) -> Path:
-    """A finished run directory as `kzoo.training.train` leaves it (the parts export reads)."""
-    run_dir.mkdir(parents=True)
-    dump_yaml(config, run_dir / "config.yaml")
-    model.save(run_dir / "model.keras")
-    if preprocessor is not None:
-        preprocessor.save(run_dir / "preprocessing")
-    return run_dir
-
-
 @pytest.fixture(scope="module")
-def image(tmp_path_factory):
+def image(tmp_path_factory, tiny_config):
     keras.utils.set_random_seed(0)
     config = tiny_config("mlp")
     model = kzoo.build_from_config(config, compile=False)
@@ -56,7 +41,7 @@ def image(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def text(tmp_path_factory):
+def text(tmp_path_factory, tiny_config):
     from kzoo.data.text import TextPreprocessor
 
     keras.utils.set_random_seed(0)
@@ -71,7 +56,7 @@ def text(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def wordpiece(tmp_path_factory):
+def wordpiece(tmp_path_factory, tiny_config):
     """bert_cls with its WordPiece tokenizer (TensorFlow Text ops in the graph)."""
     from kzoo.data.text import TextPreprocessor
 
@@ -85,7 +70,7 @@ def wordpiece(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def translator(tmp_path_factory):
+def translator(tmp_path_factory, tiny_config):
     from kzoo.data.seq2seq import Seq2SeqPreprocessor
 
     base = tiny_config("transformer_seq2seq")
@@ -115,7 +100,7 @@ def translate_with_keras(model, config, preprocessor, texts, **options):
 
 
 @pytest.fixture(scope="module")
-def recommender(tmp_path_factory):
+def recommender(tmp_path_factory, tiny_config):
     if "gmf" not in kzoo.list_models():
         pytest.skip("the gmf entry is not registered")
     IdMaps = pytest.importorskip("kzoo.data.recommender").IdMaps
@@ -229,7 +214,7 @@ def randomized(model, seed=0):
 
 
 @pytest.mark.parametrize("name", [pytest.param("cnn", marks=pytest.mark.smoke), "transformer_cls", "ncf_mlp", "neumf"])
-def test_each_family_exports_what_its_keras_model_computes(name, tmp_path):
+def test_each_family_exports_what_its_keras_model_computes(name, tmp_path, tiny_config):
     keras.utils.set_random_seed(0)
     config = tiny_config(name)
     if name == "cnn":
@@ -590,7 +575,7 @@ def test_trim_padding_on_the_bucket_edges_never_cuts_a_token():
 
 
 @pytest.mark.parametrize("name", ["lstm", "transformer_cls", "bert_cls"])
-def test_trimmed_text_requests_give_the_fully_padded_outputs(name, tmp_path):
+def test_trimmed_text_requests_give_the_fully_padded_outputs(name, tmp_path, tiny_config):
     """Short and long requests, cut to a bucket inside the signature, score as the model does at full length."""
     from kzoo.data.text import TextPreprocessor
 

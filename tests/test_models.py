@@ -10,14 +10,6 @@ import kzoo
 from kzoo.tasks import example_batch
 
 
-def tiny_config(name):
-    from kzoo.config import find_config_file, load_yaml
-
-    entry = kzoo.get_entry(name)
-    tiny = load_yaml(find_config_file(entry.config_file)).get("tiny", {})
-    return kzoo.get_config(name, tiny)
-
-
 def as_numpy(x):
     if isinstance(x, (list, tuple)):
         return [np.asarray(t) for t in x]
@@ -56,7 +48,7 @@ def test_registry_holds_every_shipped_entry_and_each_zoo_config():
 
 @pytest.mark.smoke
 @pytest.mark.parametrize("name", ENTRIES)
-def test_forward_shape_and_dtype(name):
+def test_forward_shape_and_dtype(name, tiny_config):
     config = tiny_config(name)
     model = kzoo.build_from_config(config)
     x, y = example_batch(config, batch_size=4)
@@ -72,7 +64,7 @@ def test_forward_shape_and_dtype(name):
 
 
 @pytest.mark.parametrize("name", ENTRIES)
-def test_learns_on_a_fixed_batch(name):
+def test_learns_on_a_fixed_batch(name, tiny_config):
     config = tiny_config(name)
     keras.utils.set_random_seed(0)
     config = config.override({"train.learning_rate": 0.01})
@@ -86,7 +78,7 @@ def test_learns_on_a_fixed_batch(name):
 
 
 @pytest.mark.parametrize("name", ENTRIES)
-def test_save_load_gives_identical_outputs(name, tmp_path):
+def test_save_load_gives_identical_outputs(name, tmp_path, tiny_config):
     config = tiny_config(name)
     model = kzoo.build_from_config(config)
     x, _ = example_batch(config, batch_size=4, seed=1)
@@ -98,7 +90,7 @@ def test_save_load_gives_identical_outputs(name, tmp_path):
 
 
 @pytest.mark.parametrize("name", ENTRIES)
-def test_config_round_trip(name):
+def test_config_round_trip(name, tiny_config):
     config = tiny_config(name)
     model = kzoo.build_from_config(config, compile=False)
     clone = model.__class__.from_config(model.get_config())
@@ -109,7 +101,7 @@ def test_config_round_trip(name):
     )
 
 
-def test_lstm_max_pooling_gives_finite_logits_for_an_all_padding_row():
+def test_lstm_max_pooling_gives_finite_logits_for_an_all_padding_row(tiny_config):
     config = tiny_config("lstm")
     config = config.override({"model.pooling": "max"})
     model = kzoo.build_from_config(config, compile=False)

@@ -7,7 +7,9 @@ it fail as "already holds a run".
 
 import json
 import shutil
+import sys
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,7 +18,9 @@ from kzoo.cli import evaluate as evaluate_tool
 from kzoo.cli import export as export_tool
 from kzoo.cli import train as train_tool
 from kzoo.run_dir import RunDir
-from kzoo.training import train
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _runs import tiny_run  # noqa: E402
 
 TINY_MLP = ["--model", "mlp", "--tiny", "--data", "synthetic", "--no-export"]
 
@@ -37,9 +41,7 @@ def refused_in_one_line(code, err, fragment, status=2):
 
 @pytest.fixture(scope="module")
 def source_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("source") / "run"
-    train("mlp", tiny=True, data="synthetic", output=str(out), export=False, verbose=0)
-    return out
+    return tiny_run(tmp_path_factory, "mlp", export=False)
 
 
 def test_a_data_error_found_after_the_folder_was_made_leaves_no_folder(tmp_path, capsys):

@@ -22,13 +22,6 @@ from kzoo.training import train
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def tiny_config(name, **overrides):
-    from kzoo.config import find_config_file, load_yaml
-
-    tiny = load_yaml(find_config_file(kzoo.get_entry(name).config_file))["tiny"]
-    return kzoo.get_config(name, {**tiny, **overrides})
-
-
 def test_polynomial_schedule_at_chosen_steps():
     s = PolynomialSchedule(initial=0.0, target=0.8, begin=10, end=110, frequency=10)
     expected = {0: 0.0, 9: 0.0, 10: 0.0, 60: 0.8 * (1 - 0.5**3), 85: 0.8 * (1 - 0.25**3), 110: 0.8, 1000: 0.8}
@@ -39,7 +32,7 @@ def test_polynomial_schedule_at_chosen_steps():
     assert ramp.sparsity(0) == pytest.approx(0.2) and ramp.sparsity(4) == pytest.approx(0.5)
 
 
-def test_schedule_from_config_derives_end_step_and_checks_values():
+def test_schedule_from_config_derives_end_step_and_checks_values(tiny_config):
     config = tiny_config("cnn", **{"prune.target_sparsity": 0.5, "prune.begin_step": 4})
     assert schedule_from_config(config, total_steps=100).end == 75  # three quarters of the run
     config = config.override({"prune.end_step": 3})
@@ -59,7 +52,7 @@ def test_magnitude_mask_zeroes_exactly_the_smallest_weights():
     assert magnitude_mask(w, 0.0).all() and magnitude_mask(w, 0.0).dtype == np.float32
 
 
-def test_prunable_weights_cover_dense_conv_embedding_and_lstm_kernels():
+def test_prunable_weights_cover_dense_conv_embedding_and_lstm_kernels(tiny_config):
     cnn = kzoo.build_from_config(tiny_config("cnn"), compile=False)
     assert [v.path for v in prunable_weights(cnn)] == [
         "block0_conv0/kernel", "block1_conv0/kernel", "dense/kernel", "logits/kernel"]
@@ -75,7 +68,7 @@ def zero_positions(model):
 
 
 @pytest.mark.smoke
-def test_pruned_weights_stay_zero_through_further_training():
+def test_pruned_weights_stay_zero_through_further_training(tiny_config):
     keras.utils.set_random_seed(0)
     config = tiny_config("lstm")
     model = kzoo.build_from_config(config)
@@ -91,7 +84,7 @@ def test_pruned_weights_stay_zero_through_further_training():
     assert sparsity_report(model)["per_layer"] == report["per_layer"]
 
 
-def test_excluded_weights_stay_dense_and_are_reported():
+def test_excluded_weights_stay_dense_and_are_reported(tiny_config):
     keras.utils.set_random_seed(0)
     config = tiny_config("lstm")
     model = kzoo.build_from_config(config)

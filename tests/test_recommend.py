@@ -11,20 +11,21 @@ import pytest
 import tensorflow as tf
 
 import kzoo
-from kzoo.config import find_config_file, load_yaml
 from kzoo.data.movielens import read_item_titles, read_ratings_file
 from kzoo.data.recommender import IdMaps, SeenItems, load_recommender_data
 from kzoo.export import export_model
 from kzoo.signatures.recommender import scoring_mode
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+from _runs import tiny_config as shared_tiny_config  # noqa: E402
+
 USERS, ITEMS = 12, 40
 
 
 def tiny_config(name, **overrides):
-    tiny = load_yaml(find_config_file(kzoo.get_entry(name).config_file)).get("tiny", {})
-    sizes = {"model.num_users": USERS, "model.num_items": ITEMS}
-    return kzoo.get_config(name, {**tiny, **sizes, **overrides})
+    # The shared tiny config, sized to this module's id maps.
+    return shared_tiny_config(name, {"model.num_users": USERS, "model.num_items": ITEMS, **overrides})
 
 
 def id_maps():

@@ -23,13 +23,14 @@ import pytest
 import kzoo
 from kzoo.cli import export as export_cli
 from kzoo.cli import train as train_cli
-from kzoo.config import dump_yaml, find_config_file, load_yaml
 from kzoo.errors import RunDirError
 from kzoo.plugin import RunPlugin
 from kzoo.run_dir import RunDir, lock_dir
 from kzoo.training import train
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+from _runs import make_run, tiny_config  # noqa: E402
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
 MLP = ["--model", "mlp", "--tiny", "--data", "synthetic", "--no-export"]
 
@@ -139,11 +140,8 @@ def test_the_trainer_holds_the_run_directorys_lock_until_it_ends(tmp_path):
 
 # ---------------------------------------------------------------------- one writer per serving folder
 def _finished_run(path: Path) -> Path:
-    config = kzoo.get_config("mlp", load_yaml(find_config_file(kzoo.get_entry("mlp").config_file))["tiny"])
-    path.mkdir()
-    dump_yaml(config, path / "config.yaml")
-    kzoo.build_from_config(config, compile=False).save(path / "model.keras")
-    return path
+    config = tiny_config("mlp")
+    return make_run(path, kzoo.build_from_config(config, compile=False), config)
 
 
 def test_a_second_export_is_refused_and_a_killed_exports_leftovers_are_removed(tmp_path, capsys):

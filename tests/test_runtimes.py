@@ -8,6 +8,8 @@ to the converted tensor-only model: a tensor-only signature that drifted from th
 
 import json
 import os
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,22 +25,19 @@ from kzoo.signatures.tensor import TensorEndpoint
 from kzoo.tasks import get_task
 from kzoo.training import train
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _runs import tiny_run  # noqa: E402
+
 LOADERS = {"litert": to_litert.load, "onnx": to_onnx.load}
 TEXTS = ["a wonderful film", "", "terrible " * 100, "ünïcödé ☃ <br /> dull"]
 SOURCES = ["ein Hund läuft.", "eine Frau singt!", "zwei Männer spielen Fußball"]
-
-
-def _train(tmp_path_factory, name):
-    output = tmp_path_factory.mktemp(name) / "run"
-    train(name, tiny=True, data="synthetic", output=str(output), verbose=0)
-    return output
 
 
 def _run_fixture(name):
     @pytest.fixture(scope="module", name=f"{name}_run")
     def run(tmp_path_factory):
         """A tiny synthetic run of the entry, shared by the module's tests."""
-        return _train(tmp_path_factory, name)
+        return tiny_run(tmp_path_factory, name)
 
     return run
 

@@ -10,7 +10,6 @@ import tensorflow as tf
 import kzoo
 from kzoo import serving_eval
 from kzoo.signatures import scoring
-from kzoo.config import find_config_file, load_yaml
 from kzoo.export import export_model
 
 TEXTS = ["a great film, I loved it", "the worst movie ever <br /> boring", "great acting", "dull and long plot",
@@ -18,13 +17,12 @@ TEXTS = ["a great film, I loved it", "the worst movie ever <br /> boring", "grea
 
 
 @pytest.fixture(scope="module")
-def text_export(tmp_path_factory):
+def text_export(tmp_path_factory, tiny_config):
     from kzoo.data.text import TextPreprocessor
 
     keras.utils.set_random_seed(0)
-    tiny = load_yaml(find_config_file(kzoo.get_entry("lstm").config_file))["tiny"]
     fitted = TextPreprocessor.adapt(tf.data.Dataset.from_tensor_slices(TEXTS), 12, 50, class_names=["neg", "pos"])
-    config = kzoo.get_config("lstm", {**tiny, "model.vocab_size": fitted.vocabulary_size})
+    config = tiny_config("lstm", **{"model.vocab_size": fitted.vocabulary_size})
     model = kzoo.build_from_config(config, compile=False)
     path = export_model(model, config, fitted, tmp_path_factory.mktemp("lstm") / "export")
     keras_labels = np.argmax(model(fitted(TEXTS), training=False), axis=-1)

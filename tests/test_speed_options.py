@@ -5,7 +5,6 @@ import pytest
 import tensorflow as tf
 
 import kzoo
-from kzoo.config import find_config_file, load_yaml
 from kzoo.data import pipeline
 from kzoo.tasks import load_data
 from kzoo.tasks import compile_model
@@ -36,9 +35,8 @@ def test_length_sorted_batches_keep_every_row_and_trim_only_padding():
 
 
 @pytest.mark.parametrize("name", ["lstm", "transformer_cls", "bert_cls"])
-def test_masked_text_models_give_the_same_logits_on_trimmed_batches(name):
-    tiny = load_yaml(find_config_file(kzoo.get_entry(name).config_file))["tiny"]
-    config = kzoo.get_config(name, {**tiny, "data.sequence_length": 16, "model.dropout": 0.0})
+def test_masked_text_models_give_the_same_logits_on_trimmed_batches(name, tiny_config):
+    config = tiny_config(name, **{"data.sequence_length": 16, "model.dropout": 0.0})
     model = kzoo.build_from_config(config, compile=False)
     ids, lengths = _padded_rows(n=8, length=16, seed=1)
     ids[:, 10:] = 0  # every row ends in padding: trimming drops columns 10..15
@@ -47,10 +45,9 @@ def test_masked_text_models_give_the_same_logits_on_trimmed_batches(name):
     np.testing.assert_allclose(full, trimmed, atol=1e-5)
 
 
-def test_text_loader_with_length_sorted_chunks_keeps_the_epoch():
-    tiny = load_yaml(find_config_file(kzoo.get_entry("lstm").config_file))["tiny"]
-    plain = kzoo.get_config("lstm", {**tiny, "data.synthetic_size": 200})
-    sorted_ = kzoo.get_config("lstm", {**tiny, "data.synthetic_size": 200, "data.length_sorted_chunks": 4})
+def test_text_loader_with_length_sorted_chunks_keeps_the_epoch(tiny_config):
+    plain = tiny_config("lstm", **{"data.synthetic_size": 200})
+    sorted_ = tiny_config("lstm", **{"data.synthetic_size": 200, "data.length_sorted_chunks": 4})
     a, b = (load_data(c, "synthetic", None, 0) for c in (plain, sorted_))
     for split in ("train", "val", "test"):
         assert int(getattr(a, split).cardinality()) == int(getattr(b, split).cardinality())
