@@ -29,7 +29,7 @@ def test_resume_refuses_settings_that_differ_from_the_saved_run(finished_run, ca
 
 
 def test_resume_refuses_a_config_file_that_differs_from_the_saved_run(finished_run, tmp_path, capsys):
-    from kzoo.registry import describe_config
+    from kzoo.entry_config import describe_config
 
     same = tmp_path / "same.yaml"
     same.write_text(describe_config("mlp", tiny=True), encoding="utf-8")  # the run's own settings, as a file

@@ -27,7 +27,7 @@ class PruneFromRun(RunPlugin):
         RunDir.open(source.path, "prune.from_run:")
         entry = source.config().get("entry")
         if entry != config.entry:
-            raise ConfigError(f"prune.from_run: {str(source)!r} is a {entry!r} run, not {config['entry']!r}")
+            raise ConfigError(f"prune.from_run: {str(source)!r} is a {entry!r} run, not {config.entry!r}")
 
     def preprocessor(self, config: Mapping):
         """The source run's preprocessor: its weights only mean something with its vocabulary / id maps."""

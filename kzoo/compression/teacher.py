@@ -51,7 +51,7 @@ class Distillation(RunPlugin):
         """A student needs this plug-in's teacher; the student must read its inputs and predict its classes."""
         if self.teacher is None:
             if is_student(config):
-                raise ConfigError(f"distill.teacher is set ({config['distill']['teacher']}): train or resume a student "
+                raise ConfigError(f"distill.teacher is set ({config.distill.teacher}): train or resume a student "
                                   "with tools/distill.py --teacher RUN_DIR (kzoo.training.distill_run)")
             return
         recorded = Path(config.distill.teacher or ".").resolve()
@@ -59,8 +59,8 @@ class Distillation(RunPlugin):
             raise ConfigError(f"this run was distilled from {str(recorded)!r}, not {str(self.teacher_dir)!r}")
         teacher = self.teacher_config
         if config.task != teacher.task:
-            raise ConfigError(f"student {config['entry']!r} and teacher {teacher['entry']!r} differ in task: "
-                              f"{config['task']} vs {teacher['task']}")
+            raise ConfigError(f"student {config.entry!r} and teacher {teacher['entry']!r} differ in task: "
+                              f"{config.task} vs {teacher['task']}")
         get_task(config).check_student(teacher, config, self._preprocessor)
 
     def preprocessor(self, config: Mapping):
@@ -74,7 +74,7 @@ class Distillation(RunPlugin):
         teacher_model = self.teacher.load_model()
         t, s = tuple(teacher_model.outputs[0].shape[1:]), tuple(net.outputs[0].shape[1:])
         if t != s:  # the config checks cover the usual cases; the built models must agree too
-            raise ConfigError(f"{config['entry']} <- {self.teacher_config['entry']}: teacher and student have "
+            raise ConfigError(f"{config.entry} <- {self.teacher_config['entry']}: teacher and student have "
                               f"different output shapes: {t} vs {s}")
         return Distiller(net, teacher_model, config.distill.temperature, config.distill.alpha)
 

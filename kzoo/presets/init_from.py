@@ -25,7 +25,7 @@ def differences(preset: Preset, config: Mapping) -> list[str]:
     fixed_by_data = set(preset.fitted.get("model", []))
     found = [f"model.{k}={v!r}" for k, v in preset.config.model.items()
              if k not in fixed_by_data and config.model.get(k) != v]
-    found += [f"data.{k}={preset.config['data'][k]!r}" for k in preset.fitted.get("data", [])
+    found += [f"data.{k}={preset.config.data[k]!r}" for k in preset.fitted.get("data", [])
               if config.data.get(k) != preset.config.data.get(k)]
     return found
 
@@ -53,7 +53,7 @@ class InitFromPreset(RunPlugin):
         if preset is None:
             return
         if preset.entry != config.entry:
-            raise ConfigError(f"--init-from: {handle!r} is a preset of {preset.entry!r}, not of {config['entry']!r}")
+            raise ConfigError(f"--init-from: {handle!r} is a preset of {preset.entry!r}, not of {config.entry!r}")
         found = differences(preset, config)
         if found:
             raise ConfigError(f"--init-from: {handle!r} was trained with {', '.join(found)}, which this run does not "
@@ -67,7 +67,7 @@ class InitFromPreset(RunPlugin):
         fitted = get_task(preset.config).load_preprocessor(preset.preprocessing_dir)
         overrides = getattr(fitted, "model_overrides", None)
         sizes = overrides() if callable(overrides) else {}
-        wrong = [f"model.{k}: {v} from its preprocessing, {preset.config['model'].get(k)} in its config"
+        wrong = [f"model.{k}: {v} from its preprocessing, {preset.config.model.get(k)} in its config"
                  for k, v in sizes.items() if preset.config.model.get(k) != v]
         if wrong:
             raise PresetError(f"--init-from: the vocabulary / id maps of {preset_handle(config)!r} do not match its "

@@ -70,7 +70,7 @@ def _load(handle, config_overrides=None, entry: str | None = None, compile: bool
         config = preset.config
         model, preprocessor = None, get_task(config).load_preprocessor(preset.preprocessing_dir)
     if entry is not None and get_entry(entry).name != config.entry:
-        raise ConfigError(f"{str(handle)!r} is a preset of {config['entry']!r}, not of {get_entry(entry).name!r}")
+        raise ConfigError(f"{str(handle)!r} is a preset of {config.entry!r}, not of {get_entry(entry).name!r}")
     if config_overrides:
         changed = apply_overrides(config, config_overrides, config.entry)
         if changed.model != config.model:

@@ -82,7 +82,7 @@ def export_runtime(run, runtime: str, output=None, quantize: str | None = None, 
         tolerance = parity.TOLERANCE[quantize] if tolerance is None else float(tolerance)
         report, failures = parity.compare(expected, outputs, tolerance, quantized=quantize is not None)
         if failures:
-            raise ExportError(f"{runtime}: the {config['entry']} export disagrees with the Keras model on {described} "
+            raise ExportError(f"{runtime}: the {config.entry} export disagrees with the Keras model on {described} "
                               f"({'; '.join(failures)}); nothing written")
         info = {
             "entry": config.entry, "task": config.task, "runtime": runtime, "file": RUNTIMES[runtime].file,

@@ -75,4 +75,4 @@ class ClassificationTask(Task):
         """The student must predict as many classes as the teacher (subclasses check their inputs)."""
         if student.model.num_classes != teacher.model.num_classes:
             raise ConfigError(f"{pair_name(teacher, student)} have different output shapes: num_classes "
-                              f"{student['model']['num_classes']} vs {teacher['model']['num_classes']}")
+                              f"{student.model.num_classes} vs {teacher.model.num_classes}")

@@ -52,4 +52,4 @@ class ImageClassification(ClassificationTask):
         super().check_student(teacher, student, preprocessor)
         if list(student.model.image_shape) != list(teacher.model.image_shape):
             raise ConfigError(f"{pair_name(teacher, student)} take different images: image_shape "
-                              f"{student['model']['image_shape']} vs {teacher['model']['image_shape']}")
+                              f"{student.model.image_shape} vs {teacher.model.image_shape}")

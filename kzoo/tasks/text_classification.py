@@ -112,12 +112,12 @@ class TextClassification(ClassificationTask):
         name = pair_name(teacher, student)
         if preprocessor is not None and preprocessor.vocabulary_size != teacher.model.vocab_size:
             raise ConfigError(f"the teacher's vocabulary ({preprocessor.vocabulary_size} tokens) does not match "
-                              f"its model (vocab_size {teacher['model']['vocab_size']})")
+                              f"its model (vocab_size {teacher.model.vocab_size})")
         tokenizer = student.data.tokenizer
         if preprocessor is not None and tokenizer != preprocessor.tokenizer:
             raise ConfigError(f"{name} have different vocabularies: the student tokenizes with {tokenizer}, the "
                               f"teacher's vocabulary is {preprocessor.tokenizer} ({preprocessor.vocabulary_size} tokens)")
         length = preprocessor.sequence_length if preprocessor is not None else teacher.data.sequence_length
         if student.data.sequence_length != int(length):
-            raise ConfigError(f"{name} differ in data.sequence_length ({student['data']['sequence_length']} vs "
+            raise ConfigError(f"{name} differ in data.sequence_length ({student.data.sequence_length} vs "
                               f"{length}); pass --set data.sequence_length={length}")

@@ -115,7 +115,7 @@ def evaluate_run(path: str, data: str | None = "auto", data_dir: str | None = No
     dataset = {"train": bundle.train, "val": bundle.val, "test": bundle.test}[split]
     if bundle.evaluate is None and dataset is None:
         raise RunDirError(f"this run's data has no {split!r} split")
-    with progress.step(f"evaluating {config['entry']} on the {split} split ({bundle.sizes.get(split, '?')} examples)"):
+    with progress.step(f"evaluating {config.entry} on the {split} split ({bundle.sizes.get(split, '?')} examples)"):
         if bundle.evaluate is not None:
             values = bundle.evaluate(model, split)
         else:

@@ -81,7 +81,7 @@ class LoRA(RunPlugin):
         if not lora_rank(config):
             return
         if "preset" not in config.model:
-            raise ConfigError(f"train.lora_rank: {config['entry']!r} has no pretrained keras-hub backbone "
+            raise ConfigError(f"train.lora_rank: {config.entry!r} has no pretrained keras-hub backbone "
                               f"(no model.preset key); LoRA fine-tunes entries such as bert_cls from a preset")
         if not config.model.preset:
             raise ConfigError("train.lora_rank needs pretrained weights to adapt: set model.preset=DIR|HANDLE "
@@ -94,7 +94,7 @@ class LoRA(RunPlugin):
             return
         found = backbones(net)
         if not found:
-            raise ConfigError(f"train.lora_rank: {config['entry']!r} holds no keras-hub backbone to adapt")
+            raise ConfigError(f"train.lora_rank: {config.entry!r} holds no keras-hub backbone to adapt")
         names = config.train.lora_layers or None
         for backbone in found:
             known = {layer.name for layer in backbone._flatten_layers(include_self=False) if hasattr(layer, "enable_lora")}

@@ -230,7 +230,7 @@ class Training:
         for plugin in self.plugins:
             plugin.on_data(bundle, self.config)
         source = "SYNTHETIC (generated; scores mean nothing)" if bundle.source == "synthetic" else bundle.source
-        print(f"kzoo: {self.config['entry']} on {source} data '{bundle.name}' {bundle.sizes}", flush=True)
+        print(f"kzoo: {self.config.entry} on {source} data '{bundle.name}' {bundle.sizes}", flush=True)
         # What the run really trained on, beside the dataset the entry names (config.yaml's data.dataset).
         self.config = self.config.replace(data_source={"kind": bundle.source, "name": bundle.name,
                                       **({"data_dir": resolve_data_dir(self.request.data_dir)}
@@ -341,7 +341,7 @@ class Training:
         metric = self.task.monitor.removeprefix("val_")
         reference = self.config.reference
         plot_curves(history, metric, self.dir.curves_file,
-                    title=f"{self.config['entry']} on {self.bundle.source} data {self.bundle.name}",
+                    title=f"{self.config.entry} on {self.bundle.source} data {self.bundle.name}",
                     test_value=(self.metrics["test"] or {}).get(metric),
                     reference=reference.get("value") if reference.get("metric") == metric else None,
                     refit_epochs=(self.refit_info or {}).get("epochs"))
@@ -363,7 +363,7 @@ class Training:
         if run_dir is None or not run_dir.config_file.is_file():
             return "interrupted before the run started; nothing to resume"
         epochs = len(read_history(run_dir.history_file).get("loss", []))
-        return (f"interrupted after epoch {epochs}; continue with: kzoo-train --model {self.config['entry']} "
+        return (f"interrupted after epoch {epochs}; continue with: kzoo-train --model {self.config.entry} "
                 f"--output {run_dir} --resume")
 
     def _against_chance(self, history: dict) -> dict:

@@ -11,7 +11,7 @@ def search_space(config: Mapping) -> dict:
     """The resolved config's `tune` section, `{dotted key: {kind: spec}}`; ConfigError when it has none."""
     space = config.tune or {}
     if not space:
-        raise ConfigError(f"{config['entry']} has no tune: section to search; add one to its YAML "
+        raise ConfigError(f"{config.entry} has no tune: section to search; add one to its YAML "
                           "(e.g. tune: {train.learning_rate: {log_float: [1e-4, 1e-2]}}) and pass it with --config")
     return dict(space)
 

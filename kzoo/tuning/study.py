@@ -208,7 +208,7 @@ def tune(request: TuneRequest) -> dict:
     space = search_space(config)
     task = get_task(config)
     if not task.has_validation(config):
-        raise ConfigError(f"{config['entry']}: trials are scored on the validation split and this config has none; "
+        raise ConfigError(f"{config.entry}: trials are scored on the validation split and this config has none; "
                           f"set {task.validation_key or 'data.val_fraction'} (true / above 0)")
     directory = study_directory(request, config.entry)
     study = open_study(request, config)
@@ -254,7 +254,7 @@ def write_report(study: optuna.Study, config: Mapping, directory: Path, monitor:
     if best is not None:
         path = directory / report.BEST_CONFIG
         header = (f"best of study {study.study_name!r}: trial {best['number']}, validation {monitor} "
-                  f"{best['value']:.4f}\ntrain it: kzoo-train --model {config['entry']} --config {path}")
+                  f"{best['value']:.4f}\ntrain it: kzoo-train --model {config.entry} --config {path}")
         report.write_best_config(config, best["params"], path, header)
         summary.update(best={k: best[k] for k in ("number", "value", "params", "epochs")}, best_config=str(path))
         print(f"kzoo-tune: best trial {best['number']}: {monitor} {best['value']:.4f} {best['params']}; "

@@ -5,8 +5,8 @@
     python tools/dev/structure_counts.py --where    # and each counted site, file:line
     python tools/dev/structure_counts.py --check    # exit 1 when a figure is above its limit
 
-Figures: subscripts of a config section by name (`x["train"]`, for each name in `kzoo/config.py`'s
-`SECTIONS`) outside the config module; `get_task(...)` calls in `kzoo/` and `tools/`; the parameters of
+Figures: subscripts of a config section by name (`config["train"]`, for each name in `kzoo/config.py`'s
+`SECTIONS`, on an expression named as a config: `_is_config`) outside the config modules; `get_task(...)` calls in `kzoo/` and `tools/`; the parameters of
 `kzoo.training.runner.train`; function-level kzoo imports that `tests/test_layers.py` does not allow
 (`tools/dev/layers.py`); `int(...)` / `float(...)` around a read of a config section (no limit).
 """
@@ -51,9 +51,24 @@ def section_names(root: Path) -> tuple[str, ...]:
     raise SystemExit(f"error: no SECTIONS = (...) in {CONFIG_MODULE}")
 
 
+# Names a config goes by besides `*config*` (a teacher's, a student's, a resumed run's).
+CONFIG_NAMES = {"cfg", "teacher", "student", "saved", "resolved", "refit", "asked", "changed"}
+
+
+def _is_config(node: ast.AST) -> bool:
+    """Whether an expression is (by its name) a config: `config`, `self.config`, `run.config()`,
+    `kwargs["config"]`, `teacher`; `metrics["train"]` or `pairs["train"]` are other dicts."""
+    if isinstance(node, ast.Call):
+        node = node.func
+    if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant):
+        return "config" in str(node.slice.value)
+    name = node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else ""
+    return "config" in name or name in CONFIG_NAMES
+
+
 def _is_section_subscript(node: ast.AST, sections: tuple[str, ...]) -> bool:
     return (isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant)
-            and node.slice.value in sections)
+            and node.slice.value in sections and _is_config(node.value))
 
 
 def _is_section_read(node: ast.AST, sections: tuple[str, ...]) -> bool:
@@ -69,7 +84,8 @@ def _is_section_read(node: ast.AST, sections: tuple[str, ...]) -> bool:
 
 def section_subscripts(root: Path, sections: tuple[str, ...]) -> list[str]:
     """`file:line` of every `x["<section>"]` in kzoo/ outside the config module."""
-    return _sorted([(file, node.lineno) for file, tree in _trees(root, ("kzoo",), (CONFIG_MODULE,))
+    config_modules = (CONFIG_MODULE, "kzoo/run_config.py")
+    return _sorted([(file, node.lineno) for file, tree in _trees(root, ("kzoo",), config_modules)
                     for node in ast.walk(tree) if _is_section_subscript(node, sections)])
 
 
