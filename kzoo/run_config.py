@@ -28,11 +28,15 @@ def _thawed(value: Any) -> Any:
 class _Frozen:
     __slots__ = ()
 
+    def _dotted(self, key: str) -> str:
+        return key
+
     def __setattr__(self, name: str, value: Any) -> None:
-        raise TypeError(f"a resolved config is read-only; make a changed copy with .override({{'{name}': ...}})")
+        raise TypeError(f"a resolved config is read-only; make a changed copy with "
+                        f"config.override({{'{self._dotted(name)}': ...}})")
 
     def __setitem__(self, key: str, value: Any) -> None:
-        raise TypeError(f"a resolved config is read-only; make a changed copy with .override({{'{key}': ...}})")
+        self.__setattr__(key, value)
 
     def __copy__(self):
         return self
@@ -49,6 +53,9 @@ class ConfigSection(_Frozen, Mapping):
     def __init__(self, name: str, values: Mapping[str, Any]):
         object.__setattr__(self, "_name", name)
         object.__setattr__(self, "_values", {key: copy.deepcopy(value) for key, value in values.items()})
+
+    def _dotted(self, key: str) -> str:
+        return f"{self._name}.{key}"
 
     def __getattr__(self, key: str) -> Any:
         values = object.__getattribute__(self, "_values")
