@@ -1,6 +1,7 @@
 """Zoo configs: load `zoo_configs/<entry>.yaml`, resolve it through the schema, apply strict dotted overrides.
 
-A resolved config is a frozen `kzoo.run_config.RunConfig` (read `config.train.epochs`) with the sections `model` (builder hyperparameters), `data`
+A resolved config is a frozen `kzoo.run_config.RunConfig` (read `config.train.epochs`; resolving lives
+there too) with the sections `model` (builder hyperparameters), `data`
 (dataset and preprocessing), `train` (optimizer, schedule, batch size, epochs, early stopping),
 `reference` (the published metric the entry is measured against), the compression sections
 `distill` and `prune` (see `kzoo.compression`) and `runtime` (strategy, precision, seed). Every
@@ -14,7 +15,6 @@ This module is the mechanics, given the sections; `kzoo.entry_config` knows whic
 
 from __future__ import annotations
 
-import copy
 import os
 import sys
 from pathlib import Path
@@ -24,13 +24,10 @@ import yaml
 
 from kzoo import schema
 from kzoo.errors import ConfigError
-from kzoo.run_config import ConfigSection, RunConfig, plain
+from kzoo.run_config import RunConfig, plain, resolve, with_overrides
 
 SECTIONS = ("model", "data", "train", "reference", "distill", "prune", "runtime", "export")
 _FILE_SECTIONS = ("model", "data", "train")  # the rest may be left out of an entry's file
-# Top-level keys that are not sections (`data_source`: what a run trained on, written by the trainer;
-# `tune`: kzoo-tune's search space, checked against the sections by `schema.check_tune_section`).
-_OTHER_KEYS = ("entry", "family", "task", "description", "tiny", "data_source", "tune")
 
 __all__ = [
     "ConfigError", "SECTIONS", "as_overrides", "commented_yaml", "config_dirs", "dump_yaml", "find_config_file",
@@ -97,48 +94,6 @@ def parse_override(text: str) -> tuple[str, Any]:
     except yaml.YAMLError:
         value = raw
     return key, value
-
-
-def resolve(config: Mapping, sections: Mapping[str, schema.Section], entry: str) -> RunConfig:
-    """Return `config` with every section checked against `sections` and completed, as a frozen `RunConfig`.
-
-    Missing sections and keys take their defaults; other top-level keys (`entry`, `task`, ...)
-    are copied. Raises ConfigError naming the key for an unknown key or a bad value.
-    """
-    config = plain(config)
-    unknown = [k for k in config if k not in sections and k not in _OTHER_KEYS]
-    if unknown:
-        raise ConfigError(f"unknown top-level key(s) {sorted(unknown)}; valid: {list(sections)}")
-    resolved = {}
-    for key, value in config.items():
-        in_schema = key in sections
-        resolved[key] = schema.check_section(sections[key], value, key, entry) if in_schema else copy.deepcopy(value)
-    if "tune" in resolved:
-        resolved["tune"] = schema.check_tune_section(resolved["tune"], sections, entry)
-    for key, section in sections.items():
-        if key not in resolved:
-            resolved[key] = schema.check_section(section, None, key, entry)
-    return RunConfig(resolved, sections)
-
-
-def with_overrides(config: Mapping, overrides: Mapping[str, Any], sections: Mapping[str, schema.Section],
-                   entry: str) -> RunConfig:
-    """Return `config` (resolved) with dotted overrides set, resolved again; None values are skipped."""
-    result = plain(config)
-    for key, value in overrides.items():
-        if value is None:
-            continue
-        if "." not in key:
-            key = f"model.{key}"
-        section, _, leaf = key.partition(".")
-        if section not in sections:
-            every_key = [f"{name}.{k}" for name, keys in sections.items() for k in keys]
-            raise ConfigError(f"unknown config key {key!r} for entry {entry!r}: no section {section!r}; "
-                              f"valid sections: {', '.join(sections)}.{schema.did_you_mean(key, every_key)}")
-        if leaf not in sections[section]:
-            raise schema.unknown_key_error(key, entry, [f"{section}.{k}" for k in sections[section]])
-        result[section][leaf] = value
-    return resolve(result, sections, entry)
 
 
 def load_entry_file(file: str | os.PathLike, entry: str, sections: Mapping[str, schema.Section],

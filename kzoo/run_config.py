@@ -1,6 +1,6 @@
 """`RunConfig`: a resolved config, typed and frozen, read by attribute (`config.train.learning_rate`).
 
-`kzoo.config.resolve` checks every section against its schema once (types coerced, ranges and choices
+`resolve` checks every section against its schema once (types coerced, ranges and choices
 checked, defaults filled) and returns a `RunConfig`. Code downstream reads attributes and never
 re-coerces or restates a default: the value is already the declared type. A change is a new object
 (`config.override({"train.epochs": 3})` checks the value like `--set` does; `config.replace(data_source=...)`
@@ -15,7 +15,13 @@ from __future__ import annotations
 import copy
 from typing import Any, Iterator, Mapping
 
+from kzoo import schema
 from kzoo.errors import ConfigError
+
+
+# Top-level keys that are not sections (`data_source`: what a run trained on, written by the trainer;
+# `tune`: kzoo-tune's search space, checked against the sections by `schema.check_tune_section`).
+_OTHER_KEYS = ("entry", "family", "task", "description", "tiny", "data_source", "tune")
 
 
 def _thawed(value: Any) -> Any:
@@ -91,7 +97,7 @@ class ConfigSection(_Frozen, Mapping):
 class RunConfig(_Frozen, Mapping):
     """A resolved config: `entry`, `task`, `family`, ... and one `ConfigSection` per schema section.
 
-    Made by `kzoo.config.resolve` (never by hand): `sections` is the schema every section was checked
+    Made by `resolve` (never by hand): `sections` is the schema every section was checked
     against, kept so `override` checks a change as `--set` would.
     """
 
@@ -145,8 +151,6 @@ class RunConfig(_Frozen, Mapping):
 
         Raises ConfigError naming the key for an unknown key or a bad value.
         """
-        from kzoo.config import with_overrides  # kzoo.config builds RunConfigs: it imports this module
-
         return with_overrides(self, overrides, self._sections, self.entry or "config")
 
     def replace(self, **top_level: Any) -> RunConfig:
@@ -161,3 +165,45 @@ def plain(values: Mapping) -> dict:
     """A config (a `RunConfig`, or a mapping that may hold sections) as a plain nested dict, copied."""
     return {key: value.to_dict() if isinstance(value, (ConfigSection, RunConfig)) else
             plain(value) if isinstance(value, Mapping) else copy.deepcopy(value) for key, value in values.items()}
+
+
+def resolve(config: Mapping, sections: Mapping[str, schema.Section], entry: str) -> RunConfig:
+    """Return `config` with every section checked against `sections` and completed, as a frozen `RunConfig`.
+
+    Missing sections and keys take their defaults; other top-level keys (`entry`, `task`, ...)
+    are copied. Raises ConfigError naming the key for an unknown key or a bad value.
+    """
+    config = plain(config)
+    unknown = [k for k in config if k not in sections and k not in _OTHER_KEYS]
+    if unknown:
+        raise ConfigError(f"unknown top-level key(s) {sorted(unknown)}; valid: {list(sections)}")
+    resolved = {}
+    for key, value in config.items():
+        in_schema = key in sections
+        resolved[key] = schema.check_section(sections[key], value, key, entry) if in_schema else copy.deepcopy(value)
+    if "tune" in resolved:
+        resolved["tune"] = schema.check_tune_section(resolved["tune"], sections, entry)
+    for key, section in sections.items():
+        if key not in resolved:
+            resolved[key] = schema.check_section(section, None, key, entry)
+    return RunConfig(resolved, sections)
+
+
+def with_overrides(config: Mapping, overrides: Mapping[str, Any], sections: Mapping[str, schema.Section],
+                   entry: str) -> RunConfig:
+    """Return `config` (resolved) with dotted overrides set, resolved again; None values are skipped."""
+    result = plain(config)
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        if "." not in key:
+            key = f"model.{key}"
+        section, _, leaf = key.partition(".")
+        if section not in sections:
+            every_key = [f"{name}.{k}" for name, keys in sections.items() for k in keys]
+            raise ConfigError(f"unknown config key {key!r} for entry {entry!r}: no section {section!r}; "
+                              f"valid sections: {', '.join(sections)}.{schema.did_you_mean(key, every_key)}")
+        if leaf not in sections[section]:
+            raise schema.unknown_key_error(key, entry, [f"{section}.{k}" for k in sections[section]])
+        result[section][leaf] = value
+    return resolve(result, sections, entry)
