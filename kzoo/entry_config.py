@@ -52,15 +52,16 @@ def get_entry(name: str) -> Entry:
 
 def entry_sections(entry: Entry) -> dict[str, schema.Section]:
     """Return the schema of every section of `entry`'s config, keyed by section name."""
+    task = get_task(entry.task)
     return {
         "model": entry.model_section,
-        "data": get_task(entry.task).data_schema,
+        "data": task.data_schema,
         "train": schema.TRAIN,
         "reference": schema.REFERENCE,
         "distill": schema.DISTILL,
         "prune": schema.PRUNE,
         "runtime": schema.RUNTIME,
-        "export": get_task(entry.task).export_schema,
+        "export": task.export_schema,
     }
 
 
