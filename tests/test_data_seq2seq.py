@@ -143,7 +143,7 @@ def test_bundle_evaluate_scores_the_bleu_of_translations_decoded_as_the_export_d
 
     from kzoo.models.transformer_seq2seq import decode
 
-    config = {**config, "export": {"beam_size": beam_size, "length_penalty": 0.6}}
+    config = config.override({"export.beam_size": beam_size, "export.length_penalty": 0.6})
     first = load_data(config, str(_write_parallel(tmp_path / "m30k")), batch_size=2)
     assert first.evaluate is not None  # the translation task gives its decoding loop
     pre = first.preprocessor

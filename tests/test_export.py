@@ -353,7 +353,7 @@ def test_bad_input_raises_export_error(image, text, tmp_path):
         export_run(text[4], quantize="int3")
     model, config, _ = image
     with pytest.raises(ExportError, match="cannot export task 'dreaming'"):
-        export_model(model, {**config, "task": "dreaming"}, None, tmp_path / "out")
+        export_model(model, config.replace(task="dreaming"), None, tmp_path / "out")
     with pytest.raises(ExportError, match="tokenizer"):
         export_model(text[0], text[1], object(), tmp_path / "out")
     assert not (tmp_path / "out").exists()
