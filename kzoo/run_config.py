@@ -31,11 +31,20 @@ def _thawed(value: Any) -> Any:
     return copy.deepcopy(value) if isinstance(value, (list, dict)) else value
 
 
-class _Frozen:
+class _FrozenMapping(Mapping):
+    """What both config objects share: a read-only mapping over `_values`, its keys also attributes."""
+
     __slots__ = ()
 
     def _dotted(self, key: str) -> str:
         return key
+
+    def _missing(self, key: str) -> Any:
+        raise AttributeError(key)
+
+    def __getattr__(self, key: str) -> Any:
+        values = object.__getattribute__(self, "_values")
+        return _thawed(values[key]) if key in values else self._missing(key)
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise TypeError(f"a resolved config is read-only; make a changed copy with "
@@ -43,79 +52,6 @@ class _Frozen:
 
     def __setitem__(self, key: str, value: Any) -> None:
         self.__setattr__(key, value)
-
-    def __copy__(self):
-        return self
-
-    def __deepcopy__(self, memo):
-        return self
-
-
-class ConfigSection(_Frozen, Mapping):
-    """One resolved section (`model`, `data`, `train`, ...): its keys as attributes, in schema order."""
-
-    __slots__ = ("_name", "_values")
-
-    def __init__(self, name: str, values: Mapping[str, Any]):
-        object.__setattr__(self, "_name", name)
-        object.__setattr__(self, "_values", {key: copy.deepcopy(value) for key, value in values.items()})
-
-    def _dotted(self, key: str) -> str:
-        return f"{self._name}.{key}"
-
-    def __getattr__(self, key: str) -> Any:
-        values = object.__getattribute__(self, "_values")
-        if key in values:
-            return _thawed(values[key])
-        raise AttributeError(f"config section {self._name!r} has no key {key!r} (keys: {', '.join(values)})")
-
-    def __getitem__(self, key: str) -> Any:
-        return _thawed(self._values[key])
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._values)
-
-    def __len__(self) -> int:
-        return len(self._values)
-
-    def __eq__(self, other: Any) -> bool:
-        return isinstance(other, Mapping) and self.to_dict() == dict(other)
-
-    __hash__ = None
-
-    def __repr__(self) -> str:
-        return f"ConfigSection({self._name!r}, {self._values!r})"
-
-    def __reduce__(self):
-        return ConfigSection, (self._name, self._values)
-
-    def to_dict(self) -> dict:
-        """The section as a plain dict (a deep copy)."""
-        return copy.deepcopy(self._values)
-
-
-class RunConfig(_Frozen, Mapping):
-    """A resolved config: `entry`, `task`, `family`, ... and one `ConfigSection` per schema section.
-
-    Made by `resolve` (never by hand): `sections` is the schema every section was checked
-    against, kept so `override` checks a change as `--set` would.
-    """
-
-    __slots__ = ("_values", "_sections")
-
-    def __init__(self, values: Mapping[str, Any], sections: Mapping):
-        typed = {key: ConfigSection(key, value) if key in sections else copy.deepcopy(value)
-                 for key, value in values.items()}
-        object.__setattr__(self, "_values", typed)
-        object.__setattr__(self, "_sections", sections)
-
-    def __getattr__(self, key: str) -> Any:
-        values = object.__getattribute__(self, "_values")
-        if key in values:
-            return _thawed(values[key])
-        if key in ("entry", "task", "family", "description", "data_source", "tune"):
-            return None  # a top-level key the config does not carry (a run's config.yaml written before it)
-        raise AttributeError(f"a config has no {key!r} (it has: {', '.join(values)})")
 
     def __getitem__(self, key: str) -> Any:
         return _thawed(self._values[key])
@@ -130,6 +66,59 @@ class RunConfig(_Frozen, Mapping):
         return isinstance(other, Mapping) and self.to_dict() == plain(other)
 
     __hash__ = None
+
+    def __copy__(self):
+        return self
+
+    def __deepcopy__(self, memo):
+        return self
+
+
+class ConfigSection(_FrozenMapping):
+    """One resolved section (`model`, `data`, `train`, ...): its keys as attributes, in schema order."""
+
+    __slots__ = ("_name", "_values")
+
+    def __init__(self, name: str, values: Mapping[str, Any]):
+        object.__setattr__(self, "_name", name)
+        object.__setattr__(self, "_values", {key: copy.deepcopy(value) for key, value in values.items()})
+
+    def _dotted(self, key: str) -> str:
+        return f"{self._name}.{key}"
+
+    def _missing(self, key: str) -> Any:
+        raise AttributeError(f"config section {self._name!r} has no key {key!r} (keys: {', '.join(self._values)})")
+
+    def __repr__(self) -> str:
+        return f"ConfigSection({self._name!r}, {self._values!r})"
+
+    def __reduce__(self):
+        return ConfigSection, (self._name, self._values)
+
+    def to_dict(self) -> dict:
+        """The section as a plain dict (a deep copy)."""
+        return copy.deepcopy(self._values)
+
+
+class RunConfig(_FrozenMapping):
+    """A resolved config: `entry`, `task`, `family`, ... and one `ConfigSection` per schema section.
+
+    Made by `resolve` (never by hand): `sections` is the schema every section was checked
+    against, kept so `override` checks a change as `--set` would.
+    """
+
+    __slots__ = ("_values", "_sections")
+
+    def __init__(self, values: Mapping[str, Any], sections: Mapping):
+        typed = {key: ConfigSection(key, value) if key in sections else copy.deepcopy(value)
+                 for key, value in values.items()}
+        object.__setattr__(self, "_values", typed)
+        object.__setattr__(self, "_sections", sections)
+
+    def _missing(self, key: str) -> Any:
+        if key in ("entry", "task", "family", "description", "data_source", "tune"):
+            return None  # a top-level key the config does not carry (a run's config.yaml written before it)
+        raise AttributeError(f"a config has no {key!r} (it has: {', '.join(self._values)})")
 
     def __repr__(self) -> str:
         return f"RunConfig({self.to_dict()!r})"
