@@ -18,13 +18,14 @@ import numpy as np
 from kzoo.errors import ConfigError
 from kzoo.plugin import RunPlugin
 from kzoo.progress import format_seconds
+from kzoo.run_config import RunConfig
 from kzoo.run_dir import write_json
 from kzoo.tasks import get_task, list_tasks
 from kzoo.training import callbacks as kzoo_callbacks
 from kzoo.training.history import read_history
 
 
-def check_refit(config: dict) -> None:
+def check_refit(config: RunConfig) -> None:
     """Raise ConfigError when `train.refit` is on but the config has no validation split to choose with."""
     if not config.train.refit:
         return
@@ -37,13 +38,13 @@ def check_refit(config: dict) -> None:
                           "(true / above 0) or turn train.refit off")
 
 
-def refit_config(config: dict, epochs: int) -> dict:
+def refit_config(config: RunConfig, epochs: int) -> RunConfig:
     """Return a copy of `config` that trains `epochs` epochs on train + validation, without early stopping."""
     return config.override({**get_task(config).without_validation(), "train.epochs": int(epochs),
                             "train.early_stopping_patience": 0})
 
 
-def select_epochs(config: dict, history: dict, record: Path, is_chief: bool = True) -> dict:
+def select_epochs(config: RunConfig, history: dict, record: Path, is_chief: bool = True) -> dict:
     """Return `{"monitor", "epochs", "best_value"}` from the validation history, saved to `record`.
 
     A resumed run reads `record` instead, so a run killed during the refit keeps its choice. Only
