@@ -20,7 +20,7 @@ from kzoo import schema
 from kzoo.entries import _ALIASES, _ENTRIES, Entry, register_model
 from kzoo.data.schemas import TINY_MAX_EXAMPLES
 from kzoo.errors import ConfigError, UnknownModelError
-from kzoo.run_config import RunConfig
+from kzoo.run_config import RunConfig, Sections
 from kzoo.tasks import get_task
 
 __all__ = [
@@ -50,10 +50,11 @@ def get_entry(name: str) -> Entry:
     return _ENTRIES[_ALIASES.get(found, found)]
 
 
-def entry_sections(entry: Entry) -> dict[str, schema.Section]:
-    """Return the schema of every section of `entry`'s config, keyed by section name."""
+def entry_sections(entry: Entry) -> Sections:
+    """Return the schema of every section of `entry`'s config, keyed by section name, with the entry's Task
+    (every config resolved against them carries it as `config.task_object`)."""
     task = get_task(entry.task)
-    return {
+    return Sections({
         "model": entry.model_section,
         "data": task.data_schema,
         "train": schema.TRAIN,
@@ -62,7 +63,7 @@ def entry_sections(entry: Entry) -> dict[str, schema.Section]:
         "prune": schema.PRUNE,
         "runtime": schema.RUNTIME,
         "export": task.export_schema,
-    }
+    }, task)
 
 
 def apply_overrides(config: Mapping, overrides: Mapping[str, Any] | Iterable[str], entry: str) -> dict:

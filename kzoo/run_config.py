@@ -31,6 +31,19 @@ def _thawed(value: Any) -> Any:
     return copy.deepcopy(value) if isinstance(value, (list, dict)) else value
 
 
+class Sections(dict):
+    """The schema of each section of an entry's config (`{"train": {"epochs": Key(...), ...}, ...}`), and the
+    entry's `Task`, which every config resolved against these sections carries (`RunConfig.task_object`):
+    the task is looked up once, where the entry's name comes in, and handed along with the config."""
+
+    def __init__(self, sections: Mapping, task: Any = None):
+        super().__init__(sections)
+        self.task = task
+
+    def __reduce__(self):
+        return Sections, (dict(self), self.task)
+
+
 class _FrozenMapping(Mapping):
     """What both config objects share: a read-only mapping over `_values`, its keys also attributes."""
 
@@ -125,6 +138,16 @@ class RunConfig(_FrozenMapping):
 
     def __reduce__(self):
         return RunConfig, (self.to_dict(), self._sections)
+
+    @property
+    def task_object(self) -> Any:
+        """The entry's `Task` (`kzoo.tasks.base.Task`), resolved with the config: its loss, data loader,
+        signatures. `config.task` is its name, as `config.yaml` holds it."""
+        task = getattr(self._sections, "task", None)
+        if task is None:
+            raise ConfigError(f"config of {self.entry!r} was resolved without its entry's sections: "
+                              "resolve it with kzoo.get_config / kzoo.entry_config")
+        return task
 
     @property
     def sections(self) -> Mapping:

@@ -37,7 +37,6 @@ from kzoo.config import load_yaml
 from kzoo.errors import ConfigError, RunDirError
 from kzoo.entry_config import load_run_config
 from kzoo.saving import load_keras_file
-from kzoo.tasks import get_task
 
 _RESOLVED_KEYS = ("entry", "task", "model")
 LOCK_FILE = ".lock"
@@ -305,7 +304,7 @@ class RunDir:
         None for tasks without one (images); the Task raises DataError when its run must hold one
         and does not.
         """
-        return get_task(config or self.config()).load_preprocessor(self.preprocessing_dir)
+        return (config or self.config()).task_object.load_preprocessor(self.preprocessing_dir)
 
     def export_versions(self) -> list[Path]:
         """The SavedModel version folders under `export/`, oldest first."""

@@ -15,7 +15,8 @@ import tensorflow as tf
 
 from kzoo.errors import ExportError
 from kzoo.entry_config import get_config
-from kzoo.tasks import get_task, list_tasks
+from kzoo.export.core import export_task
+from kzoo.tasks import list_tasks
 
 
 def load_saved_model(export_dir):
@@ -51,7 +52,7 @@ def evaluate_export(export_dir, data_dir: str | None = None, batch_size: int = 2
 
     is_portable = portable.is_portable(export_dir)
     info = portable.export_info(export_dir) if is_portable else export_info(export_dir)
-    task = get_task(info["task"])
+    task = export_task(info["task"])
     head = {"export": str(export_dir), "entry": info["entry"], "runtime": info.get("runtime", "savedmodel"),
             "quantization": (info.get("quantization") or {}).get("mode")}
     if not task.evaluates_exports:

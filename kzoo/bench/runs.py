@@ -29,7 +29,8 @@ from kzoo.presets.run_card import record_serving_latency
 from kzoo.run_dir import RunDir
 from kzoo.runtimes import bench as portable
 from kzoo.serving_eval import load_saved_model
-from kzoo.tasks import compile_model, example_batch, get_task, list_tasks
+from kzoo.export.core import export_task
+from kzoo.tasks import compile_model, example_batch, list_tasks
 
 def accuracy_run(model: str, seed: int, data: str, data_dir: str | None, overrides: Iterable[str] = (),
                  epochs: int | None = None, output: str | None = None, export: bool = False) -> dict:
@@ -69,12 +70,12 @@ def accuracy_run(model: str, seed: int, data: str, data_dir: str | None, overrid
     return record
 
 
-def summarize(records: list[dict], task: str) -> dict:
-    """Return the run counts and the mean, std and per-seed values of `task`'s main metrics
-    (`Task.main_metrics`) over the successful `records`."""
+def summarize(records: list[dict], main_metrics: Iterable[str]) -> dict:
+    """Return the run counts and the mean, std and per-seed values of `main_metrics` (the entry's
+    `Task.main_metrics`) over the successful `records`."""
     ok = [r for r in records if r.get("exit_code") == 0]
     summary = {"runs": len(records), "ok": len(ok)}
-    for metric in get_task(task).main_metrics:
+    for metric in main_metrics:
         values = [r["test"][metric] for r in ok if metric in r["test"]]
         if values:
             summary[metric] = {"mean": float(np.mean(values)), "std": float(np.std(values)), "values": values}
@@ -141,7 +142,7 @@ def serving_run(export_dir: str, inputs_batch1: dict, inputs_batch256: dict, cal
 def serving_inputs(export_dir: str, batch: int) -> dict:
     """Representative raw inputs for an export's `serving_default`, from its `assets.extra/kzoo.json`."""
     info = json.loads((Path(export_dir) / "assets.extra" / "kzoo.json").read_text())
-    return get_task(info["task"]).serving_example(batch)
+    return export_task(info["task"]).serving_example(batch)
 
 
 def check_serving_inputs(export_dirs: Iterable[str], eval_data_dir: str | None = None) -> dict:
@@ -181,7 +182,7 @@ def _export_info(export_dir: str) -> dict:
 
 
 def _eval_data(export_dir: str, info: dict, data_dir: str) -> dict:
-    if not get_task(info["task"]).evaluates_exports:
+    if not export_task(info["task"]).evaluates_exports:
         supported = list_tasks(lambda task: task.evaluates_exports)
         raise ExportError(f"{export_dir}: evaluating a {info['task']} export is not supported "
                           f"(supported: {', '.join(supported)}); leave out --eval-data-dir")

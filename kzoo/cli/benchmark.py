@@ -153,7 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             record = runs.accuracy_run(name, seed, args.data, args.data_dir, args.overrides, args.epochs)
             records.append(record)
             _emit(record, args.json)
-        summary = runs.summarize(records, kzoo.get_entry(name).task)
+        summary = runs.summarize(records, kzoo.get_config(name).task_object.main_metrics)
         _emit({"model": name, "summary": summary}, args.json)
     return 0
 

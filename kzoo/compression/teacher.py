@@ -18,7 +18,7 @@ from kzoo.compression.size import saved_model_size
 from kzoo.errors import ConfigError
 from kzoo.plugin import RunPlugin
 from kzoo.run_dir import RunDir
-from kzoo.tasks import get_task, list_tasks
+from kzoo.tasks import list_tasks
 
 
 def is_student(config: Mapping) -> bool:
@@ -36,7 +36,7 @@ class Distillation(RunPlugin):
     def __init__(self, teacher: str | os.PathLike | None = None):
         self.teacher = RunDir.open(teacher, "teacher run") if teacher is not None else None
         self.teacher_config = self.teacher.config() if self.teacher else None
-        if self.teacher and not get_task(self.teacher_config).distillable:
+        if self.teacher and not self.teacher_config.task_object.distillable:
             supported = list_tasks(lambda task: task.distillable)
             raise ConfigError(f"teacher {self.teacher_config.get('entry')!r} is a {self.teacher_config['task']} model; "
                               f"distillation supports {', '.join(supported)}")
@@ -61,7 +61,7 @@ class Distillation(RunPlugin):
         if config.task != teacher.task:
             raise ConfigError(f"student {config.entry!r} and teacher {teacher['entry']!r} differ in task: "
                               f"{config.task} vs {teacher['task']}")
-        get_task(config).check_student(teacher, config, self._preprocessor)
+        config.task_object.check_student(teacher, config, self._preprocessor)
 
     def preprocessor(self, config: Mapping):
         """The teacher's preprocessing (None for image teachers): both read the same inputs."""

@@ -56,7 +56,11 @@ def next_version(output: str | os.PathLike) -> int:
     return max(versions, default=0) + 1
 
 
-def _task(name: Any):
+def export_task(name: Any):
+    """The `Task` an export (or a config) names; ExportError listing the exportable tasks for any other name.
+
+    Where a task's name comes in from an export's `kzoo.json`: resolved configs carry theirs (`config.task_object`).
+    """
     try:
         return get_task(name)
     except UnknownTaskError:
@@ -179,7 +183,7 @@ def export_model(model, config: Mapping, preprocessor, output: str | os.PathLike
     Raises ExportError for an unknown task or quantize mode, or a preprocessor that does not fit.
     """
     _check_quantize(quantize)
-    task = _task(config.task)
+    task = export_task(config.task)
     check_finite(model, config, task)
     report = None
     if quantize:

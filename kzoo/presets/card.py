@@ -11,7 +11,6 @@ from typing import Mapping
 
 import yaml
 
-from kzoo.tasks import get_task
 
 
 def is_synthetic(metadata: Mapping) -> bool:
@@ -100,7 +99,7 @@ def model_card(config: Mapping, metadata: Mapping, reference: str = "path/to/pre
         "for fine-tuning on your own data:", "", "```python", "import kzoo",
         f'model, preprocessor = kzoo.load("{reference}")   # the Keras model (a classifier\'s logits), its preprocessor',
         *([f'predict = kzoo.predictor("{reference}")   # raw inputs in, what the exported SavedModel serves out']
-          if get_task(config.task).exports_saved_model else []),
+          if config.task_object.exports_saved_model else []),
         # keras.saving.load_model after a bare `import kzoo` cannot find kzoo's layers: show the call that can.
         *([f'model = kzoo.load_model("{reference}")   # model.keras as saved (keras.saving.load_model, kzoo\'s '
            'layers registered)'] if run else []), "```", "",

@@ -8,7 +8,6 @@ from kzoo.errors import ConfigError, PresetError
 from kzoo.plugin import RunPlugin
 from kzoo.presets.files import Preset
 from kzoo.presets.loader import open_preset
-from kzoo.tasks import get_task
 
 
 def preset_handle(config: Mapping) -> str:
@@ -64,7 +63,7 @@ class InitFromPreset(RunPlugin):
         preset = self._open(config)
         if preset is None:
             return None
-        fitted = get_task(preset.config).load_preprocessor(preset.preprocessing_dir)
+        fitted = preset.config.task_object.load_preprocessor(preset.preprocessing_dir)
         overrides = getattr(fitted, "model_overrides", None)
         sizes = overrides() if callable(overrides) else {}
         wrong = [f"model.{k}: {v} from its preprocessing, {preset.config.model.get(k)} in its config"

@@ -28,7 +28,7 @@ from kzoo.presets.hub import resolve_handle
 from kzoo.entry_config import apply_overrides, get_entry
 from kzoo.run_dir import RunDir
 from kzoo.saving import load_keras_file
-from kzoo.tasks import compile_model, get_task
+from kzoo.tasks import compile_model
 from kzoo.zoo import build as build_entry
 from kzoo.zoo import build_from_config
 
@@ -68,7 +68,7 @@ def _load(handle, config_overrides=None, entry: str | None = None, compile: bool
     else:
         preset = read_preset(path, name=str(handle))
         config = preset.config
-        model, preprocessor = None, get_task(config).load_preprocessor(preset.preprocessing_dir)
+        model, preprocessor = None, config.task_object.load_preprocessor(preset.preprocessing_dir)
     if entry is not None and get_entry(entry).name != config.entry:
         raise ConfigError(f"{str(handle)!r} is a preset of {config.entry!r}, not of {get_entry(entry).name!r}")
     if config_overrides:
@@ -117,7 +117,7 @@ class Predictor:
 
     def __init__(self, model: keras.Model, preprocessor, config: dict):
         self.model, self.preprocessor, self.config = model, preprocessor, config
-        self.task = get_task(config)
+        self.task = config.task_object
         # The tensor-only endpoint the LiteRT / ONNX exports hold: the same outputs as `serving_default`
         # (its parity is checked at every portable export, tests/test_runtimes.py).
         self.endpoint = self.task.tensor_endpoint(model, config, preprocessor)

@@ -17,7 +17,6 @@ from kzoo.errors import ExportError, RunDirError
 from kzoo.run_dir import RunDir
 from kzoo.runtimes import parity, to_litert, to_onnx
 from kzoo.runtimes.formats import RUNTIMES
-from kzoo.tasks import get_task
 
 _LOADERS = {"litert": to_litert.load, "onnx": to_onnx.load}
 
@@ -47,7 +46,7 @@ def tensor_inputs(export_dir, batch: int) -> dict:
     path = Path(export_dir).expanduser()
     run = RunDir.find(path.parent.parent)
     config = run.config()
-    task = get_task(config.task)
+    task = config.task_object
     raw = {k: np.asarray(v) for k, v in task.serving_example(batch).items()}
     return task.tensor_inputs(raw, run.preprocessor(config))
 
@@ -65,7 +64,7 @@ def as_signature(export_dir):
     info = export_info(path)
     run = RunDir.find(path.parent.parent)
     config = run.config()
-    task, preprocessor = get_task(config.task), run.preprocessor(config)
+    task, preprocessor = config.task_object, run.preprocessor(config)
     runner = _LOADERS[info["runtime"]]((path / info["file"]).read_bytes())
     fixed = (info.get("fixed_shapes") or {}).get("batch")
 

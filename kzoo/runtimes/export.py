@@ -25,7 +25,7 @@ from kzoo.export.core import check_finite, load_run_model, open_run, write_versi
 from kzoo.runtimes import parity, to_litert, to_onnx
 from kzoo.runtimes.convert import converter_output_captured
 from kzoo.runtimes.formats import RUNTIMES, install_message
-from kzoo.tasks import get_task, load_data
+from kzoo.tasks import load_data
 
 _CONVERTERS = {"litert": to_litert, "onnx": to_onnx}
 # Batch axes tried in order: any batch, then the fixed batch some graphs need.
@@ -67,7 +67,7 @@ def export_runtime(run, runtime: str, output=None, quantize: str | None = None, 
     with progress.step(f"exporting {source} for {runtime}{f' ({quantize})' if quantize else ''}"):
         if keras.backend.backend() != "tensorflow":
             return _in_tensorflow_process(run, runtime, output, quantize, tolerance, overrides)
-        task = get_task(config.task)
+        task = config.task_object
         model = load_run_model(run_dir, model_file)
         preprocessor = run_dir.preprocessor(config)
         endpoint = task.tensor_endpoint(model, config, preprocessor)

@@ -1,7 +1,7 @@
 """Tasks: one `Task` object per kind of problem (see `kzoo.tasks.base`), found with `get_task`.
 
     from kzoo.tasks import get_task
-    task = get_task(config)            # or get_task("recommendation")
+    task = config.task_object          # a resolved config carries its task; or get_task("recommendation")
     bundle = task.load_data(config, "synthetic", None, seed=0, batch_size=32, shard=None)
 
 `compile_model(model, config)` compiles a zoo model with its task's loss and metrics;
@@ -36,7 +36,7 @@ def load_data(config: dict, source: str = "auto", data_dir: str | None = None, s
         fitting a new one on the training split.
     Returns a `DataBundle`. Raises DataUnavailableError, DataError or UnknownTaskError.
     """
-    task = get_task(config)
+    task = config.task_object
     if batch_size is None:
         batch_size = config.train.batch_size
     if shard is not None:
@@ -53,7 +53,7 @@ def load_data(config: dict, source: str = "auto", data_dir: str | None = None, s
 
 def example_batch(config: Mapping, batch_size: int = 8, seed: int = 0):
     """A fixed random `(inputs, targets)` batch shaped like the entry's real data (tests, `--speed`)."""
-    return get_task(config).example_batch(config, batch_size, seed)
+    return config.task_object.example_batch(config, batch_size, seed)
 
 
 discover()

@@ -8,7 +8,6 @@ import keras
 import tensorflow as tf
 
 from kzoo.run_config import ConfigSection
-from kzoo.tasks.lookup import get_task
 
 
 def make_learning_rate(train: ConfigSection, steps_per_epoch: int | None):
@@ -78,7 +77,7 @@ def compile_model(
     'while/cond/...'", seen with gmf and neumf), so replicated runs take one step per call. A
     `steps_per_execution` argument always applies.
     """
-    task = get_task(config.task)
+    task = config.task_object
     train = config.train
     one_replica = tf.distribute.get_strategy().num_replicas_in_sync == 1
     if jit_compile is not True and train.jit_compile and one_replica:

@@ -20,7 +20,7 @@ from kzoo.plugin import RunPlugin
 from kzoo.progress import format_seconds
 from kzoo.run_config import RunConfig
 from kzoo.run_dir import write_json
-from kzoo.tasks import get_task, list_tasks
+from kzoo.tasks import list_tasks
 from kzoo.training import callbacks as kzoo_callbacks
 from kzoo.training.history import read_history
 
@@ -29,7 +29,7 @@ def check_refit(config: RunConfig) -> None:
     """Raise ConfigError when `train.refit` is on but the config has no validation split to choose with."""
     if not config.train.refit:
         return
-    task = get_task(config)
+    task = config.task_object
     if task.validation_key is None:
         supported = list_tasks(lambda task: task.validation_key is not None)
         raise ConfigError(f"train.refit is not supported for task {task.name!r} (supported: {', '.join(supported)})")
@@ -40,7 +40,7 @@ def check_refit(config: RunConfig) -> None:
 
 def refit_config(config: RunConfig, epochs: int) -> RunConfig:
     """Return a copy of `config` that trains `epochs` epochs on train + validation, without early stopping."""
-    return config.override({**get_task(config).without_validation(), "train.epochs": int(epochs),
+    return config.override({**config.task_object.without_validation(), "train.epochs": int(epochs),
                             "train.early_stopping_patience": 0})
 
 
@@ -52,7 +52,7 @@ def select_epochs(config: RunConfig, history: dict, record: Path, is_chief: bool
     """
     if record.is_file():
         return json.loads(record.read_text(encoding="utf-8"))
-    task = get_task(config)
+    task = config.task_object
     scores = history.get(task.monitor)
     if not scores:
         raise ConfigError(f"train.refit: the run logged no {task.monitor!r} to choose the epoch count from")

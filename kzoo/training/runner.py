@@ -35,7 +35,7 @@ from kzoo.presets.init_from import InitFromPreset
 from kzoo.presets.run_card import ModelCard
 from kzoo.entry_config import apply_overrides, get_config, get_entry
 from kzoo.run_dir import RunDir, write_json
-from kzoo.tasks import compile_model, get_task, load_data
+from kzoo.tasks import compile_model, load_data
 from kzoo.train_request import TrainRequest, request_from_flags
 from kzoo.training import callbacks as kzoo_callbacks
 from kzoo.training import compat
@@ -183,7 +183,7 @@ class Training:
                 return
         else:
             self.config = resolve_config(r.model, r.config_path, r.overrides, r.epochs, r.batch_size, r.tiny)
-        self.task = get_task(self.config)
+        self.task = self.config.task_object
         # Flags given win over the config; the strategy name is checked when the strategy is made.
         flags = {"strategy": r.strategy, "mixed_precision": r.mixed_precision, "jit_compile": r.jit_compile,
                  "seed": r.seed, "deterministic": r.deterministic}

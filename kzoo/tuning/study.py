@@ -97,9 +97,7 @@ def _settings(request: TuneRequest, config: Mapping) -> dict:
 
 def open_study(request: TuneRequest, config: Mapping, worker: int = 0) -> optuna.Study:
     """Create the study or load it; ConfigError when it was started with other settings."""
-    from kzoo.tasks import get_task
-
-    task = get_task(config)
+    task = config.task_object
     storage = open_storage(request.study, study_directory(request, config.entry))
     study = optuna.create_study(storage=storage, study_name=request.study_name or config.entry,
                                 direction="maximize" if task.mode == "max" else "minimize",
@@ -119,9 +117,7 @@ def open_study(request: TuneRequest, config: Mapping, worker: int = 0) -> optuna
 def trial_setup(request: TuneRequest, config: Mapping, trials_dir: Path) -> TrialSetup:
     """The `TrialSetup` every trial of this request shares."""
     from kzoo.config import as_overrides
-    from kzoo.tasks import get_task
-
-    task = get_task(config)
+    task = config.task_object
     train = dataclasses.replace(request.train, model=config.entry, overrides=dict(as_overrides(request.train.overrides)))
     return TrialSetup(train=train, space=config.tune, monitor=task.monitor, mode=task.mode,
                       trials_dir=str(trials_dir))
@@ -201,12 +197,10 @@ def tune(request: TuneRequest) -> dict:
     path (`best.yaml`), the plots, and with `final` the final run's metrics. Raises ConfigError for an
     entry without a `tune:` section or a validation split, or a study started with other settings.
     """
-    from kzoo.tasks import get_task
-
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     config = base_config(request)
     space = search_space(config)
-    task = get_task(config)
+    task = config.task_object
     if not task.has_validation(config):
         raise ConfigError(f"{config.entry}: trials are scored on the validation split and this config has none; "
                           f"set {task.validation_key or 'data.val_fraction'} (true / above 0)")
@@ -266,14 +260,13 @@ def write_report(study: optuna.Study, config: Mapping, directory: Path, monitor:
 
 def train_final(request: TuneRequest, config: Mapping, directory: Path) -> dict | None:
     """Train `best.yaml` once more in `<study>/final` (with `train.refit` where the task has one) and test it."""
-    from kzoo.tasks import get_task
     from kzoo.training import train
 
     path = directory / report.BEST_CONFIG
     if not path.is_file():
         print("kzoo-tune: --final: no best config to train", flush=True)
         return None
-    task = get_task(config)
+    task = config.task_object
     overrides = {"train.refit": True} if task.validation_key is not None else {}
     print(f"kzoo-tune: --final: training {path}{' with train.refit' if overrides else ''}, then testing once",
           flush=True)
