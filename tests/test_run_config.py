@@ -58,3 +58,17 @@ def test_to_dict_round_trips_through_yaml_and_pickle(tmp_path):
     dump_yaml(config, tmp_path / "config.yaml")
     assert load_run_config(tmp_path / "config.yaml") == config
     assert pickle.loads(pickle.dumps(config)) == config
+
+
+def test_a_resolved_config_carries_its_entry_task_through_copies():
+    from kzoo.config import resolve
+    from kzoo.tasks import get_task
+
+    config = kzoo.get_config("gmf")
+    assert config.task_object is get_task("recommendation")
+    assert config.override({"train.epochs": 2}).task_object is config.task_object
+    assert config.replace(data_source={}).task_object is config.task_object
+    assert pickle.loads(pickle.dumps(config)).task_object.name == "recommendation"
+    bare = resolve({"train": {}}, {"train": dict(config.sections["train"])}, "x")  # no entry's sections
+    with pytest.raises(ConfigError, match="resolved without its entry's sections"):
+        bare.task_object
