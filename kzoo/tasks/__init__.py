@@ -15,6 +15,7 @@ from typing import Mapping
 from kzoo.data.bundle import DataBundle
 from kzoo.data.pipeline import max_examples
 from kzoo.errors import DataError
+from kzoo.run_config import RunConfig
 from kzoo.tasks.base import Task, register_task
 from kzoo.tasks.compile import compile_model, make_learning_rate, make_optimizer
 from kzoo.tasks.lookup import discover, get_task, list_tasks
@@ -36,7 +37,7 @@ def load_data(config: dict, source: str = "auto", data_dir: str | None = None, s
         fitting a new one on the training split.
     Returns a `DataBundle`. Raises DataUnavailableError, DataError or UnknownTaskError.
     """
-    task = config.task_object
+    task = task_of(config)
     if batch_size is None:
         batch_size = config.train.batch_size
     if shard is not None:
@@ -53,7 +54,13 @@ def load_data(config: dict, source: str = "auto", data_dir: str | None = None, s
 
 def example_batch(config: Mapping, batch_size: int = 8, seed: int = 0):
     """A fixed random `(inputs, targets)` batch shaped like the entry's real data (tests, `--speed`)."""
-    return config.task_object.example_batch(config, batch_size, seed)
+    return task_of(config).example_batch(config, batch_size, seed)
+
+
+def task_of(config: Mapping) -> Task:
+    """The Task a resolved config carries (`config.task_object`); for a plain mapping, the one its `task`
+    names (UnknownTaskError, listing the registered tasks, for a name none is registered under)."""
+    return config.task_object if isinstance(config, RunConfig) else get_task(config)
 
 
 discover()
