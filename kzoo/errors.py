@@ -90,3 +90,12 @@ class TrainingInterrupted(KzooError, KeyboardInterrupt):
     Still a `KeyboardInterrupt` (`except KeyboardInterrupt` catches it first, as before); being a
     `KzooError` also makes it an `Exception`, so the tools handle it before their `KzooError` case.
     """
+
+
+# ------------------------------------------------------------------------------------------- serving
+class RequestError(KzooError, ValueError):
+    """A request `kzoo-serve` refuses: `status` (a 4xx or 503) and one message naming the field and what is valid."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status

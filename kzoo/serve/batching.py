@@ -1,0 +1,101 @@
+"""Server-side batching of one SavedModel signature, through TensorFlow's own `BatchFunction` op.
+
+Concurrent requests (each on its own server thread) call `BatchedSignature.__call__`; the op queues
+their inputs and runs the signature once on the concatenation, then hands each caller its own rows.
+This is the batching TF Serving does in-graph (`tf.nondifferentiable_batch_function`: max batch size,
+max wait, a bounded number of queued batches), so no Python batcher is written here. A full queue
+raises `tf.errors.UnavailableError`, which the server turns into a 503.
+
+Inputs of rank 0 (`recommend`'s `k`) cannot be concatenated: each distinct set of scalar values gets
+its own batching queue (at most `MAX_SCALAR_QUEUES`; beyond that a call runs unbatched).
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from dataclasses import dataclass
+from typing import Callable, Mapping
+
+import numpy as np
+import tensorflow as tf
+
+MAX_SCALAR_QUEUES = 64
+_QUEUE_IDS = itertools.count()
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    """How a signature batches: `max_batch_size` rows (0 = no batching), waiting at most `timeout_ms`."""
+
+    max_batch_size: int = 64
+    timeout_ms: float = 2.0
+    max_enqueued_batches: int = 64
+    num_batch_threads: int = 1
+
+
+class BatchedSignature:
+    """One signature of one loaded version, called with a dict of NumPy arrays, returning a dict of NumPy arrays.
+
+    `on_batch(size)` (optional) is told the row count of every batch the model actually runs.
+    """
+
+    def __init__(self, function, options: BatchOptions, on_batch: Callable[[int], None] | None = None):
+        self._function = function
+        _, kwargs = function.structured_input_signature
+        self.input_specs: dict[str, tf.TensorSpec] = dict(kwargs)
+        self.output_specs: dict[str, tf.TensorSpec] = dict(function.structured_outputs)
+        self.output_names = sorted(self.output_specs)
+        self.batched_names = [n for n, s in sorted(self.input_specs.items()) if s.shape.rank != 0]
+        self._options = options
+        self._on_batch = on_batch
+        self._queues: dict[tuple, Callable] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        scalars = tuple((n, inputs[n].item()) for n, s in sorted(self.input_specs.items()) if s.shape.rank == 0)
+        run = self._queue(scalars)
+        outputs = run(*[tf.constant(inputs[n], dtype=self.input_specs[n].dtype) for n in self.batched_names])
+        return {name: value.numpy() for name, value in zip(self.output_names, outputs)}
+
+    def _queue(self, scalars: tuple) -> Callable:
+        """The compiled (batching) function for these scalar input values, made on first use."""
+        with self._lock:
+            run = self._queues.get(scalars)
+            if run is None:
+                batching = self._options.max_batch_size > 0 and len(self._queues) < MAX_SCALAR_QUEUES
+                run = self._compile(dict(scalars), batching)
+                if batching:
+                    self._queues[scalars] = run
+            return run
+
+    def _compile(self, scalars: dict, batching: bool) -> Callable:
+        fixed = {n: tf.constant(v, dtype=self.input_specs[n].dtype) for n, v in scalars.items()}
+        specs = [self.input_specs[n] for n in self.batched_names]
+
+        def model(*tensors):
+            if self._on_batch is not None and tensors:
+                tf.numpy_function(self._count, [tf.shape(tensors[0])[0]], tf.int64, stateful=True)
+            outputs = self._function(**dict(zip(self.batched_names, tensors)), **fixed)
+            return [outputs[name] for name in self.output_names]
+
+        if not batching:
+            return tf.function(model, input_signature=specs)
+        o = self._options
+        queued = tf.nondifferentiable_batch_function(
+            num_batch_threads=o.num_batch_threads, max_batch_size=o.max_batch_size,
+            batch_timeout_micros=int(o.timeout_ms * 1000), max_enqueued_batches=o.max_enqueued_batches)(model)
+        scope = f"kzoo_batch_{next(_QUEUE_IDS)}"
+
+        def in_own_queue(*tensors):
+            # The op's queue is a resource named after its name scope ("batch/"), shared by every graph in
+            # the process: without a scope of its own, two signatures (or two versions) would run each
+            # other's requests through one function.
+            with tf.name_scope(scope):
+                return queued(*tensors)
+
+        return tf.function(in_own_queue, input_signature=specs)
+
+    def _count(self, rows) -> np.int64:
+        self._on_batch(int(rows))
+        return np.int64(rows)
