@@ -24,6 +24,10 @@ class DataBundle:
         give (HR@10/NDCG@10 for recommenders, BLEU for seq2seq); None means `model.evaluate`.
       callbacks: extra Keras callbacks the task needs during `fit` (e.g. per-epoch val HR@10).
       notes: human-readable facts about the load (skipped rows and why, vocabulary size, ...).
+      raw_train: the training split (validation carved out) as raw examples, unbatched
+        `{name: value}` in the form a client sends them (review strings, uint8 images, raw ids),
+        with a known cardinality; what an export's training profile samples
+        (`kzoo.export.profile`). None where the loader has none.
     """
 
     train: tf.data.Dataset
@@ -36,6 +40,7 @@ class DataBundle:
     evaluate: Optional[Callable[..., dict]] = None
     callbacks: list = dataclasses.field(default_factory=list)
     notes: list = dataclasses.field(default_factory=list)
+    raw_train: Optional[tf.data.Dataset] = None
 
     def summary(self) -> dict:
         """Return the JSON-able description recorded in `metrics.json` under `data`."""

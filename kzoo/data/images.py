@@ -59,6 +59,7 @@ def load_image_data(config: dict, source: str, data_dir: str | None, seed: int,
         sizes={"train": pipeline.shard_size(n_fit, shard), "val": n_val, "test": n_test,
                **({"train_all_workers": n_fit} if shard else {})},
         notes=notes,
+        raw_train=pipeline.raw_inputs(train, n_fit, "image"),
     )
 
 

@@ -127,6 +127,33 @@ def map_in_chunks(ds: tf.data.Dataset, fn: Callable, chunk: int = 1024) -> tf.da
     return ds.batch(chunk).map(fn, num_parallel_calls=AUTOTUNE).unbatch()
 
 
+
+def raw_inputs(ds: tf.data.Dataset, size: int, name: str) -> tf.data.Dataset:
+    """The unbatched `(input, label)` elements of `ds` as `{name: input}`, of cardinality `size`
+    (a `DataBundle.raw_train`)."""
+
+    def named(x, label):
+        return {name: x}
+
+    return ds.map(named).apply(tf.data.experimental.assert_cardinality(size))
+
+
+def sample_rows(ds: tf.data.Dataset, count: int, seed: int) -> dict:
+    """`{name: NumPy array}` of `count` elements of unbatched `ds` (all when it has fewer), drawn with `seed`.
+
+    The rows are a uniform draw over the whole dataset, in dataset order: one pass that keeps the
+    chosen indices (`keep_rows`), so memory holds the sample, never the dataset. `ds` must have a
+    known cardinality (`raw_inputs` asserts it).
+    """
+    size = int(ds.cardinality())
+    if size < 0:
+        raise DataError("cannot sample a dataset of unknown size")
+    mask = np.zeros(size, dtype=bool)
+    mask[np.random.default_rng(seed).permutation(size)[:count]] = True
+    batch = next(keep_rows(ds, mask).batch(max(count, 1)).as_numpy_iterator(), None)
+    return dict(batch) if batch is not None else {}
+
+
 def choose_source(source: str, tfds_name: str | None, data_dir: str | None, task: str) -> tuple[str, list]:
     """Resolve `source` to "tfds", "synthetic" or "files" and return it with notes for the bundle.
 

@@ -82,6 +82,7 @@ def load_seq2seq_data(config: dict, source: str, data_dir: str | None, seed: int
         preprocessor=preprocessor,
         evaluate=_make_evaluate(decode_fn, preprocessor, pairs, {"val": val, "test": test}, notes),
         notes=notes,
+        raw_train=tf.data.Dataset.from_tensor_slices({"text": pairs["train"][0]}),  # source sentences
     )
 
 

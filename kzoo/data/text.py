@@ -79,6 +79,7 @@ def load_text_data(config: dict, source: str, data_dir: str | None, seed: int,
     def vectorize(texts, labels):
         return preprocessor(texts), tf.cast(labels, tf.int32)
 
+    raw_train = pipeline.raw_inputs(train, n_fit, "text")  # the strings a client sends: the export's profile
     train, test = (pipeline.map_in_chunks(ds, vectorize) for ds in (train, test))
     buffer = min(data.shuffle_buffer or n_fit, n_fit)  # null = the whole split
     chunk = data.length_sorted_chunks
@@ -102,6 +103,7 @@ def load_text_data(config: dict, source: str, data_dir: str | None, seed: int,
                **({"train_all_workers": n_fit} if shard else {})},
         preprocessor=preprocessor,
         notes=notes,
+        raw_train=raw_train,
     )
 
 

@@ -18,7 +18,8 @@ one endpoint per signature); each Task adds its own (`Task.add_serving_endpoints
 `kzoo/signatures/<task>.py`).
 Inputs of the wrong dtype or shape fail with a TensorFlow error (`add_endpoint` adds the shape
 check that signature calls lack). Every export also writes `assets.extra/kzoo.json` (entry,
-task, quantization, class names, signatures), which TF Serving ignores, and what the Task adds
+task, quantization, class names, signatures), which TF Serving ignores, the training profile a
+server measures drift against (`training_profile.json`, `kzoo.export.profile`), and what the Task adds
 there (`Task.write_export_extras`: a recommender's `item_titles.tsv`).
 """
 
@@ -40,6 +41,7 @@ import keras
 from kzoo import entry_config, progress
 from kzoo.errors import ConfigError, ExportError, ModelFileError, RunDirError, UnknownTaskError, UnsafeFileError
 from kzoo.run_config import RunConfig
+from kzoo.export.profile import PROFILE_FILE, training_profile
 from kzoo.finite import nonfinite_weights, outputs_are_finite
 from kzoo.run_dir import LOCK_FILE, RunDir, lock_dir
 from kzoo.schema import QUANTIZE_MODES
@@ -171,7 +173,8 @@ def check_finite(model, config: Mapping, task) -> None:
                           "finite; the run diverged")
 
 
-def export_model(model, config: Mapping, preprocessor, output: str | os.PathLike, quantize: str | None = None) -> Path:
+def export_model(model, config: Mapping, preprocessor, output: str | os.PathLike, quantize: str | None = None,
+                 profile_data: bool = True) -> Path:
     """Export `model` with its `preprocessor` as `output/<next version>/` and return that path.
 
     Args:
@@ -180,6 +183,9 @@ def export_model(model, config: Mapping, preprocessor, output: str | os.PathLike
       preprocessor: what `DataBundle.preprocessor` holds for the task (None for images).
       output: the versioned parent folder (TF Serving's model base path).
       quantize: None or "int8" (`model.quantize`, see `quantize_model`).
+      profile_data: whether to write `assets.extra/training_profile.json` (`kzoo.export.profile`): the
+        export's own signatures on a sample of the training data `config.data_source` records; without
+        one (or when it cannot be read) `kzoo.json` says `"training_profile": null` and why.
     Raises ExportError for an unknown task or quantize mode, or a preprocessor that does not fit.
     """
     _check_quantize(quantize)
@@ -200,12 +206,21 @@ def export_model(model, config: Mapping, preprocessor, output: str | os.PathLike
         "signatures": signature_summary(endpoints),
         "export_options": dict(config.get("export") or {}),  # e.g. the translator's beam search
     }
+    profile, reason = (training_profile(endpoints, config, task, preprocessor) if profile_data
+                       else (None, "not asked for (export_model's profile_data=False)"))
+    metadata["training_profile"] = None if profile is None else {
+        "file": PROFILE_FILE, **{k: profile["data"][k] for k in ("split", "source", "examples")},
+        "signatures": sorted(profile["signatures"])}
+    if reason:
+        metadata["training_profile_reason"] = reason
 
     def write(tmp: Path) -> None:
         archive.write_out(str(tmp), verbose=False)
         extra = tmp / "assets.extra"
         extra.mkdir(exist_ok=True)
         (extra / "kzoo.json").write_text(json.dumps(metadata, indent=2) + "\n", encoding="utf-8")
+        if profile is not None:
+            (extra / PROFILE_FILE).write_text(json.dumps(profile, indent=1) + "\n", encoding="utf-8")
         task.write_export_extras(preprocessor, extra)
 
     return write_version(output, write)

@@ -131,6 +131,17 @@ class Task:
         """Write files a SavedModel's clients may read beside it into `directory` (its `assets.extra/`,
         which TF Serving ignores): recommenders' item titles. Default: nothing."""
 
+    def profile_signatures(self, sample: Mapping[str, Any]) -> dict:
+        """{signature: its inputs} for an export's training profile (`kzoo.export.profile`), made from
+        `sample`, NumPy arrays of the bundle's `raw_train` examples: which signatures the profile
+        describes and what each is fed. Default: `serving_default`, fed the sample as it is."""
+        return {"serving_default": dict(sample)}
+
+    def known_ids(self, preprocessor) -> dict:
+        """{input name: every id the model knows} for the id inputs whose coverage a training profile
+        tracks (a recommender's users and items); default: none."""
+        return {}
+
     def write_preprocessing_assets(self, preprocessor, directory: Path) -> dict:
         """Write the preprocessing as plain files (vocabularies, id maps) into `directory`; return its spec.
 

@@ -44,6 +44,12 @@ class ImageClassification(ClassificationTask):
         images = np.asarray(raw["image"], np.uint8)
         return {"image": images[..., None] if images.ndim == 3 else images}  # serving_default's [B, H, W]
 
+    def profile_signatures(self, sample):
+        images = np.asarray(sample["image"], np.uint8)  # [N, H, W, C], as the loader reads them
+        if images.shape[-1] != 1:
+            return {"serving_default": {"image": images}}
+        return {"serving_default": {"image": images[..., 0]}, "serve_nhwc": {"image": images}}
+
     def serving_example(self, batch):
         rng = np.random.default_rng(0)
         return {"image": tf.constant(rng.integers(0, 256, (batch, 28, 28), dtype=np.uint8))}

@@ -87,6 +87,16 @@ class Recommendation(Task):
         return {"user_index": preprocessor.map_users(np.asarray(raw["user_id"])),
                 "item_index": preprocessor.map_items(np.asarray(raw["item_id"]))}
 
+    def profile_signatures(self, sample):
+        # `recommend` is asked for the top 10 (the NCF protocol's K); its features (the user known, the
+        # best score, the fallback) do not depend on k.
+        users = {"user_id": np.asarray(sample["user_id"], np.int64), "k": np.int32(10)}
+        return {"serving_default": {"user_id": users["user_id"], "item_id": np.asarray(sample["item_id"], np.int64)},
+                "recommend": users, "recommend_including_seen": users}
+
+    def known_ids(self, preprocessor):
+        return {"user_id": preprocessor.user_ids, "item_id": preprocessor.item_ids}
+
     def serving_example(self, batch):
         ids = tf.constant(np.arange(1, batch + 1), dtype=tf.int64)
         return {"user_id": ids, "item_id": ids}

@@ -6,6 +6,7 @@ import dataclasses
 from typing import Mapping
 
 import numpy as np
+import tensorflow as tf
 
 from kzoo.data import pipeline
 from kzoo.data.bundle import DataBundle
@@ -165,4 +166,12 @@ def load_recommender_data(
         evaluate=evaluator,
         callbacks=callbacks,
         notes=notes,
+        raw_train=_raw_positives(maps, split.train_users, split.train_items),
     )
+
+
+def _raw_positives(maps: IdMaps, users: np.ndarray, items: np.ndarray):
+    """The training positives as raw int64 ids (what a client sends), not the sampled negatives: a `raw_train`."""
+    known = (users > 0) & (items > 0)  # index 0: an id a reused IdMaps does not know; it has no raw id
+    return tf.data.Dataset.from_tensor_slices({"user_id": maps.user_ids[users[known] - 1],
+                                               "item_id": maps.item_ids[items[known] - 1]})
