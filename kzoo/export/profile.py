@@ -40,16 +40,17 @@ def training_profile(endpoints: Mapping, config, task, preprocessor,
                      sample_size: int = SAMPLE_SIZE) -> tuple[dict | None, str | None]:
     """`(profile, None)` for an export with signatures `endpoints` ({name: traced function}), or
     `(None, reason)` when none can be made. Never raises for the profile's sake (an unexpected error
-    becomes the reason, also printed on stderr): an export must not fail for an extra."""
+    becomes the reason): an export must not fail for an extra. The reason is also printed on stderr,
+    unless the config records no data source (a model exported from code, not from a training run)."""
     try:
         sample, data = training_sample(config, task, preprocessor, sample_size)
         signatures = {name: profile_signature(endpoints[name], name, inputs, task.known_ids(preprocessor))
                       for name, inputs in task.profile_signatures(sample).items() if name in endpoints}
-    except _Unavailable as err:
-        return None, str(err)
     except Exception as err:  # noqa: BLE001  (see the docstring)
-        reason = f"computing it failed: {type(err).__name__}: {(str(err).splitlines() or [''])[0]}"
-        print(f"kzoo.export: no training profile in this export: {reason}", file=sys.stderr)
+        reason = str(err) if isinstance(err, _Unavailable) else (
+            f"computing it failed: {type(err).__name__}: {(str(err).splitlines() or [''])[0]}")
+        if config.data_source:
+            print(f"kzoo.export: no training profile in this export: {reason}", file=sys.stderr)
         return None, reason
     psi = {"epsilon": monitoring.EPSILON, "moderate": monitoring.PSI_MODERATE, "alert": monitoring.PSI_ALERT,
            "min_count": monitoring.MIN_COUNT,
@@ -81,7 +82,7 @@ def training_sample(config, task, preprocessor, count: int) -> tuple[dict, dict]
     if not examples:
         raise _Unavailable("the training split is empty")
     return sample, {"split": "train", "source": kind, "name": name, "examples": examples,
-                    "of": int(bundle.raw_train.cardinality()), "seed": seed,
+                    "split_size": int(bundle.raw_train.cardinality()), "seed": seed,
                     "sample": f"a uniform draw (seed {seed}) of up to {count} examples of the training split "
                               "(validation carved out), as a client sends them"}
 
