@@ -297,3 +297,20 @@ def test_overload_is_shed_and_sigterm_drains_in_flight_requests(exports):
     assert statuses.count(200) >= 1 and set(statuses) <= {200, 503}, results
     assert statuses.count(503) >= 3  # 2 admitted, the rest shed
     assert all("overloaded" in answer["error"] for status, answer in results if status == 503)
+
+
+def test_drift_moves_when_the_inputs_are_skewed(server):
+    """The tiny lstm trained on 40-word synthetic reviews: the same length shows no drift, 120 words does."""
+    def send(words: int):
+        for _ in range(5):  # 5,000 rows: the monitor's whole window
+            status, answer = call(server, "/v1/models/lstm:predict", {"instances": [" ".join(["film"] * words)] * 1000})
+            assert status == 200, answer
+
+    send(40)
+    report = call(server, "/v1/models/lstm/monitoring")[1]["drift"]
+    assert report["features"]["serving_default/text_words"]["psi"] < 0.1
+    send(120)
+    report = call(server, "/v1/models/lstm/monitoring")[1]["drift"]
+    assert report["features"]["serving_default/text_words"]["psi"] > 0.25 and report["alert"]
+    psi = _metric(server, "kzoo_serve_drift_psi", model="lstm", feature="serving_default/text_words")
+    assert psi > 0.25

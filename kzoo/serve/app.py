@@ -215,7 +215,8 @@ def create_app(repository: ModelRepository, metrics: ServerMetrics, limits: Limi
     async def monitoring(name: str, version: str | None = None):
         model = served(name, version)
         report = model.monitor.report() if model.monitor is not None else {
-            "features": {}, "note": "this export has no training profile (exports from before kzoo-serve)"}
+            "features": {}, "note": "this export has no training profile: " + model.metadata.get(
+                "training_profile_reason", "it was written before exports recorded one")}
         return {"model": name, "version": model.version, "loaded_at": model.loaded_at, "drift": report}
 
     for path, handler, method in (

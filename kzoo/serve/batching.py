@@ -7,7 +7,8 @@ max wait, a bounded number of queued batches), so no Python batcher is written h
 raises `tf.errors.UnavailableError`, which the server turns into a 503.
 
 Inputs of rank 0 (`recommend`'s `k`) cannot be concatenated: each distinct set of scalar values gets
-its own batching queue (at most `MAX_SCALAR_QUEUES`; beyond that a call runs unbatched).
+its own batching queue (at most `MAX_SCALAR_QUEUES`; beyond that a call runs unbatched). A request of
+more rows than `max_batch_size` runs on its own, unbatched.
 """
 
 from __future__ import annotations
@@ -54,19 +55,21 @@ class BatchedSignature:
 
     def __call__(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         scalars = tuple((n, inputs[n].item()) for n, s in sorted(self.input_specs.items()) if s.shape.rank == 0)
-        run = self._queue(scalars)
+        rows = len(inputs[self.batched_names[0]]) if self.batched_names else 0
+        # A request as large as a batch gains nothing from waiting for others (and the op refuses one larger
+        # than its batch): it runs on its own.
+        run = self._queue(scalars, batching=0 < rows <= self._options.max_batch_size)
         outputs = run(*[tf.constant(inputs[n], dtype=self.input_specs[n].dtype) for n in self.batched_names])
         return {name: value.numpy() for name, value in zip(self.output_names, outputs)}
 
-    def _queue(self, scalars: tuple) -> Callable:
-        """The compiled (batching) function for these scalar input values, made on first use."""
+    def _queue(self, scalars: tuple, batching: bool) -> Callable:
+        """The compiled function (batching or not) for these scalar input values, made on first use."""
         with self._lock:
-            run = self._queues.get(scalars)
+            run = self._queues.get((scalars, batching))
             if run is None:
-                batching = self._options.max_batch_size > 0 and len(self._queues) < MAX_SCALAR_QUEUES
-                run = self._compile(dict(scalars), batching)
-                if batching:
-                    self._queues[scalars] = run
+                if len(self._queues) >= 2 * MAX_SCALAR_QUEUES:  # many distinct `k`s: compile, don't keep
+                    return self._compile(dict(scalars), False)
+                run = self._queues[(scalars, batching)] = self._compile(dict(scalars), batching)
             return run
 
     def _compile(self, scalars: dict, batching: bool) -> Callable:
