@@ -63,9 +63,10 @@ class BatchedSignature:
         with self._lock:
             run = self._queues.get(scalars)
             if run is None:
-                batching = self._options.max_batch_size > 0 and len(self._queues) < MAX_SCALAR_QUEUES
-                run = self._compile(dict(scalars), batching)
-                if batching:
+                # Unbatched functions are kept too: built anew, each call would be traced again (~100 ms).
+                kept = len(self._queues) < MAX_SCALAR_QUEUES
+                run = self._compile(dict(scalars), batching=kept and self._options.max_batch_size > 0)
+                if kept:
                     self._queues[scalars] = run
             return run
 
