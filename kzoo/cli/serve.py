@@ -24,6 +24,7 @@ from kzoo.cli.predict import Parser
 from kzoo.errors import UsageError
 
 API_KEY_ENV = "KZOO_SERVE_API_KEY"
+DRAIN_SECONDS = 30  # after SIGTERM, requests in flight get this long (deploy/: the grace periods exceed it)
 
 
 def build_parser() -> Parser:
@@ -169,7 +170,7 @@ def main(argv=None) -> int:
     print(f"kzoo-serve: serving {', '.join(f'{n} (versions {repository.served_versions(n)})' for n in settings['bases'])}"
           f" on http://{settings['host']}:{settings['port']}", file=sys.stderr, flush=True)
     config = uvicorn.Config(app, host=settings["host"], port=settings["port"], log_level="warning",
-                            timeout_graceful_shutdown=30,
+                            timeout_graceful_shutdown=DRAIN_SECONDS,
                             limit_concurrency=settings["max_concurrency"] + settings["max_queued"] + 64)
     _draining_server_class()(config).run()
     return 0
