@@ -27,7 +27,9 @@ Scenarios (each starts `tools/serve.py` as a subprocess on a free port and waits
   then 10x those users, and at least `--clients` more than the server admits at once
   (`--max-concurrency` + `--max-queued`, 320 by default) so that it has to shed; the server's RSS
   sampled every second: max RSS of each phase, growth over the overload phase (max of its last
-  third minus max of its first), 503s and the slowest answer (goal: bounded memory, 503s, no hang).
+  third minus max of its first), 503s (the server's admission gate's, or uvicorn's connection limit's),
+  the slowest answer, and /healthz asked every second as a liveness probe would (goal: bounded
+  memory, 503s, no hang, probes answered).
 
 Why locust's library API (`Environment`, `create_local_runner`) rather than `locust --headless`: the
 scenarios act while the users run (rename a folder, SIGKILL and restart the server, sample its RSS)
@@ -299,6 +301,11 @@ def killed_server(name: str, version: Path, payload: dict, args, emit) -> dict:
 
 def shed_by_gate(server: Server) -> int:
     """Requests kzoo-serve's admission gate has answered with its JSON 503 so far (its Prometheus counter)."""
+    for _ in range(50):  # right after an overload, uvicorn may still refuse new connections for a moment
+        try:
+            return int(metric_total(server.port, "kzoo_serve_errors_total", kind="overloaded"))
+        except OSError:
+            time.sleep(0.2)
     return int(metric_total(server.port, "kzoo_serve_errors_total", kind="overloaded"))
 
 
@@ -315,17 +322,22 @@ def memory(name: str, version: Path, payload: dict, args, emit, sustainable_user
         for phase, users, seconds in (("sustainable", sustainable_users, args.seconds),
                                       ("overload", max(10 * sustainable_users, admitted(args) + args.clients),
                                        2 * args.seconds)):
+            gate = shed_by_gate(server)
             load = Load(server.port, payload, users)
             try:
                 time.sleep(args.warmup)
-                cpu, start, rss, gate = CpuMeter(server), time.time(), [], shed_by_gate(server)
+                cpu, start, rss, probes = CpuMeter(server), time.time(), [], []
                 while time.time() - start < seconds:
                     time.sleep(1.0)
                     rss.append(round(server.rss_mb(), 1))
+                    probes.append(http(server.port, "/healthz", timeout=3.0)[0])  # as a kubelet's liveness probe
                 phases[phase] = {"users": users, **summarize(load.samples, start, time.time()), **cpu.read(),
-                                 "shed_by_gate": shed_by_gate(server) - gate, "rss_mb": rss}
+                                 "rss_mb": rss, "healthz_failed": sum(code != 200 for code in probes)}
             finally:
                 load.stop()
+            # over the whole phase (warm-up too): the gate's counter cannot be read while uvicorn refuses connections
+            phases[phase]["phase_503"] = sum(s[2] == 503 for s in load.samples)
+            phases[phase]["phase_503_by_gate"] = shed_by_gate(server) - gate
     finally:
         server.stop()
     over = phases["overload"]["rss_mb"]
@@ -334,8 +346,8 @@ def memory(name: str, version: Path, payload: dict, args, emit, sustainable_user
               "rss_sustainable_max_mb": max(phases["sustainable"]["rss_mb"]), "rss_overload_max_mb": max(over),
               "rss_growth_mb": round(max(over[-third:]) - max(over[:third]), 1),
               "shed_503": phases["overload"]["codes"].get("503", 0), **phases}
-    # the rest of the 503s are uvicorn's connection limit (--max-concurrency + --max-queued + 64), plain text
-    record["shed_by_uvicorn"] = max(0, record["shed_503"] - phases["overload"]["shed_by_gate"])
+    # the other 503s are uvicorn's connection limit (--max-concurrency + --max-queued + 64): plain text, no Retry-After
+    record["phase_503_by_uvicorn"] = phases["overload"]["phase_503"] - phases["overload"]["phase_503_by_gate"]
     emit(record, server)
     return record
 

@@ -102,12 +102,16 @@ def _kill(records: list[dict]) -> list[str]:
 
 
 def _memory(records: list[dict]) -> list[str]:
+    def shed(r):  # the phase's 503s, split by who answered them
+        over = r["overload"]
+        return f"{over['phase_503']} ({over['phase_503_by_gate']} / {r['phase_503_by_uvicorn']})"
+
     return _rows(["model", "users", "RSS MB idle", "RSS MB max", "overload users", "RSS MB max", "growth MB",
-                  "503s (gate / uvicorn)", "other errors", "p99 ms", "slowest ms"],
+                  "503s (gate / uvicorn)", "other errors", "p99 ms", "slowest ms", "/healthz failed"],
                  [[r["model"], r["users"], r["rss_idle_mb"], r["rss_sustainable_max_mb"], r["overload"]["users"],
-                   r["rss_overload_max_mb"], r["rss_growth_mb"],
-                   f"{r['shed_503']} ({r['overload'].get('shed_by_gate', '?')} / {r.get('shed_by_uvicorn', '?')})",
-                   r["overload"]["errors"] - r["shed_503"], r["overload"]["p99_ms"], r["overload"]["max_ms"]]
+                   r["rss_overload_max_mb"], r["rss_growth_mb"], shed(r), r["overload"]["errors"] - r["shed_503"],
+                   r["overload"]["p99_ms"], r["overload"]["max_ms"],
+                   f"{r['overload']['healthz_failed']} of {len(r['overload']['rss_mb'])}"]
                   for r in records])
 
 
