@@ -11,7 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 TOOLS = ("train", "distill", "evaluate", "export", "publish", "predict", "benchmark", "data_benchmark", "launch_local",
-         "tune")
+         "tune", "serve")
 
 
 def console_scripts() -> dict[str, str]:

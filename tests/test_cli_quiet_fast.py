@@ -16,7 +16,7 @@ from kzoo.cli import train as train_tool
 
 ROOT = Path(__file__).resolve().parent.parent
 TOOLS = ("train", "distill", "evaluate", "export", "publish", "predict", "benchmark", "data_benchmark", "launch_local",
-         "tune")
+         "tune", "serve")
 HEAVY = ("tensorflow", "keras", "tensorflow_datasets", "keras_hub", "tensorflow_text", "jax")
 NOISE_LINES = [
     "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",

@@ -24,6 +24,7 @@ from kzoo.cli.predict import Parser
 from kzoo.errors import UsageError
 
 API_KEY_ENV = "KZOO_SERVE_API_KEY"
+DRAIN_SECONDS = 30  # after SIGTERM, requests in flight get this long (deploy/: the grace periods exceed it)
 
 
 def build_parser() -> Parser:
@@ -169,8 +170,11 @@ def main(argv=None) -> int:
     print(f"kzoo-serve: serving {', '.join(f'{n} (versions {repository.served_versions(n)})' for n in settings['bases'])}"
           f" on http://{settings['host']}:{settings['port']}", file=sys.stderr, flush=True)
     config = uvicorn.Config(app, host=settings["host"], port=settings["port"], log_level="warning",
-                            timeout_graceful_shutdown=30,
-                            limit_concurrency=settings["max_concurrency"] + settings["max_queued"] + 64)
+                            timeout_graceful_shutdown=DRAIN_SECONDS,
+                            # kzoo-serve's own gate sheds predict requests (JSON 503 with Retry-After); uvicorn's
+                            # limit is only a last resort for connections, far above it: uvicorn counts requests
+                            # not yet cleaned up, and would refuse even the health probes under load.
+                            limit_concurrency=4 * (settings["max_concurrency"] + settings["max_queued"]) + 256)
     _draining_server_class()(config).run()
     return 0
 

@@ -7,13 +7,14 @@ max wait, a bounded number of queued batches), so no Python batcher is written h
 raises `tf.errors.UnavailableError`, which the server turns into a 503.
 
 Inputs of rank 0 (`recommend`'s `k`) cannot be concatenated: each distinct set of scalar values gets
-its own batching queue (at most `MAX_SCALAR_QUEUES`; beyond that a call runs unbatched). A request of
+its own batching queue (the `MAX_SCALAR_QUEUES` most recently used are kept compiled). A request of
 more rows than `max_batch_size` runs on its own, unbatched.
 """
 
 from __future__ import annotations
 
 import itertools
+from collections import OrderedDict
 import threading
 from dataclasses import dataclass
 from typing import Callable, Mapping
@@ -50,7 +51,7 @@ class BatchedSignature:
         self.batched_names = [n for n, s in sorted(self.input_specs.items()) if s.shape.rank != 0]
         self._options = options
         self._on_batch = on_batch
-        self._queues: dict[tuple, Callable] = {}
+        self._queues: OrderedDict[tuple, Callable] = OrderedDict()
         self._lock = threading.Lock()
 
     def __call__(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -64,12 +65,15 @@ class BatchedSignature:
 
     def _queue(self, scalars: tuple, batching: bool) -> Callable:
         """The compiled function (batching or not) for these scalar input values, made on first use."""
+        key = (scalars, batching)
         with self._lock:
-            run = self._queues.get((scalars, batching))
-            if run is None:
-                if len(self._queues) >= 2 * MAX_SCALAR_QUEUES:  # many distinct `k`s: compile, don't keep
-                    return self._compile(dict(scalars), False)
-                run = self._queues[(scalars, batching)] = self._compile(dict(scalars), batching)
+            run = self._queues.get(key)
+            if run is not None:
+                self._queues.move_to_end(key)
+                return run
+            if len(self._queues) >= MAX_SCALAR_QUEUES:  # many distinct `k`s: the least recently used goes
+                self._queues.popitem(last=False)
+            run = self._queues[key] = self._compile(dict(scalars), batching)
             return run
 
     def _compile(self, scalars: dict, batching: bool) -> Callable:
