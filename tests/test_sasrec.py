@@ -149,7 +149,7 @@ def chain_run(tmp_path_factory):
     output = root / "run"
     metrics = train("sasrec", tiny=True, data=str(path), output=str(output), verbose=0, epochs=3,
                     overrides=["model.hidden_size=16", f"data.max_length={LENGTH}", "train.batch_size=32",
-                               "train.learning_rate=0.01"])
+                               "train.learning_rate=0.01", "data.eval_negatives=5"])  # sampled != full ranking
     return output, metrics
 
 
@@ -243,6 +243,7 @@ def test_the_saved_model_signatures_answer_with_the_documented_shapes(chain_run)
 def test_the_test_reports_both_ranking_protocols_by_the_recommenders_code(chain_run):
     run, metrics = chain_run
     assert set(metrics["test"]) == {"hr@10", "ndcg@10", "full_recall@10", "full_ndcg@10"}
+    assert metrics["test"]["hr@10"] > metrics["test"]["full_recall@10"]  # 5 sampled candidates against ~30 unrated
     config = RunDir(run).config()
     bundle = load_data(config, source=config.data_source["name"], seed=config.runtime.seed,
                        preprocessor=RunDir(run).preprocessor())
@@ -257,12 +258,13 @@ def test_the_test_reports_both_ranking_protocols_by_the_recommenders_code(chain_
 def test_predict_answers_a_history_with_titles(chain_run):
     run, _ = chain_run
     proc = subprocess.run([sys.executable, str(ROOT / "tools" / "predict.py"), str(run / "export"),
-                           "--history", "3", "17", "424242", "--history", "--k", "3"],
+                           "--history", "3", "17", "424242", "--history", "5", "--history", "--k", "3"],
                           capture_output=True, text=True, cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)))
     assert proc.returncode == 0, proc.stderr[-2000:]
     rows = json.loads(proc.stdout)["predictions"]
     assert rows[0]["history"] == [3, 17, 424242] and rows[0]["unknown_items"] == 1 and not rows[0]["fallback"]
-    assert rows[1]["fallback"] and len(rows[1]["item_ids"]) == 3
+    assert rows[1]["history"] == [5] and 5 not in rows[1]["item_ids"] and not rows[1]["fallback"]
+    assert rows[2]["history"] == [] and rows[2]["fallback"] and len(rows[2]["item_ids"]) == 3
     assert all(title == f"Film {i} (1995)" for row in rows for i, title in zip(row["item_ids"], row["titles"]))
 
 
