@@ -55,11 +55,13 @@ class LastPositionLogits:
     """`(windows int32 [B, L]) -> logits f32 [B, N + 1]`: the last state against the whole item table."""
 
     def __init__(self, model, retrieval: bool = True):
-        self.parts = _parts(model)
+        self.model, self.parts = model, _parts(model)
         self.max_length = self.parts["max_length"]
         self.table = self.parts["items"].embeddings
+        # An int8 item table is no plain matrix to multiply (kzoo's int8 export keeps it float): the full model then.
+        self.quantized = bool(getattr(self.parts["items"].dtype_policy, "quantization_mode", None))
         self.retrieval = None
-        if retrieval:
+        if retrieval and not self.quantized:
             try:
                 self.retrieval = rt.table_retrieval(self.table)
             except ImportError:
@@ -67,6 +69,8 @@ class LastPositionLogits:
                               "plain matmul (the same numbers; pip install 'kzoo[recommenders]')", stacklevel=2)
 
     def __call__(self, windows):
+        if self.quantized:
+            return tf.cast(self.model(tf.cast(windows, tf.int32), training=False)[:, -1, :], tf.float32)
         state = tf.cast(self.parts["last_state"](tf.cast(windows, tf.int32), training=False), tf.float32)
         table = tf.cast(self.table, tf.float32)
         if self.retrieval is not None:

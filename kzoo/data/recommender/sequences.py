@@ -45,6 +45,9 @@ from kzoo.errors import DataError
 from kzoo.models.sasrec import sequence_parts
 
 PADDING = 0  # the item index of an empty position (and of an unknown item): never a target, never recommended
+# What pads a raw history sent to `recommend_from_history`: no MovieLens item id is negative (a user's own data
+# may number an item 0, so 0 cannot pad raw ids).
+HISTORY_PADDING = -1
 
 
 class Histories(SeenItems):
@@ -126,10 +129,6 @@ class SequenceIdMaps(IdMaps):
         ends = np.cumsum(counts)
         compact = index[known]
         return right_aligned(compact, ends - counts, ends, self.max_length), (real & ~known).sum(axis=1).astype(np.int32)
-
-
-# What pads a raw history in `recommend_from_history` (raw item ids are never negative in MovieLens; 0 may be).
-HISTORY_PADDING = -1
 
 
 class LastPositionScorer:
@@ -240,12 +239,6 @@ class LengthSortedBatches:
         return ds.apply(tf.data.experimental.assert_cardinality(steps)).prefetch(tf.data.AUTOTUNE)
 
 
-def _check(data: Mapping) -> None:
-    for key, low in (("max_length", 1), ("eval_negatives", 1), ("top_k", 1)):
-        if data[key] < low:
-            raise DataError(f"data.{key} must be >= {low}, got {data[key]}")
-
-
 def load_sequence_data(config: Mapping, source="auto", data_dir=None, seed: int = 0, batch_size: int | None = None,
                        shard: tuple[int, int] | None = None, preprocessor: IdMaps | None = None) -> DataBundle:
     """Return the ordered leave-one-out `DataBundle` of a sequential recommender's config (see the module doc).
@@ -255,10 +248,9 @@ def load_sequence_data(config: Mapping, source="auto", data_dir=None, seed: int 
     of an earlier run on the same ratings) as `load_recommender_data` takes them.
     `bundle.preprocessor` is a `SequenceIdMaps`; its `model_overrides()` sizes the model.
     """
-    data = config.data
-    _check(data)
+    data = config.data  # its ranges (max_length, eval_negatives, top_k >= 1) are the schema's, checked on resolve
     max_length = data.max_length
-    batch_size = int(config.train.batch_size) if batch_size is None else batch_size
+    batch_size = config.train.batch_size if batch_size is None else batch_size
     ratings, kind, notes = read_ratings(data, source, data_dir, seed)
     if preprocessor is not None:
         maps = SequenceIdMaps(preprocessor.user_ids, preprocessor.item_ids, item_titles=preprocessor.item_titles)
