@@ -61,11 +61,11 @@ def fitted(config, source, epochs):
 def test_sasrec_learns_what_comes_next_where_a_set_model_cannot(tmp_path):
     path = chain_ratings(tmp_path / "chain")
     ranked = {"data.full_ranking": True, "data.top_k": 1}  # HR@1 against every item the user has not rated
-    sasrec, bundle = fitted(sasrec_config(**ranked), path, epochs=25)
+    sasrec, bundle = fitted(sasrec_config(**ranked), path, epochs=12)
     sequence_hr = bundle.evaluate(sasrec, "test")["hr@1"]
     gmf_config = kzoo.get_config("gmf", {**ranked, "model.embedding_size": 16, "model.l2": 0.0,
                                          "train.learning_rate": 0.01, "train.batch_size": 64}, tiny=True)
-    gmf, gmf_bundle = fitted(gmf_config, path, epochs=15)
+    gmf, gmf_bundle = fitted(gmf_config, path, epochs=8)
     set_hr = gmf_bundle.evaluate(gmf, "test")["hr@1"]
     # gmf did learn the neighbourhood: the next item is among its top few (it cannot tell which end is the latest)
     near = RankingEvaluator(gmf_bundle.evaluate.data, gmf_bundle.evaluate.candidates, 5, True)(gmf, "test")["hr@5"]
