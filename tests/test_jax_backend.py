@@ -33,6 +33,7 @@ SMALL = {  # smaller synthetic sets than the tiny configs' defaults: the JAX run
     "cnn": ["data.synthetic_size=512"],
     "transformer_cls": [],
     "neumf": ["train.batch_size=64"],  # GMF and MLP towers
+    "sasrec": [],  # keras-hub attention blocks, batches of varying length
 }
 
 

@@ -33,6 +33,7 @@ SHIPPED = {
     "gmf": ("recommendation", "ncf"),
     "ncf_mlp": ("recommendation", "ncf"),
     "neumf": ("recommendation", "ncf"),
+    "sasrec": ("sequential_recommendation", "sasrec"),
 }
 
 
@@ -59,6 +60,8 @@ def test_forward_shape_and_dtype(name, tiny_config):
         assert out.shape == (4, config["model"]["num_classes"])
     elif config["task"] == "recommendation":
         assert out.shape in ((4,), (4, 1))
+    elif config["task"] == "sequential_recommendation":
+        assert out.shape == (4, config["model"]["max_length"], config["model"]["num_items"] + 1)
     elif config["task"] == "seq2seq":
         assert out.shape == (4, config["data"]["target_length"], config["model"]["target_vocab_size"])
 

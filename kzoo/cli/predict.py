@@ -5,6 +5,7 @@
     python tools/predict.py runs/neumf-X/export --user-id 196 186 --item-id 242 302
     python tools/predict.py runs/neumf-X/export --user-id 196 --k 10      # unseen items, with titles
     python tools/predict.py runs/gmf-X/export --user-id 196 --k 10 --include-seen
+    python tools/predict.py runs/sasrec-X/export --history 50 172 181 --k 10   # a history (oldest first), any user
     python tools/predict.py runs/transformer_seq2seq-X/export --text "ein Hund läuft"
 
     python tools/predict.py runs/lstm-X/export/litert --input token_ids=12,7,0,0   # LiteRT / ONNX exports
@@ -17,7 +18,9 @@ inputs its `kzoo.json` lists, `--input NAME=V1,V2,...` (one example, or a batch 
 or `--input NAME=FILE.npy` (a batch); it runs in ai-edge-litert's interpreter or onnxruntime. This file imports
 TensorFlow, NumPy and the standard library only, so it can be copied alone to a serving machine and
 run there as `python predict.py EXPORT_DIR ...`. Recommendations (`--k`) leave out the items the
-user already rated unless `--include-seen`; they carry `titles` where the export has them
+user already rated unless `--include-seen`; a sequential recommender (`sasrec`) also takes `--history`,
+raw item ids in time order (repeat the flag for a batch of histories), and says how many of them it
+did not know (`unknown_items`); they carry `titles` where the export has them
 (`assets.extra/item_titles.tsv`, from MovieLens `u.item` / `movies.dat` / `movies.csv`), and a
 row's padding (item id -1: a user with fewer than K unseen items) is dropped. Where kzoo is installed, it borrows one optional
 helper, `kzoo.cli.quiet` (TensorFlow's start-up lines hidden unless --verbose); copied alone, the
@@ -42,6 +45,10 @@ except ImportError:  # this file copied alone to a serving machine
 
     class UsageError(Exception):  # kzoo.errors.UsageError's stand-in where kzoo is not installed
         """Bad arguments or export folder; printed as `error: ...` with exit status 2."""
+
+# What pads a history in `recommend_from_history` (kzoo.data.recommender.sequences.HISTORY_PADDING; restated so this
+# file runs alone on a serving machine).
+HISTORY_PADDING = -1
 
 # TensorFlow is imported inside the functions that use it, after the arguments parse: it takes seconds
 # to load (start-up latency), and `--help` or a bad flag should not wait for it.
@@ -253,11 +260,14 @@ def check_arguments(args) -> None:
             raise UsageError("a LiteRT / ONNX export takes tensor inputs: give --input NAME=VALUES (see its kzoo.json)")
         return
     if args.input:
-        raise UsageError("--input goes with a LiteRT / ONNX export; a SavedModel takes --text, --image-npy or "
-                         "--user-id")
+        raise UsageError("--input goes with a LiteRT / ONNX export; a SavedModel takes --text, --image-npy, "
+                         "--user-id or --history")
     resolve_version_dir(args.export_dir)
-    if not (args.text or args.image_npy or args.user_id):
-        raise UsageError("give --text, --image-npy, or --user-id with --item-id or --k")
+    if not (args.text or args.image_npy or args.user_id or args.history):
+        raise UsageError("give --text, --image-npy, --user-id with --item-id or --k, or --history with --k")
+    if args.history and (args.k is None or args.user_id or args.include_seen):
+        raise UsageError("--history goes with --k K (and without --user-id or --include-seen: the history's items "
+                         "are never recommended back)")
     if args.image_npy and not os.path.isfile(args.image_npy):
         raise UsageError(f"--image-npy {args.image_npy}: no such file")
     if args.include_seen and args.k is None:
@@ -277,6 +287,13 @@ def build_request(args, loaded) -> tuple[str, dict]:
     if args.image_npy:
         signature, images = image_request(loaded, args.image_npy)
         return signature, {"image": tf.constant(images)}
+    if args.history:
+        if args.k < 0:
+            raise UsageError(f"--k must be >= 0, got {args.k}")
+        width = max(len(h) for h in args.history)  # rows padded with -1, the signature's padding id
+        rows = [list(h) + [HISTORY_PADDING] * (width - len(h)) for h in args.history]
+        return "recommend_from_history", {"item_ids": tf.constant(rows, tf.int64, shape=[len(rows), width]),
+                                          "k": tf.constant(args.k, tf.int32)}
     if args.user_id:
         users = tf.constant(args.user_id, tf.int64)
         if args.k is not None:
@@ -333,6 +350,8 @@ def predict(version_dir: str, loaded, signature: str, inputs: dict) -> dict:
     """Run one signature of a loaded export; return the JSON-able result, one row per example."""
     outputs = loaded.signatures[signature](**inputs)
     batched = {k: to_json(v) for k, v in inputs.items() if k != "image" and len(v.shape)}  # echo ids, texts
+    if signature == "recommend_from_history":  # the histories as given, without their padding
+        batched["history"] = [[i for i in row if i != HISTORY_PADDING] for row in batched.pop("item_ids")]
     rows = []
     for i in range(int(next(iter(outputs.values())).shape[0])):
         row = {k: v[i] for k, v in batched.items()}
@@ -359,6 +378,9 @@ def main(argv=None) -> int:
     parser.add_argument("--user-id", type=int, nargs="+", action="extend", help="raw user id(s)")
     parser.add_argument("--item-id", type=int, nargs="+", action="extend", help="raw item id(s), one per user id")
     parser.add_argument("--k", type=int, help="recommend the top K items for each user id (items they rated left out)")
+    parser.add_argument("--history", type=int, nargs="*", action="append", metavar="ITEM_ID",
+                        help="a history of raw item ids, oldest first, for a sequential recommender (sasrec) with --k; "
+                             "repeat the flag for several; an empty --history gets the most popular items")
     parser.add_argument("--include-seen", action="store_true",
                         help="with --k: also recommend items the user already rated")
     parser.add_argument("--input", action="append", metavar="NAME=VALUES",

@@ -1,7 +1,8 @@
 """The `data` section of each loader: every key it reads, with the default it uses when a config omits it.
 
 `IMAGE_DATA` (`kzoo.data.images`), `TEXT_DATA` (`kzoo.data.text`), `PRETRAINING_DATA`
-(`kzoo.data.pretraining`), `TRANSLATION_DATA` (`kzoo.data.seq2seq`) and `RECOMMENDATION_DATA` (`kzoo.data.recommender`); see `kzoo.schema`.
+(`kzoo.data.pretraining`), `TRANSLATION_DATA` (`kzoo.data.seq2seq`), `RECOMMENDATION_DATA` (`kzoo.data.recommender`) and
+`SEQUENTIAL_RECOMMENDATION_DATA` (`kzoo.data.recommender.sequences`); see `kzoo.schema`.
 """
 
 from __future__ import annotations
@@ -90,6 +91,23 @@ RECOMMENDATION_DATA: Section = {
     "synthetic_per_user": Key(int, 25, min=0, min_open=True),
     "max_examples": Key(int, 0, min=0, doc="ratings read from a tfds or file source: every rating of the first "
                         f"users that fit; 0 = all; --tiny sets {TINY_MAX_EXAMPLES}"),
+}
+
+# Sequential recommendation (`kzoo.data.recommender.sequences`): the same ratings, split and candidates as
+# RECOMMENDATION_DATA's, read as ordered histories; no training negatives (the loss is over every item).
+SEQUENTIAL_RECOMMENDATION_DATA: Section = {
+    "dataset": RECOMMENDATION_DATA["dataset"],
+    "validation": RECOMMENDATION_DATA["validation"],
+    "max_length": Key(int, 200, min=0, min_open=True,
+                      doc="items of each history the model reads (the most recent; also model.max_length)"),
+    "eval_negatives": RECOMMENDATION_DATA["eval_negatives"],
+    "full_ranking": Key(bool, False, doc="validation and hr@K / ndcg@K rank against all items instead of sampled "
+                        "candidates (the test reports the full-catalogue full_recall@K / full_ndcg@K either way)"),
+    "top_k": RECOMMENDATION_DATA["top_k"],
+    "synthetic_users": RECOMMENDATION_DATA["synthetic_users"],
+    "synthetic_items": RECOMMENDATION_DATA["synthetic_items"],
+    "synthetic_per_user": RECOMMENDATION_DATA["synthetic_per_user"],
+    "max_examples": RECOMMENDATION_DATA["max_examples"],
 }
 
 PRETRAINING_DATA: Section = {

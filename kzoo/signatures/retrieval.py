@@ -82,6 +82,19 @@ def full_logits(model, user_index, num_items: int):
     return tf.reshape(logits, [batch, num_items + 1])
 
 
+def table_retrieval(table, name: str = "item_retrieval"):
+    """A `keras_rs.layers.BruteForceRetrieval` whose candidates are `table` (`[N + 1, d]`), the model's own
+    item embedding variable, not a copy (`update_candidates` would copy it): the export then stores the
+    item table once, and a later fine-tune is served as it is. Score with its `compute_score(query, table)`.
+    ImportError without keras-rs (`pip install kzoo[recommenders]`)."""
+    import keras_rs  # optional dependency; see scoring_mode in kzoo.signatures.recommender
+
+    layer = keras_rs.layers.BruteForceRetrieval(k=1, return_scores=True, name=name)
+    layer.candidate_embeddings = table
+    layer.built = True
+    return layer
+
+
 class DotProductRetrieval:
     """One matrix product per batch: the GMF query `u * w` against the item table, plus the head bias.
 
@@ -92,14 +105,8 @@ class DotProductRetrieval:
     """
 
     def __init__(self, factors: dict):
-        import keras_rs  # optional dependency (`pip install kzoo[recommenders]`); see make_scorer
-
         self.factors = factors
-        self.layer = keras_rs.layers.BruteForceRetrieval(k=1, return_scores=True, name="item_retrieval")
-        # The model's own item embedding variable, not a copy (update_candidates would copy it):
-        # the export then stores the item table once, and a later fine-tune is served as it is.
-        self.layer.candidate_embeddings = factors["item"].embeddings
-        self.layer.built = True
+        self.layer = table_retrieval(factors["item"].embeddings)
 
     def logits(self, user_index, with_bias: bool = True):
         """f32 `[B, N + 1]`: `(u * w) . i + b` for every item index i (b only when `with_bias`)."""

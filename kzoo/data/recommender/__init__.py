@@ -27,7 +27,8 @@
 
 Modules: `ids` (`IdMaps`, the id map files), `protocol` (the leave-one-out split), `sampling`
 (training negatives, evaluation candidates, their datasets), `evaluation` (`RankingEvaluator`,
-the epoch callback), `seen` (`SeenItems`: each user's interactions, which serving leaves out), `synthetic` (generated ratings), `loader` (`load_recommender_data`).
+the epoch callback), `seen` (`SeenItems`: each user's interactions, which serving leaves out), `synthetic` (generated ratings), `loader` (`load_recommender_data`),
+`sequences` (the same split read as ordered histories for sequential recommenders: `load_sequence_data`).
 """
 
 from kzoo.data.recommender.evaluation import EVAL_BATCH_SIZE, RankingEvaluator, RankingMetricsCallback, predict_scores

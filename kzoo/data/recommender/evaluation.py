@@ -25,11 +25,24 @@ def predict_scores(model, users, items, batch_size: int = EVAL_BATCH_SIZE, verbo
     return np.asarray(scores, np.float32).reshape(users.shape)
 
 
-class RankingEvaluator:
-    """`evaluate(model, split)` for a bundle: HR@K and NDCG@K over the held-out items."""
+def pair_scores(model, split: str, users, items) -> np.ndarray:
+    """float32 `[U, C]` logits of each user index `users[u]` ([U]) with each of its items `items[u]` ([U, C]),
+    from a pointwise model of `{"user_id", "item_id"}` pairs (the NCF models); `split` does not matter."""
+    return predict_scores(model, np.broadcast_to(np.asarray(users)[:, None], np.shape(items)), items)
 
-    def __init__(self, data: Interactions, candidates: dict, top_k: int, full_ranking: bool):
+
+class RankingEvaluator:
+    """`evaluate(model, split)` for a bundle: HR@K and NDCG@K over the held-out items.
+
+    `score(model, split, users [U], items [U, C]) -> float32 [U, C]` scores each evaluated user's
+    candidates (default `pair_scores`, the pointwise models'); a sequence model's scorer reads each
+    user's history before the `split`'s held-out item instead. The ranking, the tie rule, the sampled
+    candidates and the full-catalogue mask are the same whatever scores them.
+    """
+
+    def __init__(self, data: Interactions, candidates: dict, top_k: int, full_ranking: bool, score=pair_scores):
         self.data, self.candidates, self.top_k, self.full_ranking = data, candidates, top_k, full_ranking
+        self.score = score
 
     def ranks(self, model, split: str = "test") -> np.ndarray:
         """Return the 0-based rank of each evaluated user's held-out item."""
@@ -40,7 +53,7 @@ class RankingEvaluator:
         shown = split == "test" and progress.interactive()
         if self.full_ranking:
             users, candidates, _ = self.candidates[split]
-            return self._full_ranks(model, users, candidates[:, 0], shown)
+            return self._full_ranks(model, split, users, candidates[:, 0], shown)
         scores, valid = self.candidate_scores(model, split, verbose=int(shown))
         return ranking.rank_of_positive(scores[:, 0], scores[:, 1:], valid[:, 1:])
 
@@ -59,10 +72,12 @@ class RankingEvaluator:
         """Return `(scores, valid)`: float32 [U, 1 + M] logits of `split`'s sampled candidates (the
         held-out item first) and the bool mask of real candidates (False = padding)."""
         users, candidates, valid = self.candidates[split]
-        users = np.broadcast_to(users[:, None], candidates.shape)
-        return predict_scores(model, users, candidates, verbose=verbose), valid
+        if self.score is pair_scores:  # the pointwise models' scoring, with predict's own progress bar
+            users = np.broadcast_to(users[:, None], candidates.shape)
+            return predict_scores(model, users, candidates, verbose=verbose), valid
+        return np.asarray(self.score(model, split, users, candidates), np.float32), valid
 
-    def _full_ranks(self, model, users, targets, shown: bool = False) -> np.ndarray:
+    def _full_ranks(self, model, split, users, targets, shown: bool = False) -> np.ndarray:
         d = self.data
         n = d.num_items
         all_items = np.arange(1, n + 1, dtype=np.int32)
@@ -73,7 +88,7 @@ class RankingEvaluator:
             if bar is not None:
                 bar.update(a)
             u = users[a : a + chunk]
-            scores = predict_scores(model, np.repeat(u, n).reshape(-1, n), np.tile(all_items, (u.size, 1)))
+            scores = np.asarray(self.score(model, split, u, np.tile(all_items, (u.size, 1))), np.float32)
             lo = np.searchsorted(d.all_users, u, "left")
             hi = np.searchsorted(d.all_users, u, "right")
             mask = np.ones(scores.shape, bool)

@@ -13,7 +13,7 @@ from kzoo.data.bundle import DataBundle
 from kzoo.data.movielens import Ratings, read_ratings_file, read_tfds_ratings
 from kzoo.data.recommender.evaluation import RankingEvaluator, RankingMetricsCallback
 from kzoo.data.recommender.ids import IdMaps
-from kzoo.data.recommender.protocol import leave_one_out
+from kzoo.data.recommender.protocol import Interactions, leave_one_out
 from kzoo.data.recommender.sampling import (
     EpochSampler,
     pair_keys,
@@ -44,6 +44,20 @@ def _read_source(data: Mapping, source, data_dir, seed: int) -> tuple[Ratings, s
     return read_ratings_file(source), "files", notes
 
 
+def read_ratings(data: Mapping, source, data_dir, seed: int) -> tuple[Ratings, str, list]:
+    """`(ratings, kind, notes)` of a recommender's `source` ("auto", "tfds", "synthetic" or a path; kind:
+    "tfds", "files" or "synthetic"), cut to the whole users that fit in `data.max_examples` ratings.
+    DataError when nothing is left."""
+    ratings, kind, notes = _read_source(data, source, data_dir, seed)
+    keep = pipeline.first_users(ratings.users, pipeline.max_examples(data, kind))
+    if not keep.all():
+        ratings = dataclasses.replace(ratings, users=ratings.users[keep], items=ratings.items[keep],
+                                      ratings=ratings.ratings[keep], timestamps=ratings.timestamps[keep])
+    if not len(ratings):
+        raise DataError(f"{ratings.name}: no ratings")
+    return ratings, kind, notes
+
+
 def _synthetic(data: Mapping, seed: int) -> Ratings:
     return synthetic_ratings(
         seed,
@@ -68,6 +82,26 @@ def _check_settings(data: Mapping) -> dict:
     if settings["top_k"] < 1:
         raise DataError(f"data.top_k must be >= 1, got {settings['top_k']}")
     return settings
+
+
+def evaluation_candidates(split: Interactions, eval_negatives: int, seed: int, notes: list) -> dict:
+    """{"val" (with a validation split), "test": (users, candidates, valid)}: each held-out item first, then
+    `eval_negatives` items the user never interacted with, drawn once from `seed` (`sample_eval_candidates`),
+    so every model evaluated on the same data and seed ranks against the same candidates. Appends a note
+    when some users have fewer unseen items than asked."""
+    eval_rng = {"test": np.random.default_rng([seed, 202]), "val": np.random.default_rng([seed, 303])}
+    candidates = {}
+    for name, users, items in (("val", split.val_users, split.val_items), ("test", split.test_users, split.test_items)):
+        if users is None:
+            continue
+        cands, valid = sample_eval_candidates(
+            users, items, split.all_users, split.all_items, split.num_items, eval_negatives, eval_rng[name]
+        )
+        candidates[name] = (users, cands, valid)
+        short = int((~valid.all(axis=1)).sum())
+        if short:
+            notes.append(f"{name}: {short} users have fewer than {eval_negatives} unseen items to rank against")
+    return candidates
 
 
 def load_recommender_data(
@@ -99,13 +133,7 @@ def load_recommender_data(
     settings = _check_settings(data)
     if batch_size is None:
         batch_size = int(config.train.batch_size)
-    ratings, kind, notes = _read_source(data, source, data_dir, seed)
-    keep = pipeline.first_users(ratings.users, pipeline.max_examples(data, kind))
-    if not keep.all():
-        ratings = dataclasses.replace(ratings, users=ratings.users[keep], items=ratings.items[keep],
-                                      ratings=ratings.ratings[keep], timestamps=ratings.timestamps[keep])
-    if not len(ratings):
-        raise DataError(f"{ratings.name}: no ratings")
+    ratings, kind, notes = read_ratings(data, source, data_dir, seed)
     maps = preprocessor if preprocessor is not None else IdMaps.from_raw(ratings.users, ratings.items)
     split = leave_one_out(
         maps.map_users(ratings.users), maps.map_items(ratings.items), ratings.timestamps,
@@ -119,18 +147,7 @@ def load_recommender_data(
     if not split.test_users.size:
         raise DataError(f"{ratings.name}: no user has two interactions, nothing to hold out for testing")
 
-    eval_rng = {"test": np.random.default_rng([seed, 202]), "val": np.random.default_rng([seed, 303])}
-    candidates = {}
-    for name, users, items in (("val", split.val_users, split.val_items), ("test", split.test_users, split.test_items)):
-        if users is None:
-            continue
-        cands, valid = sample_eval_candidates(
-            users, items, split.all_users, split.all_items, maps.num_items, settings["eval_negatives"], eval_rng[name]
-        )
-        candidates[name] = (users, cands, valid)
-        short = int((~valid.all(axis=1)).sum())
-        if short:
-            notes.append(f"{name}: {short} users have fewer than {settings['eval_negatives']} unseen items to rank against")
+    candidates = evaluation_candidates(split, settings["eval_negatives"], seed, notes)
     evaluator = RankingEvaluator(split, candidates, settings["top_k"], settings["full_ranking"])
 
     train_users, train_items = split.train_users, split.train_items
