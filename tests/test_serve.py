@@ -328,3 +328,26 @@ def test_drift_moves_when_the_inputs_are_skewed(server):
     assert report["features"]["serving_default/text_words"]["psi"] > 0.25 and report["alert"]
     psi = _metric(server, "kzoo_serve_drift_psi", model="lstm", feature="serving_default/text_words")
     assert psi > 0.25
+
+
+def test_requests_of_different_widths_are_batched_apart(tmp_path):
+    """A `[None, None]` input (sasrec's histories) cannot be concatenated across widths: each width has its queue."""
+    from kzoo.serve.batching import BatchedSignature, BatchOptions
+
+    module = tf.Module()
+    module.count = tf.function(lambda item_ids: {"total": tf.reduce_sum(item_ids, axis=1)},
+                               input_signature=[tf.TensorSpec([None, None], tf.int64, name="item_ids")])
+    tf.saved_model.save(module, str(tmp_path), signatures={"serving_default": module.count})
+    signature = tf.saved_model.load(str(tmp_path)).signatures["serving_default"]
+    batched = BatchedSignature(signature, BatchOptions(max_batch_size=8, timeout_ms=200))
+    answers = {}
+
+    def call_with(width):
+        answers[width] = batched({"item_ids": np.ones((1, width), np.int64)})["total"].tolist()
+
+    threads = [threading.Thread(target=call_with, args=(w,)) for w in (2, 3, 5)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert answers == {2: [2], 3: [3], 5: [5]}
+    counts, rows = batched.batch_histogram()
+    assert sum(counts) == 3 and rows == 3  # three batches of one row each, counted in the graph

@@ -23,6 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 MAX_SCALAR_QUEUES = 64
+BATCH_BOUNDS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)  # upper bounds of the batch-size histogram's buckets
 _QUEUE_IDS = itertools.count()
 
 
@@ -39,18 +40,23 @@ class BatchOptions:
 class BatchedSignature:
     """One signature of one loaded version, called with a dict of NumPy arrays, returning a dict of NumPy arrays.
 
-    `on_batch(size)` (optional) is told the row count of every batch the model actually runs.
+    The rows of every batch the model runs are counted in `BATCH_BOUNDS` buckets inside the graph
+    (`batch_histogram()`): a Python callback there would make the batching thread wait for the GIL that
+    the request threads hold, stalling every batch.
     """
 
-    def __init__(self, function, options: BatchOptions, on_batch: Callable[[int], None] | None = None):
+    def __init__(self, function, options: BatchOptions):
         self._function = function
         _, kwargs = function.structured_input_signature
         self.input_specs: dict[str, tf.TensorSpec] = dict(kwargs)
         self.output_specs: dict[str, tf.TensorSpec] = dict(function.structured_outputs)
         self.output_names = sorted(self.output_specs)
         self.batched_names = [n for n, s in sorted(self.input_specs.items()) if s.shape.rank != 0]
+        # inputs with a free inner dimension ([None, None] histories): only requests of one width are batched
+        self._free_width = [n for n in self.batched_names if None in self.input_specs[n].shape.as_list()[1:]]
         self._options = options
-        self._on_batch = on_batch
+        self._bucket_counts = tf.Variable(tf.zeros([len(BATCH_BOUNDS) + 1], tf.int64), trainable=False)
+        self._rows_total = tf.Variable(tf.constant(0, tf.int64), trainable=False)
         self._queues: OrderedDict[tuple, Callable] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -59,13 +65,19 @@ class BatchedSignature:
         rows = len(inputs[self.batched_names[0]]) if self.batched_names else 0
         # A request as large as a batch gains nothing from waiting for others (and the op refuses one larger
         # than its batch): it runs on its own.
-        run = self._queue(scalars, batching=0 < rows <= self._options.max_batch_size)
+        widths = tuple(inputs[n].shape[1:] for n in self._free_width)
+        run = self._queue((scalars, widths), batching=0 < rows <= self._options.max_batch_size)
         outputs = run(*[tf.constant(inputs[n], dtype=self.input_specs[n].dtype) for n in self.batched_names])
         return {name: value.numpy() for name, value in zip(self.output_names, outputs)}
 
-    def _queue(self, scalars: tuple, batching: bool) -> Callable:
-        """The compiled function (batching or not) for these scalar input values, made on first use."""
-        key = (scalars, batching)
+    def batch_histogram(self) -> tuple[list[int], int]:
+        """(batches per `BATCH_BOUNDS` bucket, the last one above them; total rows) since the version loaded."""
+        return [int(c) for c in self._bucket_counts.numpy()], int(self._rows_total.numpy())
+
+    def _queue(self, shape_key: tuple, batching: bool) -> Callable:
+        """The compiled function (batching or not) for these scalar values and free widths, made on first use."""
+        scalars = dict(shape_key[0])
+        key = (shape_key, batching)
         with self._lock:
             run = self._queues.get(key)
             if run is not None:
@@ -73,7 +85,7 @@ class BatchedSignature:
                 return run
             if len(self._queues) >= MAX_SCALAR_QUEUES:  # many distinct `k`s: the least recently used goes
                 self._queues.popitem(last=False)
-            run = self._queues[key] = self._compile(dict(scalars), batching)
+            run = self._queues[key] = self._compile(scalars, batching)
             return run
 
     def _compile(self, scalars: dict, batching: bool) -> Callable:
@@ -81,8 +93,11 @@ class BatchedSignature:
         specs = [self.input_specs[n] for n in self.batched_names]
 
         def model(*tensors):
-            if self._on_batch is not None and tensors:
-                tf.numpy_function(self._count, [tf.shape(tensors[0])[0]], tf.int64, stateful=True)
+            if tensors:
+                rows = tf.cast(tf.shape(tensors[0])[0], tf.int64)
+                bucket = tf.searchsorted(tf.constant(BATCH_BOUNDS, tf.int64), tf.reshape(rows, [1]), side="left")
+                self._bucket_counts.assign_add(tf.one_hot(bucket[0], len(BATCH_BOUNDS) + 1, dtype=tf.int64))
+                self._rows_total.assign_add(rows)
             outputs = self._function(**dict(zip(self.batched_names, tensors)), **fixed)
             return [outputs[name] for name in self.output_names]
 
@@ -102,7 +117,3 @@ class BatchedSignature:
                 return queued(*tensors)
 
         return tf.function(in_own_queue, input_signature=specs)
-
-    def _count(self, rows) -> np.int64:
-        self._on_batch(int(rows))
-        return np.int64(rows)

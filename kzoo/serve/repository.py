@@ -43,7 +43,6 @@ class LoadedVersion:
 
 
 def load_version(name: str, version: int, path: Path, options: BatchOptions,
-                 on_batch: Callable[[str, int, str, int], None] | None = None,
                  make_monitor: Callable[[Path], object] | None = None) -> LoadedVersion:
     """Load `path` (one SavedModel version) with every signature batched and traced once (off the request path)."""
     try:
@@ -56,8 +55,7 @@ def load_version(name: str, version: int, path: Path, options: BatchOptions,
     metadata = json.loads((path / KZOO_JSON).read_text()) if (path / KZOO_JSON).is_file() else {}
     signatures = {}
     for signature, function in loaded.signatures.items():
-        counter = (lambda rows, s=signature: on_batch(name, version, s, rows)) if on_batch else None
-        signatures[signature] = BatchedSignature(function, options, counter)
+        signatures[signature] = BatchedSignature(function, options)
     for batched in signatures.values():
         warm_up(batched)
     monitor = make_monitor(path) if make_monitor else None
@@ -80,12 +78,10 @@ def warm_up(signature: BatchedSignature) -> None:
 class ModelRepository:
     """name → {version → LoadedVersion}, kept in step with the folders by `poll()` (and a watcher thread)."""
 
-    def __init__(self, bases: dict[str, Path], policy: VersionPolicy, options: BatchOptions,
-                 on_batch=None, make_monitor=None):
+    def __init__(self, bases: dict[str, Path], policy: VersionPolicy, options: BatchOptions, make_monitor=None):
         self.bases = dict(bases)
         self.policy = policy
         self.options = options
-        self._on_batch = on_batch
         self._make_monitor = make_monitor
         self._served: dict[str, dict[int, LoadedVersion]] = {name: {} for name in bases}
         self._failed: dict[tuple[str, int], tuple[float, str]] = {}  # (name, version) → (folder mtime, error)
@@ -115,7 +111,7 @@ class ModelRepository:
         if failed and failed[0] == stamp:
             return
         try:
-            loaded = load_version(name, version, path, self.options, self._on_batch, self._make_monitor)
+            loaded = load_version(name, version, path, self.options, self._make_monitor)
         except Exception as err:  # a half-copied or broken folder: report it and keep serving the others
             self._failed[(name, version)] = (stamp, f"{type(err).__name__}: {str(err).splitlines()[0][:300]}")
             log.warning("kzoo-serve: %s version %d failed to load: %s", name, version, err)

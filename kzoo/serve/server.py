@@ -27,8 +27,8 @@ def build_server(settings: dict):
     metrics = ServerMetrics()
     options = BatchOptions(max_batch_size=settings["max_batch_size"], timeout_ms=settings["batch_timeout_ms"],
                            max_enqueued_batches=settings["max_enqueued_batches"])
-    repository = ModelRepository(settings["bases"], settings["policy"], options, on_batch=metrics.observe_batch,
-                                 make_monitor=_drift_monitor)
+    repository = ModelRepository(settings["bases"], settings["policy"], options, make_monitor=_drift_monitor)
+    metrics.watch_batches(repository)
     repository.poll()
     limits = Limits(max_body_bytes=settings["max_body_bytes"], max_rows=settings["max_rows"],
                     max_concurrency=settings["max_concurrency"], max_queued=settings["max_queued"])
