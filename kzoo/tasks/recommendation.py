@@ -21,16 +21,40 @@ from kzoo.signatures import recommender as recommender_signatures
 from kzoo.tasks.base import Task, register_task
 
 
+class LeaveOneOutRanking:
+    """What the recommender tasks share (mixed in before `Task`): HR@10 on the `data.validation` split, the
+    chance level of a random ranking of its candidates, and the item titles an export carries."""
+
+    monitor, mode = "val_hr@10", "max"
+    validation_key = "data.validation"
+
+    def has_validation(self, config):
+        return config.data.validation
+
+    def without_validation(self):
+        return {"data.validation": False}
+
+    def chance_level(self, config, bundle):
+        """A random ranking of each validation user's candidates: its expected HR@K."""
+        evaluator = bundle.evaluate
+        if not isinstance(evaluator, RankingEvaluator) or "val" not in evaluator.candidates:
+            return None
+        hits = evaluator.random_hit_rates("val")
+        return {"value": float(hits.mean()), "examples": int(hits.size), "guess": "ranking the candidates at random"}
+
+    def write_export_extras(self, preprocessor, directory):
+        if getattr(preprocessor, "item_titles", None):  # `tools/predict.py --k` shows them
+            preprocessor.write_titles(Path(directory) / preprocessor.TITLE_FILE)
+
+
 @register_task
-class Recommendation(Task):
+class Recommendation(LeaveOneOutRanking, Task):
     """Binary cross-entropy on logits; AUC while training; HR@10 on validation; `data.validation` split."""
 
     name = "recommendation"
-    monitor, mode = "val_hr@10", "max"
     main_metrics = ("hr@10", "ndcg@10")
     data_schema = RECOMMENDATION_DATA
     predict_example = "--user-id 1 --k 10"  # an unknown id gets the most popular items
-    validation_key = "data.validation"
 
     def loss(self):
         return keras.losses.BinaryCrossentropy(from_logits=True)
@@ -56,29 +80,11 @@ class Recommendation(Task):
         }
         return x, rng.integers(0, 2, size=(batch_size,)).astype("float32")
 
-    def has_validation(self, config):
-        return config.data.validation
-
-    def chance_level(self, config, bundle):
-        """A random ranking of each validation user's candidates: its expected HR@K."""
-        evaluator = bundle.evaluate
-        if not isinstance(evaluator, RankingEvaluator) or "val" not in evaluator.candidates:
-            return None
-        hits = evaluator.random_hit_rates("val")
-        return {"value": float(hits.mean()), "examples": int(hits.size), "guess": "ranking the candidates at random"}
-
-    def without_validation(self):
-        return {"data.validation": False}
-
     def add_serving_endpoints(self, archive, model, config, preprocessor):
         return recommender_signatures.add_endpoints(archive, model, config, preprocessor)
 
     def tensor_endpoint(self, model, config, preprocessor):
         return recommender_signatures.tensor_endpoint(model, self.example_batch(config)[0])
-
-    def write_export_extras(self, preprocessor, directory):
-        if getattr(preprocessor, "item_titles", None):  # `tools/predict.py --k` shows them
-            preprocessor.write_titles(Path(directory) / preprocessor.TITLE_FILE)
 
     def write_preprocessing_assets(self, preprocessor, directory):
         return recommender_signatures.write_assets(preprocessor, directory)

@@ -20,24 +20,22 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from kzoo.data.recommender.evaluation import RankingEvaluator
 from kzoo.data.recommender.sequences import HISTORY_PADDING, SequenceIdMaps, load_sequence_data
 from kzoo.data.schemas import SEQUENTIAL_RECOMMENDATION_DATA
 from kzoo.errors import DataError
 from kzoo.signatures import sequential as sequential_signatures
 from kzoo.tasks.base import Task, register_task
+from kzoo.tasks.recommendation import LeaveOneOutRanking
 
 
 @register_task
-class SequentialRecommendation(Task):
+class SequentialRecommendation(LeaveOneOutRanking, Task):
     """Full softmax cross-entropy of the next item at every position; HR@10 on validation; `data.validation` split."""
 
     name = "sequential_recommendation"
-    monitor, mode = "val_hr@10", "max"
     main_metrics = ("hr@10", "ndcg@10", "full_recall@10", "full_ndcg@10")
     data_schema = SEQUENTIAL_RECOMMENDATION_DATA
     predict_example = "--history 50 172 181 --k 10"  # raw ML-100k ids; --user-id 1 --k 10 reads a stored history
-    validation_key = "data.validation"
 
     def loss(self):
         return keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0)
@@ -60,29 +58,11 @@ class SequentialRecommendation(Task):
         inputs = sequences[:, :-1]
         return inputs, np.where(inputs != 0, sequences[:, 1:], 0).astype("int32")  # a target after each real item
 
-    def has_validation(self, config):
-        return config.data.validation
-
-    def without_validation(self):
-        return {"data.validation": False}
-
-    def chance_level(self, config, bundle):
-        """A random ranking of each validation user's candidates: its expected HR@K."""
-        evaluator = bundle.evaluate
-        if not isinstance(evaluator, RankingEvaluator) or "val" not in evaluator.candidates:
-            return None
-        hits = evaluator.random_hit_rates("val")
-        return {"value": float(hits.mean()), "examples": int(hits.size), "guess": "ranking the candidates at random"}
-
     def add_serving_endpoints(self, archive, model, config, preprocessor):
         return sequential_signatures.add_endpoints(archive, model, config, preprocessor)
 
     def tensor_endpoint(self, model, config, preprocessor):
         return sequential_signatures.tensor_endpoint(model, self.example_batch(config)[0])
-
-    def write_export_extras(self, preprocessor, directory):
-        if getattr(preprocessor, "item_titles", None):  # `tools/predict.py --k` shows them
-            preprocessor.write_titles(Path(directory) / preprocessor.TITLE_FILE)
 
     def write_preprocessing_assets(self, preprocessor, directory):
         return sequential_signatures.write_assets(preprocessor, directory)
